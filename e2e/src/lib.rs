@@ -1,0 +1,1 @@
+//! Memory-C* end-to-end helpers.

@@ -1,0 +1,8 @@
+//! The product's vocabulary: memories, categories and the limits they obey.
+
+pub mod category;
+pub mod limits;
+pub mod memory;
+
+pub use category::Category;
+pub use memory::{Memory, MemoryFilter, MemoryPatch, NewMemory};

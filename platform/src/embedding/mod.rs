@@ -1,0 +1,26 @@
+//! Sentence embeddings behind one trait; the default runs all-MiniLM-L6-v2 locally with candle.
+
+pub mod minilm;
+
+use async_trait::async_trait;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddingError {
+    #[error("embedding model files could not be loaded from {path}: {reason}")]
+    ModelLoad { path: String, reason: String },
+    #[error("tokenisation failed: {0}")]
+    Tokenize(String),
+    #[error("inference failed: {0}")]
+    Inference(String),
+    #[error("embedding provider unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait Embedder: Send + Sync + 'static {
+    /// Length of every vector this embedder returns.
+    fn dimension(&self) -> usize;
+
+    /// Embeds texts in one batch; vectors are L2-normalised and in input order.
+    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbeddingError>;
+}

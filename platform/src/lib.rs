@@ -1,0 +1,5 @@
+//! Memory-C* platform: tenant-scoped REST APIs for AI agent memories.
+
+pub mod domain;
+pub mod embedding;
+pub mod stores;

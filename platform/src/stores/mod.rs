@@ -1,0 +1,3 @@
+//! Storage behind traits: relational (source of truth) and vector backends.
+
+pub mod vector;

@@ -1,0 +1,1 @@
+//! The embedded vector index: one HNSW index per tenant on local disk.

@@ -1,0 +1,1 @@
+//! Vectors in Milvus: a collection per dedicated tenant, a shared partition-keyed collection otherwise.

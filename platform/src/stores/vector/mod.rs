@@ -1,0 +1,86 @@
+//! Vector storage behind one trait: Milvus in production, an embedded HNSW index by default.
+
+pub mod embedded;
+pub mod milvus;
+
+use async_trait::async_trait;
+use memoryc_crds::layout::{Isolation, TenantName};
+use uuid::Uuid;
+
+/// Where one tenant's vectors live.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct VectorSpace {
+    pub tenant: TenantName,
+    pub isolation: Isolation,
+}
+
+/// One memory's vector plus the fields searches filter on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VectorPoint {
+    pub memory_id: Uuid,
+    pub vector: Vec<f32>,
+    /// Category wire name (`TECHNICAL`, ...).
+    pub category: String,
+    pub user_id: Uuid,
+    /// Creation time, Unix milliseconds.
+    pub created_at_ms: i64,
+}
+
+/// Filters a vector store applies itself. The tenant is always applied, through the space.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VectorFilter {
+    pub category: Option<String>,
+    pub user_id: Option<Uuid>,
+}
+
+/// A search hit: the memory and its cosine similarity to the query (higher is closer, max 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoredId {
+    pub memory_id: Uuid,
+    pub score: f32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VectorStoreError {
+    #[error("vector store unavailable: {0}")]
+    Unavailable(String),
+    #[error("vector has {actual} dimensions, expected {expected}")]
+    DimensionMismatch { expected: usize, actual: usize },
+    #[error("vector store rejected the request: {0}")]
+    Rejected(String),
+    #[error("vector index storage failed: {0}")]
+    Storage(String),
+}
+
+#[async_trait]
+pub trait VectorStore: Send + Sync + 'static {
+    /// Short name for health reports and logs ("embedded", "milvus").
+    fn backend_name(&self) -> &'static str;
+
+    /// Creates the tenant's collection / index if missing and makes it searchable. Idempotent.
+    async fn ensure_space(&self, space: &VectorSpace) -> Result<(), VectorStoreError>;
+
+    /// Inserts or replaces points by `memory_id`.
+    async fn upsert(&self, space: &VectorSpace, points: &[VectorPoint]) -> Result<(), VectorStoreError>;
+
+    /// Removes points; unknown ids are ignored.
+    async fn delete(&self, space: &VectorSpace, ids: &[Uuid]) -> Result<(), VectorStoreError>;
+
+    /// The `limit` nearest points of this tenant that pass `filter`, closest first.
+    async fn search(
+        &self,
+        space: &VectorSpace,
+        query: &[f32],
+        limit: usize,
+        filter: &VectorFilter,
+    ) -> Result<Vec<ScoredId>, VectorStoreError>;
+
+    /// Number of points the tenant has.
+    async fn count(&self, space: &VectorSpace) -> Result<u64, VectorStoreError>;
+
+    /// Removes every point of the tenant (and its collection when dedicated). Idempotent.
+    async fn drop_space(&self, space: &VectorSpace) -> Result<(), VectorStoreError>;
+
+    /// Cheap liveness probe of the backend.
+    async fn health(&self) -> Result<(), VectorStoreError>;
+}
