@@ -132,10 +132,22 @@ mod tests {
     #[test]
     fn rejects_names_that_would_break_identifiers() {
         assert_eq!(TenantName::parse(""), Err(TenantNameError::Empty));
-        assert!(matches!(TenantName::parse("Acme"), Err(TenantNameError::InvalidCharacters(_))));
-        assert!(matches!(TenantName::parse("1acme"), Err(TenantNameError::InvalidCharacters(_))));
-        assert!(matches!(TenantName::parse("acme-"), Err(TenantNameError::InvalidCharacters(_))));
-        assert!(matches!(TenantName::parse("a\"; drop"), Err(TenantNameError::InvalidCharacters(_))));
+        assert!(matches!(
+            TenantName::parse("Acme"),
+            Err(TenantNameError::InvalidCharacters(_))
+        ));
+        assert!(matches!(
+            TenantName::parse("1acme"),
+            Err(TenantNameError::InvalidCharacters(_))
+        ));
+        assert!(matches!(
+            TenantName::parse("acme-"),
+            Err(TenantNameError::InvalidCharacters(_))
+        ));
+        assert!(matches!(
+            TenantName::parse("a\"; drop"),
+            Err(TenantNameError::InvalidCharacters(_))
+        ));
         let long = "a".repeat(MAX_TENANT_NAME_LEN + 1);
         assert_eq!(TenantName::parse(&long), Err(TenantNameError::TooLong(41)));
         assert!(TenantName::parse(&"a".repeat(MAX_TENANT_NAME_LEN)).is_ok());

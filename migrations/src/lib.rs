@@ -1,1 +1,34 @@
-//! Memory-C* migrations.
+//! Memory-C* database migrations.
+//!
+//! Two independent sets: [`ControlMigrator`] for the platform's own tables (tenants, API keys,
+//! outbox) and [`TenantMigrator`] for one tenant's data. The tenant set uses unqualified table
+//! names, so it runs into whatever PostgreSQL schema is first on the `search_path` of the
+//! connection it is given, or into a tenant's SQLite file.
+
+pub use sea_orm_migration;
+use sea_orm_migration::prelude::*;
+
+pub mod control;
+pub mod tenant;
+
+/// Migrations of the control schema.
+pub struct ControlMigrator;
+
+impl MigratorTrait for ControlMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(
+            control::m20261124_000001_create_control_tables::Migration,
+        )]
+    }
+}
+
+/// Migrations of one tenant's schema.
+pub struct TenantMigrator;
+
+impl MigratorTrait for TenantMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(
+            tenant::m20261124_000001_create_tenant_tables::Migration,
+        )]
+    }
+}

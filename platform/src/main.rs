@@ -1,1 +1,164 @@
-fn main() {}
+//! `memoryc-platform`: serve the API, or manage tenants against the configured backends.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use memoryc_crds::layout::Isolation;
+use memoryc_platform::app::{Platform, StartupError};
+use memoryc_platform::config::Config;
+use memoryc_platform::logging;
+
+#[derive(Parser)]
+#[command(name = "memoryc-platform", version, about = "Memory-C* platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the REST API (configuration from memoryc.toml and MEMORYC_* variables).
+    Serve,
+    /// Manage tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Register a tenant and print its first admin API key as JSON.
+    Create {
+        /// Tenant name: lowercase letters, digits and '-', at most 40 characters.
+        name: String,
+        /// Human-readable name.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// `Shared` (default) or `Dedicated`.
+        #[arg(long)]
+        isolation: Option<String>,
+    },
+    /// List registered tenants as JSON.
+    List,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+    };
+    logging::init(&config.log_format);
+    match run(cli.command, config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "memoryc-platform failed");
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> Result<(), StartupError> {
+    match command {
+        Command::Serve => serve(config).await,
+        Command::Tenant {
+            command:
+                TenantCommand::Create {
+                    name,
+                    display_name,
+                    isolation,
+                },
+        } => {
+            let platform = Platform::build(Config {
+                demo_tenant: false,
+                ..config
+            })
+            .await?;
+            let isolation = match isolation {
+                Some(value) => Isolation::parse(&value).ok_or_else(|| {
+                    StartupError::Config(format!(
+                        "isolation must be Shared or Dedicated, not {value:?}"
+                    ))
+                })?,
+                None => platform.default_isolation()?,
+            };
+            let created = platform
+                .state
+                .tenants
+                .create(&name, display_name.as_deref(), isolation)
+                .await?;
+            print_json(&created)
+        }
+        Command::Tenant {
+            command: TenantCommand::List,
+        } => {
+            let platform = Platform::build(Config {
+                demo_tenant: false,
+                ..config
+            })
+            .await?;
+            let tenants: Vec<serde_json::Value> = platform
+                .state
+                .tenants
+                .list()
+                .await?
+                .into_iter()
+                .map(|t| {
+                    serde_json::json!({
+                        "tenant": t.name.as_str(),
+                        "tenant_id": t.tenant_id,
+                        "display_name": t.display_name,
+                        "isolation": t.isolation.as_str(),
+                        "created_at": t.created_at,
+                    })
+                })
+                .collect();
+            print_json(&tenants)
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), StartupError> {
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let demo = config.demo_tenant;
+    let platform = Platform::build(config).await?;
+    if demo {
+        platform.ensure_demo_tenant().await?;
+    }
+    platform.serve(listener, shutdown_signal()).await
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), StartupError> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| StartupError::Config(format!("cannot print result: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what Kubernetes sends before killing a pod).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

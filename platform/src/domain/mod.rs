@@ -3,6 +3,7 @@
 pub mod category;
 pub mod limits;
 pub mod memory;
+pub mod validation;
 
 pub use category::Category;
 pub use memory::{Memory, MemoryFilter, MemoryPatch, NewMemory};

@@ -1,5 +1,6 @@
 //! Sentence embeddings behind one trait; the default runs all-MiniLM-L6-v2 locally with candle.
 
+pub mod batching;
 pub mod minilm;
 
 use async_trait::async_trait;

@@ -1,3 +1,167 @@
-//! Storage behind traits: relational (source of truth) and vector backends.
+//! Storage behind traits: relational (the source of truth) and vector backends.
+//!
+//! Services talk to these traits only; which database sits behind them is configuration.
 
+pub mod error;
+pub mod relational;
 pub mod vector;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use memoryc_crds::layout::{Isolation, TenantName};
+use uuid::Uuid;
+
+pub use error::StoreError;
+
+use crate::domain::{Memory, MemoryFilter, MemoryPatch, NewMemory};
+
+/// What the vector store needs to mirror one memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VectorSource {
+    pub memory: Memory,
+    pub embedding: Option<Vec<f32>>,
+}
+
+/// A tenant's memories in the relational store. Every call names the tenant explicitly.
+#[async_trait]
+pub trait MemoryRepository: Send + Sync + 'static {
+    async fn insert(&self, tenant: &TenantName, memory: &NewMemory) -> Result<Memory, StoreError>;
+
+    /// The memory, deleted or not.
+    async fn find(&self, tenant: &TenantName, id: Uuid) -> Result<Option<Memory>, StoreError>;
+
+    /// The live memories among `ids`, in no particular order.
+    async fn find_live(&self, tenant: &TenantName, ids: &[Uuid])
+    -> Result<Vec<Memory>, StoreError>;
+
+    /// Live memories passing `filter`, newest first.
+    async fn list(
+        &self,
+        tenant: &TenantName,
+        filter: &MemoryFilter,
+        limit: u64,
+    ) -> Result<Vec<Memory>, StoreError>;
+
+    /// Live memories whose content contains `text` (case-insensitive), newest first.
+    async fn search_text(
+        &self,
+        tenant: &TenantName,
+        text: &str,
+        filter: &MemoryFilter,
+        limit: u64,
+    ) -> Result<Vec<Memory>, StoreError>;
+
+    /// Applies `patch` to a live memory; `None` when there is no such live memory.
+    async fn update(
+        &self,
+        tenant: &TenantName,
+        id: Uuid,
+        patch: &MemoryPatch,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Memory>, StoreError>;
+
+    /// Marks a live memory deleted and drops its embedding; false when there was none.
+    async fn soft_delete(
+        &self,
+        tenant: &TenantName,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Erases the memory and everything that mentions it; false when it did not exist.
+    async fn purge(&self, tenant: &TenantName, id: Uuid) -> Result<bool, StoreError>;
+
+    /// Adds one to the access count of each memory.
+    async fn record_access(&self, tenant: &TenantName, ids: &[Uuid]) -> Result<(), StoreError>;
+
+    /// The memory with its stored embedding, for syncing the vector store.
+    async fn vector_source(
+        &self,
+        tenant: &TenantName,
+        id: Uuid,
+    ) -> Result<Option<VectorSource>, StoreError>;
+
+    /// Number of live memories.
+    async fn count_live(&self, tenant: &TenantName) -> Result<u64, StoreError>;
+}
+
+/// A registered tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tenant {
+    pub tenant_id: Uuid,
+    pub name: TenantName,
+    pub display_name: String,
+    pub isolation: Isolation,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A user inside a tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantUser {
+    pub user_id: Uuid,
+    pub username: String,
+    pub email: Option<String>,
+}
+
+/// An API key row as stored: only the hash of the secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredApiKey {
+    pub key_id: Uuid,
+    pub tenant_id: Uuid,
+    pub user_id: Uuid,
+    pub name: String,
+    pub prefix: String,
+    pub key_hash: String,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The platform's registry of tenants, their users and API keys.
+#[async_trait]
+pub trait TenantRegistry: Send + Sync + 'static {
+    async fn register(&self, tenant: &Tenant) -> Result<(), StoreError>;
+    async fn find_by_name(&self, name: &TenantName) -> Result<Option<Tenant>, StoreError>;
+    async fn find_by_id(&self, tenant_id: Uuid) -> Result<Option<Tenant>, StoreError>;
+    async fn list(&self) -> Result<Vec<Tenant>, StoreError>;
+    async fn remove(&self, tenant_id: Uuid) -> Result<(), StoreError>;
+
+    /// Creates the user in the tenant's own tables.
+    async fn create_user(&self, tenant: &TenantName, user: &TenantUser) -> Result<(), StoreError>;
+
+    async fn insert_api_key(&self, key: &StoredApiKey) -> Result<(), StoreError>;
+    async fn find_api_key(&self, prefix: &str) -> Result<Option<StoredApiKey>, StoreError>;
+}
+
+/// A pending vector sync.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    pub tenant: TenantName,
+    pub memory_id: Uuid,
+    pub attempts: i32,
+}
+
+/// Memories whose vector has yet to reach the vector store. An entry is written before the
+/// memory row, so a crash at any point leaves either nothing to do or an entry to retry.
+#[async_trait]
+pub trait OutboxRepository: Send + Sync + 'static {
+    /// Records that the memory's vector must be synced; a second call keeps one entry.
+    async fn enqueue(&self, tenant: &TenantName, memory_id: Uuid) -> Result<(), StoreError>;
+    /// Entries due at `now`, oldest first.
+    async fn due(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// The sync landed.
+    async fn complete(&self, tenant: &TenantName, memory_id: Uuid) -> Result<(), StoreError>;
+    /// The sync failed; try again at `next_attempt_at`.
+    async fn reschedule(
+        &self,
+        tenant: &TenantName,
+        memory_id: Uuid,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError>;
+    /// Entries still waiting.
+    async fn backlog(&self) -> Result<u64, StoreError>;
+    /// Removes a tenant's entries (the tenant is gone).
+    async fn forget_tenant(&self, tenant: &TenantName) -> Result<(), StoreError>;
+}

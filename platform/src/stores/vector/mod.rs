@@ -61,7 +61,11 @@ pub trait VectorStore: Send + Sync + 'static {
     async fn ensure_space(&self, space: &VectorSpace) -> Result<(), VectorStoreError>;
 
     /// Inserts or replaces points by `memory_id`.
-    async fn upsert(&self, space: &VectorSpace, points: &[VectorPoint]) -> Result<(), VectorStoreError>;
+    async fn upsert(
+        &self,
+        space: &VectorSpace,
+        points: &[VectorPoint],
+    ) -> Result<(), VectorStoreError>;
 
     /// Removes points; unknown ids are ignored.
     async fn delete(&self, space: &VectorSpace, ids: &[Uuid]) -> Result<(), VectorStoreError>;

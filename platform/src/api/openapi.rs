@@ -1,0 +1,47 @@
+//! The OpenAPI document, generated from the handlers and types.
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{memories, monitoring};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Memory-C* platform API", description = "Tenant-scoped memories for AI agents."),
+    paths(
+        memories::create_memory,
+        memories::search_memories,
+        memories::get_memory,
+        memories::update_memory,
+        memories::delete_memory,
+        monitoring::health,
+    ),
+    modifiers(&SecuritySchemes),
+    tags((name = "memories"), (name = "monitoring"))
+)]
+pub struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(ApiDoc::openapi())
+}

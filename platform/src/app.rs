@@ -1,0 +1,251 @@
+//! Wires configuration into backends, services and the HTTP server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use memoryc_crds::layout::{Isolation, TenantName};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::api::{self, AppState};
+use crate::config::{Config, RelationalBackend, VectorBackend};
+use crate::embedding::batching::BatchingEmbedder;
+use crate::embedding::minilm::MiniLmEmbedder;
+use crate::embedding::{Embedder, EmbeddingError};
+use crate::services::ServiceError;
+use crate::services::categorizer::Categorizer;
+use crate::services::health::HealthService;
+use crate::services::memory_service::MemoryService;
+use crate::services::tenant_service::{CreatedTenant, TenantService};
+use crate::services::vector_sync::VectorSync;
+use crate::stores::StoreError;
+use crate::stores::relational::control_repository::SqlTenantRegistry;
+use crate::stores::relational::memory_repository::SqlMemoryRepository;
+use crate::stores::relational::outbox_repository::SqlOutboxRepository;
+use crate::stores::relational::{Databases, RelationalConfig};
+use crate::stores::vector::embedded::EmbeddedVectorStore;
+use crate::stores::vector::milvus::MilvusVectorStore;
+use crate::stores::vector::{VectorStore, VectorStoreError};
+
+/// Name of the tenant created on embedded defaults.
+pub const DEMO_TENANT: &str = "demo";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("relational store: {0}")]
+    Store(#[from] StoreError),
+    #[error("vector store: {0}")]
+    Vector(#[from] VectorStoreError),
+    #[error("embedding model: {0}")]
+    Embedding(#[from] EmbeddingError),
+    #[error("{0}")]
+    Service(#[from] ServiceError),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Everything a running platform holds.
+pub struct Platform {
+    pub config: Config,
+    pub state: AppState,
+    pub databases: Databases,
+    pub vector_sync: Arc<VectorSync>,
+    embedded_vectors: Option<Arc<EmbeddedVectorStore>>,
+}
+
+impl Platform {
+    /// Connects every backend named by the configuration and loads the model.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let databases = Databases::connect(&relational_config(&config)).await?;
+        let (vectors, embedded_vectors) = vector_store(&config).await?;
+        let embedder = load_embedder(&config).await?;
+        let categorizer = Arc::new(Categorizer::new(&embedder).await?);
+
+        let memories = Arc::new(SqlMemoryRepository::new(databases.clone()));
+        let registry = Arc::new(SqlTenantRegistry::new(databases.clone()));
+        let outbox = Arc::new(SqlOutboxRepository::new(databases.clone()));
+        let vector_sync = Arc::new(VectorSync::new(
+            memories.clone(),
+            vectors.clone(),
+            outbox,
+            registry.clone(),
+            Duration::from_millis(config.outbox_min_retry_ms),
+            Duration::from_millis(config.outbox_max_retry_ms),
+        ));
+        let state = AppState {
+            memories: Arc::new(MemoryService::new(
+                memories,
+                vectors.clone(),
+                embedder.clone(),
+                categorizer,
+                vector_sync.clone(),
+            )),
+            tenants: Arc::new(TenantService::new(
+                registry,
+                databases.clone(),
+                vectors.clone(),
+            )),
+            health: Arc::new(HealthService::new(
+                databases.clone(),
+                vectors,
+                embedder,
+                vector_sync.clone(),
+            )),
+        };
+        Ok(Self {
+            config,
+            state,
+            databases,
+            vector_sync,
+            embedded_vectors,
+        })
+    }
+
+    pub fn default_isolation(&self) -> Result<Isolation, StartupError> {
+        Isolation::parse(&self.config.default_isolation).ok_or_else(|| {
+            StartupError::Config(format!(
+                "default_isolation must be Shared or Dedicated, not {:?}",
+                self.config.default_isolation
+            ))
+        })
+    }
+
+    /// Creates the demo tenant when missing and makes sure its key file holds a working key.
+    pub async fn ensure_demo_tenant(&self) -> Result<(), StartupError> {
+        let key_path = self.config.demo_key_path();
+        let name =
+            TenantName::parse(DEMO_TENANT).map_err(|e| StartupError::Config(e.to_string()))?;
+        let key = match self.state.tenants.find(&name).await? {
+            None => {
+                let isolation = self.default_isolation()?;
+                let created: CreatedTenant = self
+                    .state
+                    .tenants
+                    .create(DEMO_TENANT, Some("Demo tenant"), isolation)
+                    .await?;
+                Some(created.api_key)
+            }
+            Some(tenant) => {
+                let existing = tokio::fs::read_to_string(&key_path)
+                    .await
+                    .unwrap_or_default();
+                match self.state.tenants.authenticate(existing.trim()).await? {
+                    Some(_) => None,
+                    None => {
+                        let admin = self.demo_admin_user(&tenant).await?;
+                        Some(
+                            self.state
+                                .tenants
+                                .issue_key(&tenant, admin, "demo key")
+                                .await?,
+                        )
+                    }
+                }
+            }
+        };
+        if let Some(key) = key {
+            write_secret_file(&key_path, &key).await?;
+        }
+        tracing::info!(path = %key_path.display(), "demo tenant ready; its API key is in this file");
+        Ok(())
+    }
+
+    async fn demo_admin_user(
+        &self,
+        tenant: &crate::stores::Tenant,
+    ) -> Result<uuid::Uuid, StartupError> {
+        // A lost key file is replaced by a key for a fresh admin user of the demo tenant.
+        let user = crate::stores::TenantUser {
+            user_id: uuid::Uuid::now_v7(),
+            username: format!("admin-{}", chrono::Utc::now().timestamp()),
+            email: None,
+        };
+        self.state.tenants.create_user(&tenant.name, &user).await?;
+        Ok(user.user_id)
+    }
+
+    /// Serves until `shutdown` resolves, then drains requests and flushes state.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let worker = self.vector_sync.clone().spawn_worker(
+            Duration::from_millis(self.config.outbox_interval_ms),
+            stop_rx,
+        );
+        let address: SocketAddr = listener.local_addr()?;
+        tracing::info!(%address, "memoryc platform listening");
+        axum::serve(listener, api::router(self.state.clone()))
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+        let _ = worker.await;
+        if let Some(embedded) = &self.embedded_vectors {
+            embedded.flush().await?;
+        }
+        self.databases.close().await?;
+        Ok(())
+    }
+}
+
+fn relational_config(config: &Config) -> RelationalConfig {
+    match config.relational_backend {
+        RelationalBackend::Sqlite => RelationalConfig::Sqlite {
+            dir: config.sqlite_dir(),
+        },
+        RelationalBackend::Postgres => RelationalConfig::Postgres {
+            url: config.database_url.clone(),
+            control_schema: config.control_schema.clone(),
+            max_connections: config.database_max_connections,
+            acquire_timeout: config.database_acquire_timeout(),
+        },
+    }
+}
+
+async fn vector_store(
+    config: &Config,
+) -> Result<(Arc<dyn VectorStore>, Option<Arc<EmbeddedVectorStore>>), StartupError> {
+    match config.vector_backend {
+        VectorBackend::Embedded => {
+            let store = Arc::new(EmbeddedVectorStore::open(config.vector_dir())?);
+            Ok((store.clone(), Some(store)))
+        }
+        VectorBackend::Milvus => Ok((
+            Arc::new(MilvusVectorStore::connect(&config.milvus_url).await?),
+            None,
+        )),
+    }
+}
+
+async fn load_embedder(config: &Config) -> Result<Arc<dyn Embedder>, StartupError> {
+    let model_dir = config.model_dir.clone();
+    let model = tokio::task::spawn_blocking(move || MiniLmEmbedder::load(&model_dir))
+        .await
+        .map_err(|e| EmbeddingError::ModelLoad {
+            path: String::new(),
+            reason: e.to_string(),
+        })??;
+    Ok(Arc::new(BatchingEmbedder::new(
+        model,
+        config.embedding_batch_size,
+    )))
+}
+
+async fn write_secret_file(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent).await?;
+    }
+    tokio::fs::write(path, format!("{secret}\n")).await?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).await?;
+    }
+    Ok(())
+}

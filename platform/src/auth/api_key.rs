@@ -1,0 +1,120 @@
+//! API keys: `mck_<prefix>_<secret>`. The prefix finds the row; only a SHA-256 of the whole key
+//! is stored, and it is compared in constant time. Keys carry 128 random bits, so a fast hash
+//! is enough (a slow password hash would only slow every request).
+
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+const SCHEME: &str = "mck";
+const PREFIX_BYTES: usize = 6;
+const SECRET_BYTES: usize = 16;
+
+/// A freshly generated key: the plaintext (shown once) and what is stored.
+#[derive(Debug, Clone)]
+pub struct IssuedKey {
+    pub plaintext: String,
+    pub prefix: String,
+    pub hash: String,
+}
+
+pub fn generate() -> IssuedKey {
+    let mut rng = rand::rng();
+    let mut prefix = [0u8; PREFIX_BYTES];
+    let mut secret = [0u8; SECRET_BYTES];
+    rng.fill_bytes(&mut prefix);
+    rng.fill_bytes(&mut secret);
+    let prefix = hex(&prefix);
+    let plaintext = format!("{SCHEME}_{prefix}_{}", hex(&secret));
+    let hash = hash(&plaintext);
+    IssuedKey {
+        plaintext,
+        prefix,
+        hash,
+    }
+}
+
+/// The lookup prefix of a presented key, if it has the right shape.
+pub fn prefix_of(presented: &str) -> Option<&str> {
+    let mut parts = presented.splitn(3, '_');
+    let (scheme, prefix, secret) = (parts.next()?, parts.next()?, parts.next()?);
+    let well_formed = scheme == SCHEME
+        && prefix.len() == PREFIX_BYTES * 2
+        && secret.len() == SECRET_BYTES * 2
+        && prefix
+            .bytes()
+            .chain(secret.bytes())
+            .all(|b| b.is_ascii_hexdigit());
+    well_formed.then_some(prefix)
+}
+
+pub fn hash(plaintext: &str) -> String {
+    hex(&Sha256::digest(plaintext.as_bytes()))
+}
+
+/// Whether a presented key matches the stored hash and is usable at `now`.
+pub fn verify(
+    presented: &str,
+    stored_hash: &str,
+    expires_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> bool {
+    let matches: bool = hash(presented)
+        .as_bytes()
+        .ct_eq(stored_hash.as_bytes())
+        .into();
+    matches && revoked_at.is_none() && expires_at.is_none_or(|t| t > now)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_verify_and_others_do_not() {
+        let key = generate();
+        let now = Utc::now();
+        assert_eq!(prefix_of(&key.plaintext), Some(key.prefix.as_str()));
+        assert!(verify(&key.plaintext, &key.hash, None, None, now));
+        let other = generate();
+        assert!(!verify(&other.plaintext, &key.hash, None, None, now));
+        assert_ne!(key.plaintext, other.plaintext);
+    }
+
+    #[test]
+    fn expired_and_revoked_keys_are_refused() {
+        let key = generate();
+        let now = Utc::now();
+        let past = now - chrono::Duration::seconds(1);
+        assert!(!verify(&key.plaintext, &key.hash, Some(past), None, now));
+        assert!(!verify(&key.plaintext, &key.hash, None, Some(past), now));
+        assert!(verify(
+            &key.plaintext,
+            &key.hash,
+            Some(now + chrono::Duration::hours(1)),
+            None,
+            now
+        ));
+    }
+
+    #[test]
+    fn malformed_keys_have_no_prefix() {
+        assert_eq!(prefix_of(""), None);
+        assert_eq!(prefix_of("mck_abc_def"), None);
+        assert_eq!(
+            prefix_of("xyz_0123456789ab_0123456789abcdef0123456789abcdef"),
+            None
+        );
+        assert_eq!(
+            prefix_of("mck_0123456789ab_0123456789abcdef0123456789abcdeg"),
+            None
+        );
+        assert!(prefix_of("mck_0123456789ab_0123456789abcdef0123456789abcdef").is_some());
+    }
+}

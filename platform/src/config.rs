@@ -1,0 +1,159 @@
+//! Platform configuration: one typed struct, read from an optional TOML file and `MEMORYC_*`
+//! environment variables (the environment wins), with defaults that work on a laptop.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Relational backend names accepted in `relational_backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RelationalBackend {
+    Sqlite,
+    Postgres,
+}
+
+/// Vector backend names accepted in `vector_backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VectorBackend {
+    Embedded,
+    Milvus,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Where embedded data (SQLite files, vector index, demo key) is kept.
+    pub data_dir: PathBuf,
+    /// `sqlite` (embedded default) or `postgres`.
+    pub relational_backend: RelationalBackend,
+    /// PostgreSQL URL, used when `relational_backend = "postgres"`.
+    pub database_url: String,
+    /// PostgreSQL schema of the control tables.
+    pub control_schema: String,
+    /// Largest PostgreSQL pool, shared by every tenant.
+    pub database_max_connections: u32,
+    /// How long to wait for a database connection before answering 503, in milliseconds.
+    pub database_acquire_timeout_ms: u64,
+    /// `embedded` (default) or `milvus`.
+    pub vector_backend: VectorBackend,
+    /// Milvus gRPC endpoint, used when `vector_backend = "milvus"`.
+    pub milvus_url: String,
+    /// Directory with the all-MiniLM-L6-v2 files (config.json, tokenizer.json, model.safetensors).
+    pub model_dir: PathBuf,
+    /// Largest batch the embedder coalesces concurrent requests into.
+    pub embedding_batch_size: usize,
+    /// Isolation of tenants created without one: `Shared` or `Dedicated`.
+    pub default_isolation: String,
+    /// Create a `demo` tenant at start-up and write its key to `<data_dir>/demo-api-key`.
+    pub demo_tenant: bool,
+    /// How often the outbox worker looks for vector syncs to retry, in milliseconds.
+    pub outbox_interval_ms: u64,
+    /// First retry delay of a failed vector sync, in milliseconds; doubles up to the maximum.
+    pub outbox_min_retry_ms: u64,
+    /// Longest retry delay of a failed vector sync, in milliseconds.
+    pub outbox_max_retry_ms: u64,
+    /// Longest time one request may take before it is answered with 503, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Log format: `json` (default) or `text`.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from(".memoryc"),
+            relational_backend: RelationalBackend::Sqlite,
+            database_url: "postgres://postgres@127.0.0.1:5432/postgres".to_string(),
+            control_schema: "memoryc_control".to_string(),
+            database_max_connections: 16,
+            database_acquire_timeout_ms: 3_000,
+            vector_backend: VectorBackend::Embedded,
+            milvus_url: "http://127.0.0.1:19530".to_string(),
+            model_dir: PathBuf::from(".venv/model"),
+            embedding_batch_size: 32,
+            default_isolation: "Shared".to_string(),
+            demo_tenant: true,
+            outbox_interval_ms: 1_000,
+            outbox_min_retry_ms: 500,
+            outbox_max_retry_ms: 60_000,
+            request_timeout_ms: 30_000,
+            log_format: "json".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Defaults, then the TOML file named by `MEMORYC_CONFIG` (or `memoryc.toml` if present),
+    /// then `MEMORYC_*` variables.
+    pub fn load() -> Result<Self, ConfigError> {
+        let file = std::env::var("MEMORYC_CONFIG").unwrap_or_else(|_| "memoryc.toml".to_string());
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("MEMORYC_").ignore(&["config"]))
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+
+    pub fn database_acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.database_acquire_timeout_ms)
+    }
+
+    pub fn sqlite_dir(&self) -> PathBuf {
+        self.data_dir.join("sqlite")
+    }
+
+    pub fn vector_dir(&self) -> PathBuf {
+        self.data_dir.join("vectors")
+    }
+
+    pub fn demo_key_path(&self) -> PathBuf {
+        self.data_dir.join("demo-api-key")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_file_which_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "memoryc.toml",
+                "listen = \"127.0.0.1:9000\"\nvector_backend = \"milvus\"\n",
+            )?;
+            jail.set_env("MEMORYC_LISTEN", "127.0.0.1:9100");
+            jail.set_env("MEMORYC_RELATIONAL_BACKEND", "postgres");
+            let config = Config::load().map_err(|e| e.to_string())?;
+            assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 9100)));
+            assert_eq!(config.vector_backend, VectorBackend::Milvus);
+            assert_eq!(config.relational_backend, RelationalBackend::Postgres);
+            assert_eq!(config.data_dir, PathBuf::from(".memoryc"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("memoryc.toml", "listn = \"127.0.0.1:9000\"\n")?;
+            assert!(Config::load().is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,22 @@
+//! Errors the services report; the API maps each to an HTTP status.
+
+use crate::domain::validation::InputError;
+use crate::embedding::EmbeddingError;
+use crate::stores::StoreError;
+use crate::stores::vector::VectorStoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Embedding(#[from] EmbeddingError),
+    #[error(transparent)]
+    Vector(#[from] VectorStoreError),
+}

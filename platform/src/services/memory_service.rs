@@ -1,0 +1,341 @@
+//! Writing, finding, changing and erasing a tenant's memories.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::ServiceError;
+use super::categorizer::Categorizer;
+use super::vector_sync::{IndexingState, VectorSync};
+use crate::domain::limits::MAX_SEARCH_LIMIT;
+use crate::domain::validation::{InputError, validate_content, validate_metadata};
+use crate::domain::{Category, Memory, MemoryFilter, MemoryPatch, NewMemory};
+use crate::embedding::Embedder;
+use crate::stores::vector::{VectorFilter, VectorSpace, VectorStore};
+use crate::stores::{MemoryRepository, Tenant};
+
+/// Who is acting, inside which tenant. Every operation is scoped by it.
+#[derive(Debug, Clone)]
+pub struct TenantScope {
+    pub tenant: Tenant,
+    pub user_id: Uuid,
+}
+
+impl TenantScope {
+    pub fn space(&self) -> VectorSpace {
+        VectorSpace {
+            tenant: self.tenant.name.clone(),
+            isolation: self.tenant.isolation,
+        }
+    }
+}
+
+/// A memory as a caller submits it.
+#[derive(Debug, Clone)]
+pub struct CreateMemory {
+    pub content: String,
+    pub category: Option<Category>,
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// A change as a caller submits it; absent fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateMemory {
+    pub content: Option<String>,
+    pub category: Option<Category>,
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// How to find memories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SearchMode {
+    /// Closest in meaning.
+    #[default]
+    Semantic,
+    /// Content contains the query text.
+    Exact,
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    pub query: Option<String>,
+    pub mode: SearchMode,
+    pub filter: MemoryFilter,
+    pub limit: u64,
+}
+
+/// A found memory; `score` is the cosine similarity for semantic searches.
+#[derive(Debug, Clone)]
+pub struct SearchHit {
+    pub memory: Memory,
+    pub score: Option<f32>,
+}
+
+/// Most vector candidates fetched when filters must be applied after the vector search.
+const MAX_CANDIDATES: usize = 1_000;
+
+pub struct MemoryService {
+    memories: Arc<dyn MemoryRepository>,
+    vectors: Arc<dyn VectorStore>,
+    embedder: Arc<dyn Embedder>,
+    categorizer: Arc<Categorizer>,
+    vector_sync: Arc<VectorSync>,
+}
+
+impl MemoryService {
+    pub fn new(
+        memories: Arc<dyn MemoryRepository>,
+        vectors: Arc<dyn VectorStore>,
+        embedder: Arc<dyn Embedder>,
+        categorizer: Arc<Categorizer>,
+        vector_sync: Arc<VectorSync>,
+    ) -> Self {
+        Self {
+            memories,
+            vectors,
+            embedder,
+            categorizer,
+            vector_sync,
+        }
+    }
+
+    pub async fn create(
+        &self,
+        scope: &TenantScope,
+        input: CreateMemory,
+    ) -> Result<(Memory, IndexingState), ServiceError> {
+        validate_content(&input.content)?;
+        let metadata = input.metadata.unwrap_or_else(|| serde_json::json!({}));
+        validate_metadata(&metadata)?;
+        let embedding = self.embed_one(&input.content).await?;
+        let (category, confidence_score) = match input.category {
+            Some(category) => (category, 1.0),
+            None => self.categorizer.categorize(&embedding),
+        };
+        let new = NewMemory {
+            memory_id: Uuid::now_v7(),
+            content: input.content,
+            category,
+            confidence_score,
+            metadata,
+            embedding,
+            user_id: scope.user_id,
+            created_at: Utc::now(),
+        };
+        let tenant = &scope.tenant.name;
+        self.vector_sync.intend(tenant, new.memory_id).await?;
+        let memory = self.memories.insert(tenant, &new).await?;
+        let indexing = self
+            .vector_sync
+            .sync_or_defer(&scope.space(), memory.memory_id)
+            .await;
+        Ok((memory, indexing))
+    }
+
+    /// The live memory; counts as an access.
+    pub async fn get(&self, scope: &TenantScope, id: Uuid) -> Result<Memory, ServiceError> {
+        let tenant = &scope.tenant.name;
+        let memory = self.live(scope, id).await?;
+        self.memories.record_access(tenant, &[id]).await?;
+        Ok(Memory {
+            access_count: memory.access_count + 1,
+            ..memory
+        })
+    }
+
+    pub async fn search(
+        &self,
+        scope: &TenantScope,
+        request: SearchRequest,
+    ) -> Result<Vec<SearchHit>, ServiceError> {
+        if request.limit == 0 || request.limit > MAX_SEARCH_LIMIT {
+            return Err(InputError::Invalid {
+                field: "limit",
+                reason: format!("must be between 1 and {MAX_SEARCH_LIMIT}"),
+            }
+            .into());
+        }
+        let tenant = &scope.tenant.name;
+        let query = request
+            .query
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty());
+        let hits = match (query, request.mode) {
+            (None, _) => {
+                let memories = self
+                    .memories
+                    .list(tenant, &request.filter, request.limit)
+                    .await?;
+                memories
+                    .into_iter()
+                    .map(|memory| SearchHit {
+                        memory,
+                        score: None,
+                    })
+                    .collect()
+            }
+            (Some(text), SearchMode::Exact) => {
+                let memories = self
+                    .memories
+                    .search_text(tenant, text, &request.filter, request.limit)
+                    .await?;
+                memories
+                    .into_iter()
+                    .map(|memory| SearchHit {
+                        memory,
+                        score: None,
+                    })
+                    .collect()
+            }
+            (Some(text), SearchMode::Semantic) => {
+                self.semantic_search(scope, text, &request.filter, request.limit)
+                    .await?
+            }
+        };
+        self.count_accesses(scope, &hits);
+        Ok(hits)
+    }
+
+    pub async fn update(
+        &self,
+        scope: &TenantScope,
+        id: Uuid,
+        input: UpdateMemory,
+    ) -> Result<(Memory, IndexingState), ServiceError> {
+        let tenant = &scope.tenant.name;
+        let mut patch = MemoryPatch::default();
+        if let Some(content) = input.content {
+            validate_content(&content)?;
+            patch.embedding = Some(self.embed_one(&content).await?);
+            patch.content = Some(content);
+        }
+        if let Some(metadata) = input.metadata {
+            validate_metadata(&metadata)?;
+            patch.metadata = Some(metadata);
+        }
+        patch.category = input.category.map(|category| (category, 1.0));
+        let touches_vector = patch.embedding.is_some() || patch.category.is_some();
+        if touches_vector {
+            self.live(scope, id).await?;
+            self.vector_sync.intend(tenant, id).await?;
+        }
+        let memory = self
+            .memories
+            .update(tenant, id, &patch, Utc::now())
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let indexing = if touches_vector {
+            self.vector_sync.sync_or_defer(&scope.space(), id).await
+        } else {
+            IndexingState::Indexed
+        };
+        Ok((memory, indexing))
+    }
+
+    /// Soft-deletes (the row stays, marked deleted) or, with `purge`, erases everything.
+    pub async fn delete(
+        &self,
+        scope: &TenantScope,
+        id: Uuid,
+        purge: bool,
+    ) -> Result<(), ServiceError> {
+        let tenant = &scope.tenant.name;
+        let existing = self
+            .memories
+            .find(tenant, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        if existing.is_deleted && !purge {
+            return Err(not_found(id));
+        }
+        self.vector_sync.intend(tenant, id).await?;
+        if purge {
+            self.memories.purge(tenant, id).await?;
+        } else {
+            self.memories.soft_delete(tenant, id, Utc::now()).await?;
+        }
+        self.vector_sync.sync_or_defer(&scope.space(), id).await;
+        Ok(())
+    }
+
+    async fn semantic_search(
+        &self,
+        scope: &TenantScope,
+        text: &str,
+        filter: &MemoryFilter,
+        limit: u64,
+    ) -> Result<Vec<SearchHit>, ServiceError> {
+        let query = self.embed_one(text).await?;
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        // Filters the vector store cannot apply are applied to the rows; fetch extra candidates.
+        let candidates = if filter.needs_post_filter() {
+            (limit * 10).min(MAX_CANDIDATES)
+        } else {
+            limit
+        };
+        let vector_filter = VectorFilter {
+            category: filter.category.map(|c| c.as_str().to_string()),
+            user_id: filter.user_id,
+        };
+        let scored = self
+            .vectors
+            .search(&scope.space(), &query, candidates, &vector_filter)
+            .await?;
+        let ids: Vec<Uuid> = scored.iter().map(|s| s.memory_id).collect();
+        let mut rows = self.memories.find_live(&scope.tenant.name, &ids).await?;
+        let mut hits = Vec::with_capacity(limit);
+        for scored in scored {
+            let Some(position) = rows.iter().position(|m| m.memory_id == scored.memory_id) else {
+                continue;
+            };
+            let memory = rows.swap_remove(position);
+            if filter.matches(&memory) {
+                hits.push(SearchHit {
+                    memory,
+                    score: Some(scored.score),
+                });
+            }
+            if hits.len() == limit {
+                break;
+            }
+        }
+        Ok(hits)
+    }
+
+    /// Counts search results as accesses without making the caller wait for it.
+    fn count_accesses(&self, scope: &TenantScope, hits: &[SearchHit]) {
+        if hits.is_empty() {
+            return;
+        }
+        let ids: Vec<Uuid> = hits.iter().map(|h| h.memory.memory_id).collect();
+        let memories = Arc::clone(&self.memories);
+        let tenant = scope.tenant.name.clone();
+        tokio::spawn(async move {
+            if let Err(error) = memories.record_access(&tenant, &ids).await {
+                tracing::warn!(%tenant, %error, "could not count search accesses");
+            }
+        });
+    }
+
+    async fn live(&self, scope: &TenantScope, id: Uuid) -> Result<Memory, ServiceError> {
+        match self.memories.find(&scope.tenant.name, id).await? {
+            Some(memory) if !memory.is_deleted => Ok(memory),
+            _ => Err(not_found(id)),
+        }
+    }
+
+    async fn embed_one(&self, text: &str) -> Result<Vec<f32>, ServiceError> {
+        let mut vectors = self.embedder.embed(vec![text.to_string()]).await?;
+        vectors.pop().ok_or_else(|| {
+            ServiceError::Embedding(crate::embedding::EmbeddingError::Inference(
+                "the model returned no vector".to_string(),
+            ))
+        })
+    }
+}
+
+fn not_found(id: Uuid) -> ServiceError {
+    ServiceError::NotFound(format!("memory {id}"))
+}

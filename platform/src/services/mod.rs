@@ -1,0 +1,10 @@
+//! Business logic: what happens when a memory is written, found, changed or erased.
+
+pub mod categorizer;
+pub mod error;
+pub mod health;
+pub mod memory_service;
+pub mod tenant_service;
+pub mod vector_sync;
+
+pub use error::ServiceError;

@@ -1,0 +1,8 @@
+//! sea-orm entities, one per table. Tenant tables use unqualified names on purpose: the
+//! connection's search path (PostgreSQL) or file (SQLite) decides which tenant they belong to.
+
+pub mod api_key;
+pub mod memory;
+pub mod outbox;
+pub mod tenant;
+pub mod user;

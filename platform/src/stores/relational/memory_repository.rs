@@ -1,0 +1,352 @@
+//! [`MemoryRepository`] on sea-orm, for PostgreSQL and SQLite alike.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use memoryc_crds::layout::TenantName;
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::Databases;
+use super::codec::{decode_embedding, encode_embedding};
+use super::entities::memory::{self, Column, Entity as Memories};
+use crate::domain::{Category, Memory, MemoryFilter, MemoryPatch, NewMemory};
+use crate::stores::{MemoryRepository, StoreError, VectorSource};
+
+/// Memories in whichever relational backend `Databases` points at.
+#[derive(Clone)]
+pub struct SqlMemoryRepository {
+    databases: Databases,
+}
+
+impl SqlMemoryRepository {
+    pub fn new(databases: Databases) -> Self {
+        Self { databases }
+    }
+}
+
+#[async_trait]
+impl MemoryRepository for SqlMemoryRepository {
+    async fn insert(&self, tenant: &TenantName, new: &NewMemory) -> Result<Memory, StoreError> {
+        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let row = memory::ActiveModel {
+            memory_id: Set(new.memory_id),
+            content: Set(new.content.clone()),
+            category: Set(new.category.as_str().to_string()),
+            embedding: Set(Some(encode_embedding(&new.embedding))),
+            metadata: Set(new.metadata.clone()),
+            created_at: Set(new.created_at),
+            updated_at: Set(new.created_at),
+            confidence_score: Set(new.confidence_score),
+            access_count: Set(0),
+            user_id: Set(new.user_id),
+            is_deleted: Set(false),
+        }
+        .insert(&transaction)
+        .await?;
+        transaction.commit().await?;
+        to_memory(row)
+    }
+
+    async fn find(&self, tenant: &TenantName, id: Uuid) -> Result<Option<Memory>, StoreError> {
+        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let row = Memories::find_by_id(id).one(&transaction).await?;
+        transaction.commit().await?;
+        row.map(to_memory).transpose()
+    }
+
+    async fn find_live(
+        &self,
+        tenant: &TenantName,
+        ids: &[Uuid],
+    ) -> Result<Vec<Memory>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let rows = Memories::find()
+            .filter(Column::MemoryId.is_in(ids.iter().copied()))
+            .filter(Column::IsDeleted.eq(false))
+            .all(&transaction)
+            .await?;
+        transaction.commit().await?;
+        rows.into_iter().map(to_memory).collect()
+    }
+
+    async fn list(
+        &self,
+        tenant: &TenantName,
+        filter: &MemoryFilter,
+        limit: u64,
+    ) -> Result<Vec<Memory>, StoreError> {
+        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let backend = transaction.get_database_backend();
+        let rows = Memories::find()
+            .filter(live_matching(filter, backend))
+            .order_by_desc(Column::CreatedAt)
+            .order_by_desc(Column::MemoryId)
+            .limit(limit)
+            .all(&transaction)
+            .await?;
+        transaction.commit().await?;
+        rows.into_iter().map(to_memory).collect()
+    }
+
+    async fn search_text(
+        &self,
+        tenant: &TenantName,
+        text: &str,
+        filter: &MemoryFilter,
+        limit: u64,
+    ) -> Result<Vec<Memory>, StoreError> {
+        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let backend = transaction.get_database_backend();
+        let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
+        let rows = Memories::find()
+            .filter(live_matching(filter, backend))
+            .filter(
+                Expr::expr(Func::lower(Expr::col(Column::Content)))
+                    .like(LikeExpr::new(pattern).escape('\\')),
+            )
+            .order_by_desc(Column::CreatedAt)
+            .order_by_desc(Column::MemoryId)
+            .limit(limit)
+            .all(&transaction)
+            .await?;
+        transaction.commit().await?;
+        rows.into_iter().map(to_memory).collect()
+    }
+
+    async fn update(
+        &self,
+        tenant: &TenantName,
+        id: Uuid,
+        patch: &MemoryPatch,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Memory>, StoreError> {
+        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let Some(row) = Memories::find_by_id(id)
+            .filter(Column::IsDeleted.eq(false))
+            .lock_exclusive_if_supported(transaction.get_database_backend())
+            .one(&transaction)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut active: memory::ActiveModel = row.into();
+        if let Some(content) = &patch.content {
+            active.content = Set(content.clone());
+        }
+        if let Some(embedding) = &patch.embedding {
+            active.embedding = Set(Some(encode_embedding(embedding)));
+        }
+        if let Some((category, confidence)) = patch.category {
+            active.category = Set(category.as_str().to_string());
+            active.confidence_score = Set(confidence);
+        }
+        if let Some(metadata) = &patch.metadata {
+            active.metadata = Set(metadata.clone());
+        }
+        active.updated_at = Set(now);
+        let row = active.update(&transaction).await?;
+        transaction.commit().await?;
+        to_memory(row).map(Some)
+    }
+
+    async fn soft_delete(
+        &self,
+        tenant: &TenantName,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let result = Memories::update_many()
+            .col_expr(Column::IsDeleted, Expr::value(true))
+            .col_expr(Column::Embedding, Expr::value(Option::<Vec<u8>>::None))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
+            .filter(Column::MemoryId.eq(id))
+            .filter(Column::IsDeleted.eq(false))
+            .exec(&transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(result.rows_affected > 0)
+    }
+
+    async fn purge(&self, tenant: &TenantName, id: Uuid) -> Result<bool, StoreError> {
+        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let backend = transaction.get_database_backend();
+        // Events and insights mention memories without a foreign key; erase those mentions too.
+        transaction
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                backend,
+                placeholders(backend, "DELETE FROM analytics_events WHERE memory_id = ?"),
+                [id.into()],
+            ))
+            .await?;
+        let result = Memories::delete_by_id(id).exec(&transaction).await?;
+        transaction.commit().await?;
+        Ok(result.rows_affected > 0)
+    }
+
+    async fn record_access(&self, tenant: &TenantName, ids: &[Uuid]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let transaction = self.databases.tenant_transaction(tenant).await?;
+        Memories::update_many()
+            .col_expr(Column::AccessCount, Expr::col(Column::AccessCount).add(1))
+            .filter(Column::MemoryId.is_in(ids.iter().copied()))
+            .exec(&transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn vector_source(
+        &self,
+        tenant: &TenantName,
+        id: Uuid,
+    ) -> Result<Option<VectorSource>, StoreError> {
+        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let row = Memories::find_by_id(id).one(&transaction).await?;
+        transaction.commit().await?;
+        let Some(row) = row else { return Ok(None) };
+        let embedding = row.embedding.as_deref().map(decode_embedding).transpose()?;
+        Ok(Some(VectorSource {
+            memory: to_memory(row)?,
+            embedding,
+        }))
+    }
+
+    async fn count_live(&self, tenant: &TenantName) -> Result<u64, StoreError> {
+        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let count = Memories::find()
+            .filter(Column::IsDeleted.eq(false))
+            .count(&transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(count)
+    }
+}
+
+trait LockIfSupported {
+    fn lock_exclusive_if_supported(self, backend: DbBackend) -> Self;
+}
+
+impl LockIfSupported for sea_orm::Select<Memories> {
+    /// SQLite serialises writers already and has no `FOR UPDATE`.
+    fn lock_exclusive_if_supported(self, backend: DbBackend) -> Self {
+        match backend {
+            DbBackend::Postgres => self.lock_exclusive(),
+            _ => self,
+        }
+    }
+}
+
+/// The condition "live and passing every filter", in SQL.
+fn live_matching(filter: &MemoryFilter, backend: DbBackend) -> Condition {
+    let mut condition = Condition::all().add(Column::IsDeleted.eq(false));
+    if let Some(category) = filter.category {
+        condition = condition.add(Column::Category.eq(category.as_str()));
+    }
+    if let Some(user_id) = filter.user_id {
+        condition = condition.add(Column::UserId.eq(user_id));
+    }
+    if let Some(after) = filter.created_after {
+        condition = condition.add(Column::CreatedAt.gte(after));
+    }
+    if let Some(before) = filter.created_before {
+        condition = condition.add(Column::CreatedAt.lte(before));
+    }
+    if let Some((key, value)) = &filter.metadata {
+        condition = condition.add(metadata_equals(key, value, backend));
+    }
+    condition
+}
+
+/// `metadata[key] == value`, with the key and value bound as parameters.
+fn metadata_equals(key: &str, value: &serde_json::Value, backend: DbBackend) -> Expr {
+    match backend {
+        DbBackend::Postgres => {
+            let probe = serde_json::json!({ key: value }).to_string();
+            Expr::cust_with_values("metadata @> CAST(? AS jsonb)", [probe])
+        }
+        _ => {
+            // json_extract turns JSON scalars into SQL values; compare like with like.
+            let path = format!("$.\"{}\"", key.replace('"', ""));
+            let wrapped = serde_json::json!({ "v": value }).to_string();
+            Expr::cust_with_values(
+                "json_extract(metadata, ?) IS json_extract(?, '$.v')",
+                [path, wrapped],
+            )
+        }
+    }
+}
+
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// Rewrites `?` placeholders into PostgreSQL's `$n`.
+fn placeholders(backend: DbBackend, sql: &str) -> String {
+    if backend != DbBackend::Postgres {
+        return sql.to_string();
+    }
+    let mut numbered = String::with_capacity(sql.len() + 4);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            numbered.push_str(&format!("${n}"));
+        } else {
+            numbered.push(c);
+        }
+    }
+    numbered
+}
+
+fn to_memory(row: memory::Model) -> Result<Memory, StoreError> {
+    let category = Category::parse(&row.category)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown category {:?}", row.category)))?;
+    Ok(Memory {
+        memory_id: row.memory_id,
+        content: row.content,
+        category,
+        metadata: row.metadata,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        confidence_score: row.confidence_score,
+        access_count: row.access_count,
+        user_id: row.user_id,
+        is_deleted: row.is_deleted,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(escape_like("50%_off\\"), "50\\%\\_off\\\\");
+    }
+
+    #[test]
+    fn postgres_placeholders_are_numbered() {
+        assert_eq!(
+            placeholders(DbBackend::Postgres, "a = ? AND b = ?"),
+            "a = $1 AND b = $2"
+        );
+        assert_eq!(placeholders(DbBackend::Sqlite, "a = ?"), "a = ?");
+    }
+}

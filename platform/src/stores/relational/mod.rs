@@ -1,0 +1,271 @@
+//! Relational storage: the source of truth for memories.
+//!
+//! PostgreSQL keeps one schema per tenant behind a single shared pool: every tenant operation
+//! runs in a transaction that starts with `SET LOCAL search_path`, which ends with the
+//! transaction, so thousands of tenants share a few connections. The embedded default keeps
+//! one SQLite file per tenant. The control tables live in their own schema (PostgreSQL) or
+//! file (SQLite).
+
+pub mod codec;
+pub mod control_repository;
+pub mod entities;
+pub mod memory_repository;
+pub mod outbox_repository;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use memoryc_crds::layout::TenantName;
+use memoryc_migrations::sea_orm_migration::MigratorTrait;
+use memoryc_migrations::{ControlMigrator, TenantMigrator};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
+    TransactionTrait,
+};
+use tokio::sync::RwLock;
+
+use super::error::StoreError;
+
+/// Which relational backend to use and how to reach it.
+#[derive(Debug, Clone)]
+pub enum RelationalConfig {
+    /// One SQLite file per tenant under `dir`, plus `control.sqlite`.
+    Sqlite { dir: PathBuf },
+    /// One schema per tenant in the database at `url`; control tables in `control_schema`.
+    Postgres {
+        url: String,
+        control_schema: String,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    },
+}
+
+/// Connections to the control tables and to every tenant's tables.
+#[derive(Clone)]
+pub struct Databases {
+    control: DatabaseConnection,
+    tenants: Arc<TenantConnections>,
+}
+
+enum TenantConnections {
+    Postgres {
+        pool: DatabaseConnection,
+    },
+    Sqlite {
+        dir: PathBuf,
+        open: RwLock<HashMap<TenantName, DatabaseConnection>>,
+    },
+}
+
+impl Databases {
+    /// Connects and brings the control schema up to date.
+    pub async fn connect(config: &RelationalConfig) -> Result<Self, StoreError> {
+        let databases = match config {
+            RelationalConfig::Sqlite { dir } => connect_sqlite(dir).await?,
+            RelationalConfig::Postgres {
+                url,
+                control_schema,
+                max_connections,
+                acquire_timeout,
+            } => connect_postgres(url, control_schema, *max_connections, *acquire_timeout).await?,
+        };
+        ControlMigrator::up(&databases.control, None).await?;
+        Ok(databases)
+    }
+
+    /// Connection to the control tables.
+    pub fn control(&self) -> &DatabaseConnection {
+        &self.control
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match *self.tenants {
+            TenantConnections::Postgres { .. } => "postgres",
+            TenantConnections::Sqlite { .. } => "sqlite",
+        }
+    }
+
+    /// Starts a transaction in which unqualified table names are the tenant's tables.
+    pub async fn tenant_transaction(
+        &self,
+        tenant: &TenantName,
+    ) -> Result<DatabaseTransaction, StoreError> {
+        match &*self.tenants {
+            TenantConnections::Postgres { pool } => {
+                let transaction = pool.begin().await?;
+                transaction
+                    .execute_unprepared(&set_search_path(tenant))
+                    .await?;
+                Ok(transaction)
+            }
+            TenantConnections::Sqlite { dir, open } => {
+                let connection = sqlite_tenant(dir, open, tenant, false).await?;
+                Ok(connection.begin().await?)
+            }
+        }
+    }
+
+    /// Creates the tenant's schema (or file) and runs the tenant migrations. Idempotent.
+    pub async fn provision_tenant(&self, tenant: &TenantName) -> Result<(), StoreError> {
+        match &*self.tenants {
+            TenantConnections::Postgres { pool } => {
+                let schema = tenant.schema_name();
+                pool.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+                    .await?;
+                let transaction = pool.begin().await?;
+                transaction
+                    .execute_unprepared(&set_search_path(tenant))
+                    .await?;
+                TenantMigrator::up(&transaction, None).await?;
+                transaction.commit().await?;
+            }
+            TenantConnections::Sqlite { dir, open } => {
+                let connection = sqlite_tenant(dir, open, tenant, true).await?;
+                TenantMigrator::up(&connection, None).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Erases the tenant's schema (or file) with all its data.
+    pub async fn drop_tenant(&self, tenant: &TenantName) -> Result<(), StoreError> {
+        match &*self.tenants {
+            TenantConnections::Postgres { pool } => {
+                let schema = tenant.schema_name();
+                pool.execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                    .await?;
+            }
+            TenantConnections::Sqlite { dir, open } => {
+                if let Some(connection) = open.write().await.remove(tenant) {
+                    connection.close().await?;
+                }
+                let path = dir.join(tenant.sqlite_file_name());
+                for suffix in ["", "-wal", "-shm"] {
+                    let file = PathBuf::from(format!("{}{suffix}", path.display()));
+                    match tokio::fs::remove_file(&file).await {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(StoreError::Unavailable(e.to_string())),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Round trip to the control database.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        Ok(self.control.ping().await?)
+    }
+
+    /// Closes every pool; used at shutdown so SQLite checkpoints its WAL.
+    pub async fn close(self) -> Result<(), StoreError> {
+        if let TenantConnections::Sqlite { open, .. } = &*self.tenants {
+            for (_, connection) in open.write().await.drain() {
+                connection.close().await?;
+            }
+        }
+        self.control.close().await?;
+        Ok(())
+    }
+}
+
+/// The tenant name is validated to `[a-z0-9-]`, so quoting it is enough to make this safe.
+fn set_search_path(tenant: &TenantName) -> String {
+    format!("SET LOCAL search_path TO \"{}\"", tenant.schema_name())
+}
+
+async fn connect_postgres(
+    url: &str,
+    control_schema: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> Result<Databases, StoreError> {
+    if !control_schema
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(StoreError::Unavailable(format!(
+            "control schema {control_schema:?} must be lowercase letters, digits and '_'"
+        )));
+    }
+    let pool = Database::connect(postgres_options(url, max_connections, acquire_timeout)).await?;
+    pool.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{control_schema}\""))
+        .await?;
+    let mut control_options = postgres_options(url, max_connections.div_ceil(4), acquire_timeout);
+    control_options.set_schema_search_path(format!("\"{control_schema}\""));
+    let control = Database::connect(control_options).await?;
+    Ok(Databases {
+        control,
+        tenants: Arc::new(TenantConnections::Postgres { pool }),
+    })
+}
+
+fn postgres_options(url: &str, max_connections: u32, acquire_timeout: Duration) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url.to_string());
+    options
+        .max_connections(max_connections.max(1))
+        .min_connections(1)
+        .connect_timeout(acquire_timeout)
+        .acquire_timeout(acquire_timeout)
+        .sqlx_logging(false);
+    options
+}
+
+async fn connect_sqlite(dir: &std::path::Path) -> Result<Databases, StoreError> {
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+    let control = Database::connect(sqlite_options(&dir.join("control.sqlite"), true)).await?;
+    Ok(Databases {
+        control,
+        tenants: Arc::new(TenantConnections::Sqlite {
+            dir: dir.to_path_buf(),
+            open: RwLock::new(HashMap::new()),
+        }),
+    })
+}
+
+fn sqlite_options(path: &std::path::Path, create: bool) -> ConnectOptions {
+    let mode = if create { "rwc" } else { "rw" };
+    let mut options = ConnectOptions::new(format!("sqlite://{}?mode={mode}", path.display()));
+    options
+        .max_connections(4)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|opts| {
+            // WAL lets searches read while a write commits; NORMAL is durable across app crashes.
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5))
+        });
+    options
+}
+
+/// The open connection to a tenant's SQLite file; opens it on first use.
+async fn sqlite_tenant(
+    dir: &std::path::Path,
+    open: &RwLock<HashMap<TenantName, DatabaseConnection>>,
+    tenant: &TenantName,
+    create: bool,
+) -> Result<DatabaseConnection, StoreError> {
+    if let Some(connection) = open.read().await.get(tenant) {
+        return Ok(connection.clone());
+    }
+    let mut open = open.write().await;
+    if let Some(connection) = open.get(tenant) {
+        return Ok(connection.clone());
+    }
+    let path = dir.join(tenant.sqlite_file_name());
+    if !create && !path.exists() {
+        return Err(StoreError::UnknownTenant(tenant.to_string()));
+    }
+    let connection = Database::connect(sqlite_options(&path, create)).await?;
+    open.insert(tenant.clone(), connection.clone());
+    Ok(connection)
+}
