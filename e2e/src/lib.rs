@@ -1,1 +1,62 @@
-//! Memory-C* end-to-end helpers.
+//! Memory-C* end-to-end helpers: find and run the built binaries, talk to them over HTTP.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The `memoryc-platform` binary: `MEMORYC_PLATFORM_BIN`, or the one cargo built beside the tests.
+pub fn platform_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("MEMORYC_PLATFORM_BIN") {
+        return PathBuf::from(path);
+    }
+    // Test executables live in <target>/<profile>/deps; binaries one level up.
+    let mut path = std::env::current_exe().unwrap_or_default();
+    path.pop();
+    if path.ends_with("deps") {
+        path.pop();
+    }
+    path.join("memoryc-platform")
+}
+
+/// A free TCP port on the loopback interface.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap_or(18080)
+}
+
+/// A child process that is killed when dropped.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `memoryc-platform` with the given environment.
+pub fn spawn_platform(args: &[&str], env: &[(&str, String)]) -> std::io::Result<Running> {
+    let mut command = Command::new(platform_binary());
+    command.args(args).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    Ok(Running(command.spawn()?))
+}
+
+/// Waits until `url` answers 200.
+pub async fn wait_until_ready(url: &str, timeout: Duration) -> bool {
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(response) = client.get(url).send().await
+            && response.status().is_success()
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    false
+}
