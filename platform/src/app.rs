@@ -53,6 +53,7 @@ pub struct Platform {
     pub state: AppState,
     pub databases: Databases,
     pub vector_sync: Arc<VectorSync>,
+    vectors: Arc<dyn VectorStore>,
     embedded_vectors: Option<Arc<EmbeddedVectorStore>>,
 }
 
@@ -90,7 +91,7 @@ impl Platform {
             )),
             health: Arc::new(HealthService::new(
                 databases.clone(),
-                vectors,
+                vectors.clone(),
                 embedder,
                 vector_sync.clone(),
             )),
@@ -100,8 +101,14 @@ impl Platform {
             state,
             databases,
             vector_sync,
+            vectors,
             embedded_vectors,
         })
+    }
+
+    /// The vector store this platform writes to.
+    pub fn vector_store(&self) -> Arc<dyn VectorStore> {
+        self.vectors.clone()
     }
 
     pub fn default_isolation(&self) -> Result<Isolation, StartupError> {
@@ -180,7 +187,8 @@ impl Platform {
         );
         let address: SocketAddr = listener.local_addr()?;
         tracing::info!(%address, "memoryc platform listening");
-        axum::serve(listener, api::router(self.state.clone()))
+        let timeout = Duration::from_millis(self.config.request_timeout_ms);
+        axum::serve(listener, api::router(self.state.clone(), timeout))
             .with_graceful_shutdown(shutdown)
             .await?;
         tracing::info!("shutting down");

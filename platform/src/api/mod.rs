@@ -7,10 +7,14 @@ pub mod monitoring;
 pub mod openapi;
 pub mod state;
 
+use std::time::Duration;
+
 use axum::Router;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request};
+use axum::http::{HeaderName, Request, StatusCode};
 use axum::routing::get;
+use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -19,7 +23,8 @@ pub use state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub fn router(state: AppState) -> Router {
+/// The whole HTTP surface; `request_timeout` bounds every request.
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let api = Router::new()
         .merge(memories::routes())
         .merge(monitoring::routes())
@@ -30,6 +35,11 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(monitoring::health))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(request_timed_out))
+                .timeout(request_timeout),
+        )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             let request_id = request
@@ -41,6 +51,14 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
+}
+
+async fn request_timed_out(_: tower::BoxError) -> error::ApiError {
+    error::ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "TIMEOUT",
+        "the request took too long; retry later",
+    )
 }
 
 async fn not_found() -> error::ApiError {
