@@ -225,7 +225,7 @@ async fn vector_store(
             Ok((store.clone(), Some(store)))
         }
         VectorBackend::Milvus => Ok((
-            Arc::new(MilvusVectorStore::connect(&config.milvus_url).await?),
+            Arc::new(MilvusVectorStore::connect(&config.milvus_url)?),
             None,
         )),
     }

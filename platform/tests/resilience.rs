@@ -85,9 +85,7 @@ async fn memories_written_while_milvus_is_down_become_searchable_once_it_returns
     assert_eq!(health["outbox_backlog"], 0, "{health}");
 
     // Exactly one vector per memory: none lost, none duplicated.
-    let milvus = MilvusVectorStore::connect(&common::milvus_url())
-        .await
-        .expect("milvus");
+    let milvus = MilvusVectorStore::connect(&common::milvus_url()).expect("milvus");
     let space = VectorSpace {
         tenant: TenantName::parse(&tenant.name).expect("name"),
         isolation: Isolation::Dedicated,

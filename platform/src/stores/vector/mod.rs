@@ -1,5 +1,7 @@
 //! Vector storage behind one trait: Milvus in production, an embedded HNSW index by default.
 
+#[cfg(test)]
+pub mod conformance;
 pub mod embedded;
 pub mod milvus;
 
