@@ -239,10 +239,8 @@ async fn load_embedder(config: &Config) -> Result<Arc<dyn Embedder>, StartupErro
             path: String::new(),
             reason: e.to_string(),
         })??;
-    Ok(Arc::new(BatchingEmbedder::new(
-        model,
-        config.embedding_batch_size,
-    )))
+    let batching = BatchingEmbedder::new(model, config.embedding_batch_size)?;
+    Ok(Arc::new(batching))
 }
 
 async fn write_secret_file(path: &std::path::Path, secret: &str) -> std::io::Result<()> {

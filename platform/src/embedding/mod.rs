@@ -2,10 +2,13 @@
 
 pub mod batching;
 pub mod minilm;
+#[cfg(test)]
+mod test_support;
 
 use async_trait::async_trait;
 
-#[derive(Debug, thiserror::Error)]
+// Clone: one failed batch is reported to every caller that shared it.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum EmbeddingError {
     #[error("embedding model files could not be loaded from {path}: {reason}")]
     ModelLoad { path: String, reason: String },
