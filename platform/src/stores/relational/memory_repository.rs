@@ -272,7 +272,7 @@ fn metadata_equals(key: &str, value: &serde_json::Value, backend: DbBackend) -> 
     match backend {
         DbBackend::Postgres => {
             let probe = serde_json::json!({ key: value }).to_string();
-            Expr::cust_with_values("metadata @> CAST(? AS jsonb)", [probe])
+            Expr::cust_with_values("metadata @> CAST($1 AS jsonb)", [probe])
         }
         _ => {
             // json_extract turns JSON scalars into SQL values; compare like with like.
