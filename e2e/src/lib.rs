@@ -49,6 +49,19 @@ pub fn spawn_platform(args: &[&str], env: &[(&str, String)]) -> std::io::Result<
     Ok(Running(command.spawn()?))
 }
 
+/// Runs `memoryc-platform` to completion and returns its output.
+pub fn run_platform(
+    args: &[&str],
+    env: &[(&str, String)],
+) -> std::io::Result<std::process::Output> {
+    let mut command = Command::new(platform_binary());
+    command.args(args).stdin(Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output()
+}
+
 /// Waits until `url` answers 200.
 pub async fn wait_until_ready(url: &str, timeout: Duration) -> bool {
     let client = reqwest::Client::new();

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use memoryc_e2e::{free_port, spawn_platform, wait_until_ready};
+use memoryc_e2e::{free_port, run_platform, spawn_platform, wait_until_ready};
 use serde_json::{Value, json};
 
 fn model_dir() -> String {
@@ -84,35 +84,28 @@ async fn tenant_create_prints_a_working_admin_key_as_json() {
         ("MEMORYC_DATA_DIR", data.path().display().to_string()),
         ("MEMORYC_MODEL_DIR", model_dir()),
     ];
-    let output = spawn_platform(
+    let output = run_platform(
         &["tenant", "create", "acme", "--isolation", "Dedicated"],
         &env,
     )
-    .expect("runs")
-    .0
-    .wait_with_output()
-    .expect("finishes");
-    assert!(output.status.success());
+    .expect("runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let created: Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
     assert_eq!(created["tenant"], "acme");
     assert_eq!(created["isolation"], "Dedicated");
     assert_eq!(created["role"], "tenant-admin");
     let key = created["api_key"].as_str().expect("key").to_string();
 
-    let again = spawn_platform(&["tenant", "create", "acme"], &env)
-        .expect("runs")
-        .0
-        .wait_with_output()
-        .expect("finishes");
+    let again = run_platform(&["tenant", "create", "acme"], &env).expect("runs");
     assert!(
         !again.status.success(),
         "a second tenant with the same name is refused"
     );
-    let invalid = spawn_platform(&["tenant", "create", "Not_Valid"], &env)
-        .expect("runs")
-        .0
-        .wait_with_output()
-        .expect("finishes");
+    let invalid = run_platform(&["tenant", "create", "Not_Valid"], &env).expect("runs");
     assert!(!invalid.status.success());
 
     let port = free_port();

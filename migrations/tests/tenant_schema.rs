@@ -60,9 +60,7 @@ async fn assert_schema_rules(db: &impl ConnectionTrait) {
             0.5,
         ),
         memory_insert(a, "duplicate id", "TECHNICAL", 0.5),
-        format!(
-            "INSERT INTO users (user_id, username, created_at, preferences) VALUES ('22222222-2222-4222-8222-222222222222', 'ada', '2026-01-01T00:00:00Z', '{{}}')"
-        ),
+        "INSERT INTO users (user_id, username, created_at, preferences) VALUES ('22222222-2222-4222-8222-222222222222', 'ada', '2026-01-01T00:00:00Z', '{}')".to_string(),
     ];
     for sql in rejected {
         assert!(

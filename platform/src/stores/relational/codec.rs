@@ -7,7 +7,7 @@ pub fn encode_embedding(vector: &[f32]) -> Vec<u8> {
 }
 
 pub fn decode_embedding(bytes: &[u8]) -> Result<Vec<f32>, StoreError> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(StoreError::Corrupt(format!(
             "embedding of {} bytes is not a whole number of f32s",
             bytes.len()
