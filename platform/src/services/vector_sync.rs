@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::stores::vector::{VectorPoint, VectorSpace, VectorStore};
-use crate::stores::{MemoryRepository, OutboxRepository, TenantRegistry};
+use crate::stores::{MemoryRepository, OutboxRepository, TenantRegistry, VectorSource};
 
 use super::ServiceError;
 
@@ -98,17 +98,20 @@ impl VectorSync {
             .vector_source(&space.tenant, memory_id)
             .await?;
         match source {
-            Some(source) if !source.memory.is_deleted && source.embedding.is_some() => {
-                let memory = source.memory;
+            Some(VectorSource {
+                memory,
+                embedding: Some(vector),
+            }) if !memory.is_deleted => {
                 let point = VectorPoint {
                     memory_id,
-                    vector: source.embedding.unwrap_or_default(),
+                    vector,
                     category: memory.category.as_str().to_string(),
                     user_id: memory.user_id,
                     created_at_ms: memory.created_at.timestamp_millis(),
                 };
                 self.vectors.upsert(space, &[point]).await?;
             }
+            // Gone, deleted, or never embedded: the vector store must not return it.
             _ => self.vectors.delete(space, &[memory_id]).await?,
         }
         self.outbox.complete(&space.tenant, memory_id).await?;
