@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use crate::api::{self, AppState};
 use crate::config::{Config, RelationalBackend, VectorBackend};
 use crate::embedding::batching::BatchingEmbedder;
+use crate::embedding::cached::CachedEmbedder;
 use crate::embedding::minilm::MiniLmEmbedder;
 use crate::embedding::{Embedder, EmbeddingError};
 use crate::services::ServiceError;
@@ -240,7 +241,10 @@ async fn load_embedder(config: &Config) -> Result<Arc<dyn Embedder>, StartupErro
             reason: e.to_string(),
         })??;
     let batching = BatchingEmbedder::new(model, config.embedding_batch_size)?;
-    Ok(Arc::new(batching))
+    Ok(Arc::new(CachedEmbedder::new(
+        batching,
+        config.embedding_cache_entries,
+    )))
 }
 
 async fn write_secret_file(path: &std::path::Path, secret: &str) -> std::io::Result<()> {

@@ -50,6 +50,8 @@ pub struct Config {
     pub model_dir: PathBuf,
     /// Largest batch the embedder coalesces concurrent requests into.
     pub embedding_batch_size: usize,
+    /// Vectors of recent texts kept in memory (repeated searches skip the model).
+    pub embedding_cache_entries: usize,
     /// Isolation of tenants created without one: `Shared` or `Dedicated`.
     pub default_isolation: String,
     /// Create a `demo` tenant at start-up and write its key to `<data_dir>/demo-api-key`.
@@ -80,6 +82,7 @@ impl Default for Config {
             milvus_url: "http://127.0.0.1:19530".to_string(),
             model_dir: PathBuf::from(".venv/model"),
             embedding_batch_size: 32,
+            embedding_cache_entries: 10_000,
             default_isolation: "Shared".to_string(),
             demo_tenant: true,
             outbox_interval_ms: 1_000,

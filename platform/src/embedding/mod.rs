@@ -1,6 +1,7 @@
 //! Sentence embeddings behind one trait; the default runs all-MiniLM-L6-v2 locally with candle.
 
 pub mod batching;
+pub mod cached;
 pub mod minilm;
 #[cfg(test)]
 mod test_support;
