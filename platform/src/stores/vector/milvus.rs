@@ -58,7 +58,7 @@ const UUID_LEN: u32 = 36;
 /// Longer than any valid tenant name (40), with room to spare.
 const TENANT_LEN: u32 = 64;
 /// Longest category wire name the schema stores.
-const CATEGORY_LEN: usize = 16;
+const CATEGORY_LEN: usize = super::MAX_CATEGORY_LEN;
 const VECTOR_DIM: u32 = VECTOR_DIMENSION as u32;
 
 /// Rows per insert/upsert RPC: 512 × 384 floats is about 0.8 MB, far below gRPC message limits.
@@ -664,21 +664,9 @@ fn check_dimension(vector: &[f32]) -> Result<(), VectorStoreError> {
     Ok(())
 }
 
-/// A category safe to splice into an expression: an uppercase word (letters and `_`) that fits
-/// the schema. Anything else is refused rather than escaped.
+/// A category safe to splice into an expression (see [`validate_category`]).
 fn category_literal(category: &str) -> Result<&str, VectorStoreError> {
-    let valid = !category.is_empty()
-        && category.len() <= CATEGORY_LEN
-        && category
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b == b'_');
-    if valid {
-        Ok(category)
-    } else {
-        Err(VectorStoreError::Rejected(format!(
-            "category must be an uppercase word of at most {CATEGORY_LEN} characters"
-        )))
-    }
+    super::validate_category(category)
 }
 
 /// `tenant == "<name>"`. The name is a validated `TenantName` (lowercase letters, digits, `-`),

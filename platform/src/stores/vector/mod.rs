@@ -42,6 +42,26 @@ pub struct ScoredId {
     pub score: f32,
 }
 
+/// Longest category name a vector store keeps.
+pub const MAX_CATEGORY_LEN: usize = 16;
+
+/// A category filter every store accepts: an uppercase word (letters and `_`). Anything else is
+/// refused rather than escaped, so no store ever splices untrusted text into a query.
+pub fn validate_category(category: &str) -> Result<&str, VectorStoreError> {
+    let valid = !category.is_empty()
+        && category.len() <= MAX_CATEGORY_LEN
+        && category
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b == b'_');
+    if valid {
+        Ok(category)
+    } else {
+        Err(VectorStoreError::Rejected(format!(
+            "category must be an uppercase word of at most {MAX_CATEGORY_LEN} characters"
+        )))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum VectorStoreError {
     #[error("vector store unavailable: {0}")]
