@@ -4,7 +4,7 @@
 //!
 //! `cargo bench -p memoryc-platform --bench http_bench`. Environment:
 //! `BENCH_SIZES` (default `10000,100000`), `BENCH_BACKENDS` (`embedded,postgres-milvus`),
-//! `BENCH_QUERIES` (default 300), `BENCH_CONCURRENCY` (default 16), plus the test variables
+//! `BENCH_QUERIES` (default 300), `BENCH_CONCURRENCY` (default 32), plus the test variables
 //! `MEMORYC_MODEL_DIR`, `MEMORYC_TEST_DATABASE_URL`, `MEMORYC_TEST_MILVUS_URL`.
 
 use std::collections::HashSet;
@@ -152,7 +152,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let backends = env_list("BENCH_BACKENDS", "embedded,postgres-milvus");
     let queries = env_number("BENCH_QUERIES", 300);
-    let concurrency = env_number("BENCH_CONCURRENCY", 16);
+    let concurrency = env_number("BENCH_CONCURRENCY", 32);
 
     let model_throughput = embedding_throughput().await?;
     for backend in &backends {
