@@ -163,32 +163,16 @@ impl MemoryService {
             .map(str::trim)
             .filter(|q| !q.is_empty());
         let hits = match (query, request.mode) {
-            (None, _) => {
-                let memories = self
-                    .memories
+            (None, _) => unscored(
+                self.memories
                     .list(tenant, &request.filter, request.limit)
-                    .await?;
-                memories
-                    .into_iter()
-                    .map(|memory| SearchHit {
-                        memory,
-                        score: None,
-                    })
-                    .collect()
-            }
-            (Some(text), SearchMode::Exact) => {
-                let memories = self
-                    .memories
+                    .await?,
+            ),
+            (Some(text), SearchMode::Exact) => unscored(
+                self.memories
                     .search_text(tenant, text, &request.filter, request.limit)
-                    .await?;
-                memories
-                    .into_iter()
-                    .map(|memory| SearchHit {
-                        memory,
-                        score: None,
-                    })
-                    .collect()
-            }
+                    .await?,
+            ),
             (Some(text), SearchMode::Semantic) => {
                 self.semantic_search(scope, text, &request.filter, request.limit)
                     .await?
@@ -334,6 +318,16 @@ impl MemoryService {
             ))
         })
     }
+}
+
+fn unscored(memories: Vec<Memory>) -> Vec<SearchHit> {
+    memories
+        .into_iter()
+        .map(|memory| SearchHit {
+            memory,
+            score: None,
+        })
+        .collect()
 }
 
 fn not_found(id: Uuid) -> ServiceError {

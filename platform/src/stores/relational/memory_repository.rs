@@ -26,6 +26,35 @@ impl SqlMemoryRepository {
     pub fn new(databases: Databases) -> Self {
         Self { databases }
     }
+
+    /// Live memories passing `filter` (and containing `text`, case-insensitively), newest first.
+    async fn newest_live(
+        &self,
+        tenant: &TenantName,
+        filter: &MemoryFilter,
+        text: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Memory>, StoreError> {
+        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let backend = transaction.get_database_backend();
+        let mut condition = live_matching(filter, backend);
+        if let Some(text) = text {
+            let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
+            condition = condition.add(
+                Expr::expr(Func::lower(Expr::col(Column::Content)))
+                    .like(LikeExpr::new(pattern).escape('\\')),
+            );
+        }
+        let rows = Memories::find()
+            .filter(condition)
+            .order_by_desc(Column::CreatedAt)
+            .order_by_desc(Column::MemoryId)
+            .limit(limit)
+            .all(&transaction)
+            .await?;
+        transaction.commit().await?;
+        rows.into_iter().map(to_memory).collect()
+    }
 }
 
 #[async_trait]
@@ -82,17 +111,7 @@ impl MemoryRepository for SqlMemoryRepository {
         filter: &MemoryFilter,
         limit: u64,
     ) -> Result<Vec<Memory>, StoreError> {
-        let transaction = self.databases.tenant_transaction(tenant).await?;
-        let backend = transaction.get_database_backend();
-        let rows = Memories::find()
-            .filter(live_matching(filter, backend))
-            .order_by_desc(Column::CreatedAt)
-            .order_by_desc(Column::MemoryId)
-            .limit(limit)
-            .all(&transaction)
-            .await?;
-        transaction.commit().await?;
-        rows.into_iter().map(to_memory).collect()
+        self.newest_live(tenant, filter, None, limit).await
     }
 
     async fn search_text(
@@ -102,22 +121,7 @@ impl MemoryRepository for SqlMemoryRepository {
         filter: &MemoryFilter,
         limit: u64,
     ) -> Result<Vec<Memory>, StoreError> {
-        let transaction = self.databases.tenant_transaction(tenant).await?;
-        let backend = transaction.get_database_backend();
-        let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
-        let rows = Memories::find()
-            .filter(live_matching(filter, backend))
-            .filter(
-                Expr::expr(Func::lower(Expr::col(Column::Content)))
-                    .like(LikeExpr::new(pattern).escape('\\')),
-            )
-            .order_by_desc(Column::CreatedAt)
-            .order_by_desc(Column::MemoryId)
-            .limit(limit)
-            .all(&transaction)
-            .await?;
-        transaction.commit().await?;
-        rows.into_iter().map(to_memory).collect()
+        self.newest_live(tenant, filter, Some(text), limit).await
     }
 
     async fn update(
