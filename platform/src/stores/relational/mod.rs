@@ -22,8 +22,8 @@ use memoryc_migrations::sea_orm_migration::MigratorTrait;
 use memoryc_migrations::{ControlMigrator, TenantMigrator};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
-    TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    Statement, TransactionTrait,
 };
 use tokio::sync::RwLock;
 
@@ -193,8 +193,21 @@ async fn connect_postgres(
         )));
     }
     let pool = Database::connect(postgres_options(url, max_connections, acquire_timeout)).await?;
-    pool.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{control_schema}\""))
-        .await?;
+    // A dedicated tenant's platform connects as the tenant's role, which owns its control schema
+    // (created by the operator) but may not create schemas: PostgreSQL checks that right even
+    // for CREATE SCHEMA IF NOT EXISTS, so only ask when the schema is missing.
+    let exists = pool
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT 1 FROM pg_namespace WHERE nspname = $1",
+            [control_schema.into()],
+        ))
+        .await?
+        .is_some();
+    if !exists {
+        pool.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{control_schema}\""))
+            .await?;
+    }
     let mut control_options = postgres_options(url, max_connections.div_ceil(4), acquire_timeout);
     control_options.set_schema_search_path(format!("\"{control_schema}\""));
     let control = Database::connect(control_options).await?;
