@@ -1,1 +1,10 @@
-//! placeholder
+//! Memory-C* operator library: the MemoryTenant and IntegrationBinding controllers, the
+//! provisioning of PostgreSQL and Milvus behind them, and the operator's telemetry.
+//!
+//! `main.rs` only wires configuration, logging, leader election and the HTTP server; everything
+//! else lives here so tests reach it.
+
+pub mod conditions;
+pub mod config;
+pub mod settings;
+pub mod tenant;

@@ -1,0 +1,7 @@
+//! The MemoryTenant controller: validate → build desired objects → provision and apply → status.
+
+pub mod desired;
+pub mod plan;
+
+#[cfg(test)]
+pub(crate) mod fixtures;
