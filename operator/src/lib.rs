@@ -6,5 +6,8 @@
 
 pub mod conditions;
 pub mod config;
+pub mod provision;
 pub mod settings;
 pub mod tenant;
+#[cfg(test)]
+pub(crate) mod testing;

@@ -496,7 +496,7 @@ mod tests {
     use memoryc_crds::resources::TenantOwner;
 
     use super::*;
-    use crate::tenant::fixtures::tenant;
+    use crate::testing::tenant;
 
     fn plan(isolation: Isolation) -> TenantPlan {
         TenantPlan::for_tenant(&tenant("acme", isolation), &Settings::local()).expect("plan")

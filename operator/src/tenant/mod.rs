@@ -2,6 +2,3 @@
 
 pub mod desired;
 pub mod plan;
-
-#[cfg(test)]
-pub(crate) mod fixtures;

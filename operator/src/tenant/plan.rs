@@ -160,7 +160,7 @@ fn positive(value: i32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tenant::fixtures::tenant;
+    use crate::testing::tenant;
 
     #[test]
     fn derives_names_from_the_tenant() {
