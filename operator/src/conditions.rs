@@ -10,6 +10,8 @@ pub struct PartState {
     /// Condition type, e.g. `DatabaseReady`.
     pub type_: &'static str,
     pub ready: bool,
+    /// Not ready because something went wrong (as opposed to still being created).
+    pub failed: bool,
     /// One CamelCase word, e.g. `Provisioned`, `DatabaseUnavailable`.
     pub reason: String,
     /// What a user needs to know (and do), in words.
@@ -21,15 +23,29 @@ impl PartState {
         Self {
             type_,
             ready: true,
+            failed: false,
             reason: reason.to_string(),
             message: message.into(),
         }
     }
 
+    /// Not ready yet, and nothing is wrong (e.g. pods still starting).
     pub fn not_ready(type_: &'static str, reason: &str, message: impl Into<String>) -> Self {
         Self {
             type_,
             ready: false,
+            failed: false,
+            reason: reason.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// Not ready because a step failed; `message` says what to do about it.
+    pub fn failed(type_: &'static str, reason: &str, message: impl Into<String>) -> Self {
+        Self {
+            type_,
+            ready: false,
+            failed: true,
             reason: reason.to_string(),
             message: message.into(),
         }

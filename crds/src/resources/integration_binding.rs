@@ -1,5 +1,8 @@
 //! `IntegrationBinding`: connects a tenant to an outside system, with credentials in a Secret.
 
+// kube-derive's repeated `printcolumn(type_ = ...)` arguments read as duplicates to clippy.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;

@@ -1,5 +1,8 @@
 //! `MemoryTenant`: one tenant of the platform and everything provisioned for it.
 
+// kube-derive's repeated `printcolumn(type_ = ...)` arguments read as duplicates to clippy.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;

@@ -2,6 +2,7 @@
 //! registration, and its Milvus collection. Each step checks before it changes, so running it
 //! again completes a half-provisioned tenant and changes nothing on a complete one.
 
+pub mod integrations;
 pub mod milvus;
 pub mod password;
 pub mod postgres;

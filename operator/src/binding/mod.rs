@@ -1,0 +1,4 @@
+//! The IntegrationBinding controller.
+
+pub mod controller;
+pub mod validate;

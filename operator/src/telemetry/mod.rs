@@ -1,0 +1,3 @@
+//! The operator's own observability: metrics, the HTTP endpoints that serve them, and logs.
+
+pub mod metrics;
