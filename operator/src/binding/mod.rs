@@ -2,3 +2,6 @@
 
 pub mod controller;
 pub mod validate;
+
+#[cfg(test)]
+mod scenarios;
