@@ -112,3 +112,66 @@ impl Config {
         Duration::from_secs(self.lease_seconds.max(2))
     }
 }
+
+impl Config {
+    /// The installation settings the builders use; `database` is where the operator reached
+    /// PostgreSQL, which applications use too unless `tenant_database_host` says otherwise.
+    pub fn settings(
+        &self,
+        database: &crate::settings::DatabaseAddress,
+    ) -> crate::settings::Settings {
+        let mut database = database.clone();
+        if let Some(host) = &self.tenant_database_host {
+            database.host = host.clone();
+        }
+        crate::settings::Settings {
+            shared_control_schema: self.control_schema.clone(),
+            shared_platform_url: self.shared_platform_url.clone(),
+            platform_image: self.platform_image.clone(),
+            platform_model_dir: self.platform_model_dir.clone(),
+            platform_milvus_url: self
+                .platform_milvus_url
+                .clone()
+                .unwrap_or_else(|| self.milvus_url.clone()),
+            system_namespace: self.system_namespace.clone(),
+            database,
+        }
+    }
+
+    /// This replica's name in the Lease: the configured identity, else the host name.
+    pub fn identity(&self) -> String {
+        self.identity
+            .clone()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| format!("memoryc-operator-{}", std::process::id()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_work_on_a_laptop_and_flags_override() {
+        let config = Config::try_parse_from(["memoryc-operator"]).expect("defaults");
+        assert_eq!(config.control_schema, "memoryc_control");
+        assert_eq!(config.lease_duration(), Duration::from_secs(15));
+        let config = Config::try_parse_from([
+            "memoryc-operator",
+            "--tenant-database-host",
+            "db.internal",
+            "--platform-milvus-url",
+            "http://milvus.internal:19530",
+        ])
+        .expect("flags");
+        let address = crate::settings::DatabaseAddress {
+            host: "127.0.0.1".into(),
+            port: 5432,
+            dbname: "memoryc".into(),
+        };
+        let settings = config.settings(&address);
+        assert_eq!(settings.database.host, "db.internal");
+        assert_eq!(settings.database.dbname, "memoryc");
+        assert_eq!(settings.platform_milvus_url, "http://milvus.internal:19530");
+    }
+}

@@ -64,6 +64,18 @@ pub fn context(
 }
 
 impl MockApiServer {
+    /// A Kubernetes client talking to a new mock.
+    pub fn client() -> (Client, MockApiServer) {
+        let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        (
+            Client::new(service, "default"),
+            MockApiServer {
+                handle,
+                reconcile: None,
+            },
+        )
+    }
+
     /// Watches a running reconcile (see `reconcile`).
     pub fn watch(
         &mut self,

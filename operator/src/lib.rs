@@ -9,9 +9,11 @@ pub mod binding;
 pub mod conditions;
 pub mod config;
 pub mod context;
+pub mod controllers;
 pub mod error;
 #[cfg(test)]
 pub(crate) mod fixtures;
+pub mod leader;
 pub mod provision;
 pub mod settings;
 pub mod telemetry;
