@@ -16,7 +16,7 @@ use crate::layout::{
 /// A tenant of Memory-C*: a PostgreSQL schema and role, a Milvus collection (or a partition of
 /// the shared one), a credentials Secret and, when dedicated, a platform Deployment of its own.
 /// The tenant's name is the object's name: lowercase letters, digits and '-', at most 40.
-#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
 #[kube(
     group = "memoryc.dev",
     version = "v1alpha1",

@@ -270,11 +270,16 @@ impl Postgres {
                 report.schemas_created.push(schema.to_string());
             }
             (None, None) => {
-                self.admin
+                let created = self
+                    .admin
                     .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {}", ident(schema)))
-                    .await
-                    .map_err(db_error)?;
-                report.schemas_created.push(schema.to_string());
+                    .await;
+                match created {
+                    Ok(_) => report.schemas_created.push(schema.to_string()),
+                    // Two tenants created the shared control schema at the same moment.
+                    Err(_) if self.schema_exists(schema).await? => {}
+                    Err(error) => return Err(db_error(error)),
+                }
             }
             (Some(current), Some(owner)) if current != owner => {
                 self.admin
@@ -303,6 +308,16 @@ impl Postgres {
         let transaction = self
             .scoped(control_owner(plan), &plan.control_schema)
             .await?;
+        // Shared tenants share one control schema: reconciles running side by side would race
+        // to create its migration table, so they take turns (the lock ends with the transaction).
+        transaction
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock(hashtext($1))",
+                [format!("memoryc-migrate:{}", plan.control_schema).into()],
+            ))
+            .await
+            .map_err(db_error)?;
         ControlMigrator::up(&transaction, None)
             .await
             .map_err(|e| migration_error("control", &plan.control_schema, e))?;

@@ -346,3 +346,24 @@ async fn unreachable_milvus_is_reported_as_a_vector_store_error() {
         "{result:?}"
     );
 }
+
+#[tokio::test]
+async fn shared_tenants_provisioned_side_by_side_share_one_control_schema() {
+    let pg = testing::postgres().await;
+    let control = control_schema();
+    let settings = settings(&control);
+    let plans: Vec<TenantPlan> = (0..6)
+        .map(|_| plan(&tenant(&unique_name(), Isolation::Shared), &settings))
+        .collect();
+    let results = futures::future::join_all(
+        plans
+            .iter()
+            .map(|plan| async { pg.provision(plan, &password::generate(), false, None).await }),
+    )
+    .await;
+    for result in &results {
+        assert!(result.is_ok(), "{result:?}");
+    }
+    let refs: Vec<&TenantPlan> = plans.iter().collect();
+    cleanup(&pg, &refs, &control).await;
+}
