@@ -72,3 +72,13 @@ pub const TENANT_ADMIN_ROLE: &str = "tenant-admin";
 pub const TENANT_ADMIN_USERNAME: &str = "admin";
 /// Port the platform's HTTP server listens on inside a pod.
 pub const PLATFORM_PORT: u16 = 8080;
+
+/// Metrics the platform exports and the chart's alerts read (`charts/memoryc/files/alerts.rules.yaml`).
+pub mod platform_metrics {
+    /// Counter of answered requests, labels `route` (the matched path), `method`, `status`.
+    pub const HTTP_REQUESTS: &str = "memoryc_platform_http_requests_total";
+    /// Histogram of request durations in seconds, labels `route`, `method`.
+    pub const HTTP_REQUEST_DURATION: &str = "memoryc_platform_http_request_duration_seconds";
+    /// Gauge of vector syncs waiting in the outbox.
+    pub const OUTBOX_PENDING: &str = "memoryc_platform_outbox_pending";
+}

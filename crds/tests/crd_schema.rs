@@ -2,7 +2,7 @@
 //! they should. The rules are evaluated from the YAML on disk, the file users `kubectl apply`.
 
 use kube::core::cel::Validator;
-use memoryc_crds::resources::crd_documents;
+use memoryc_crds::resources::{crd_directories, crd_documents};
 use serde_json::{Value, json};
 
 fn crd_dir() -> std::path::PathBuf {
@@ -12,11 +12,15 @@ fn crd_dir() -> std::path::PathBuf {
 #[test]
 fn checked_in_yaml_matches_the_types() {
     for (file, generated) in crd_documents().expect("render") {
-        let on_disk = std::fs::read_to_string(crd_dir().join(file)).unwrap_or_default();
-        assert!(
-            on_disk == generated,
-            "crds/{file} is stale: run `cargo run -p memoryc-crds --bin crdgen -- --write` and commit the result"
-        );
+        for dir in crd_directories() {
+            let path = dir.join(file);
+            let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                on_disk == generated,
+                "{} is stale: run `cargo run -p memoryc-crds --bin crdgen -- --write` and commit the result",
+                path.display()
+            );
+        }
     }
 }
 
@@ -167,4 +171,106 @@ fn bindings_need_the_settings_of_their_kind() {
             .any(|m| m.contains("spec.tenantRef cannot be changed")),
         "{errors:?}"
     );
+}
+
+/// Fields of `value` the schema does not declare: the API server would drop them silently, so
+/// a typo in a manifest would go unnoticed.
+fn undeclared_fields(schema: &Value, value: &Value, path: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    match value {
+        Value::Object(map) => {
+            let properties = schema.get("properties").and_then(Value::as_object);
+            let open = schema.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true))
+                || schema.get("additionalProperties").is_some();
+            for (key, child) in map {
+                match properties.and_then(|p| p.get(key)) {
+                    Some(child_schema) => found.extend(undeclared_fields(
+                        child_schema,
+                        child,
+                        &format!("{path}.{key}"),
+                    )),
+                    None if open
+                        || path.is_empty()
+                            && ["apiVersion", "kind", "metadata"].contains(&key.as_str()) => {}
+                    None => found.push(format!("{path}.{key}")),
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    found.extend(undeclared_fields(
+                        item_schema,
+                        item,
+                        &format!("{path}[{i}]"),
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+    found
+}
+
+#[test]
+fn the_example_manifests_are_valid_resources() {
+    let text = std::fs::read_to_string(crd_dir().join("../charts/examples/memorytenant.yaml"))
+        .expect("example");
+    let mut checked = 0;
+    for document in serde_yaml::Deserializer::from_str(&text) {
+        let object: Value = serde::Deserialize::deserialize(document).expect("yaml");
+        let file = match object["kind"].as_str() {
+            Some("MemoryTenant") => "memorytenants.yaml",
+            Some("IntegrationBinding") => "integrationbindings.yaml",
+            _ => continue,
+        };
+        assert_eq!(
+            violations(file, &object, None),
+            Vec::<String>::new(),
+            "{object}"
+        );
+        assert_eq!(
+            undeclared_fields(&schema(file), &object, ""),
+            Vec::<String>::new()
+        );
+        match file {
+            "memorytenants.yaml" => {
+                let tenant: memoryc_crds::resources::MemoryTenant =
+                    serde_json::from_value(object).expect("MemoryTenant");
+                assert_eq!(tenant.spec.vectors.index.m, 16);
+            }
+            _ => {
+                serde_json::from_value::<memoryc_crds::resources::IntegrationBinding>(object)
+                    .expect("IntegrationBinding");
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 2);
+    let typo = tenant("acme", json!({"isolaton": "Shared"}));
+    assert_eq!(
+        undeclared_fields(&schema("memorytenants.yaml"), &typo, ""),
+        vec![".spec.isolaton"]
+    );
+}
+
+#[test]
+fn the_readme_tenant_is_a_valid_resource() {
+    let readme = std::fs::read_to_string(crd_dir().join("../README.md")).expect("README");
+    let block = readme
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|rest| rest.split("```").next())
+        .find(|block| block.contains("kind: MemoryTenant"))
+        .expect("a MemoryTenant example in the README");
+    let object: Value = serde_yaml::from_str(block).expect("yaml");
+    assert_eq!(
+        violations("memorytenants.yaml", &object, None),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        undeclared_fields(&schema("memorytenants.yaml"), &object, ""),
+        Vec::<String>::new()
+    );
+    serde_json::from_value::<memoryc_crds::resources::MemoryTenant>(object).expect("MemoryTenant");
 }

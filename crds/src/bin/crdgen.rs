@@ -1,5 +1,5 @@
 //! Prints the CustomResourceDefinitions as YAML, or with `--write` refreshes the files under
-//! `crds/` that the chart and `kubectl apply` use.
+//! `crds/` (for `kubectl apply`) and `charts/memoryc/crds/` (installed by Helm).
 
 use std::process::ExitCode;
 
@@ -14,12 +14,14 @@ fn main() -> ExitCode {
     let write = std::env::args().any(|arg| arg == "--write");
     for (file, yaml) in documents {
         if write {
-            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
-            if let Err(error) = std::fs::write(&path, yaml) {
-                eprintln!("cannot write {}: {error}", path.display());
-                return ExitCode::FAILURE;
+            for dir in memoryc_crds::resources::crd_directories() {
+                let path = dir.join(file);
+                if let Err(error) = std::fs::write(&path, &yaml) {
+                    eprintln!("cannot write {}: {error}", path.display());
+                    return ExitCode::FAILURE;
+                }
+                println!("wrote {}", path.display());
             }
-            println!("wrote {}", path.display());
         } else {
             print!("---\n{yaml}");
         }

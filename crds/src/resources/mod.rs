@@ -35,3 +35,9 @@ pub fn crd_documents() -> Result<Vec<(&'static str, String)>, serde_yaml::Error>
         ),
     ])
 }
+
+/// Where the generated YAML is checked in: `crds/` and the Helm chart's `crds/`.
+pub fn crd_directories() -> [std::path::PathBuf; 2] {
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    [here.to_path_buf(), here.join("../charts/memoryc/crds")]
+}
