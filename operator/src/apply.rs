@@ -45,11 +45,3 @@ where
 fn params() -> PatchParams {
     PatchParams::apply(FIELD_MANAGER).force()
 }
-
-/// Reads an object, `None` when it does not exist.
-pub async fn get_optional<K>(api: &Api<K>, name: &str) -> Result<Option<K>, kube::Error>
-where
-    K: Resource + Clone + DeserializeOwned + Debug,
-{
-    api.get_opt(name).await
-}

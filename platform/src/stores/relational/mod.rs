@@ -282,3 +282,51 @@ async fn sqlite_tenant(
     open.insert(tenant.clone(), connection.clone());
     Ok(connection)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admin_url() -> String {
+        std::env::var("MEMORYC_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+    }
+
+    /// A dedicated tenant's platform connects as the tenant's role, which owns its control
+    /// schema (the operator created it) but may not create schemas.
+    #[tokio::test]
+    async fn a_role_without_create_on_the_database_uses_its_own_control_schema() {
+        let admin = Database::connect(admin_url()).await.expect("admin");
+        let unique = &uuid::Uuid::new_v4().simple().to_string()[..10];
+        let role = format!("memoryc_test_role_{unique}");
+        let schema = format!("memoryc_control_test_{unique}");
+        admin
+            .execute_unprepared(&format!(
+                "CREATE ROLE \"{role}\" LOGIN; CREATE SCHEMA \"{schema}\" AUTHORIZATION \"{role}\""
+            ))
+            .await
+            .expect("role and schema");
+        let (_, rest) = admin_url()
+            .split_once('@')
+            .map(|(user, rest)| (user.to_string(), rest.to_string()))
+            .expect("url with user");
+        let connected = Databases::connect(&RelationalConfig::Postgres {
+            url: format!("postgres://{role}@{rest}"),
+            control_schema: schema.clone(),
+            max_connections: 2,
+            acquire_timeout: Duration::from_secs(5),
+        })
+        .await;
+        let outcome = match connected {
+            Ok(databases) => databases.close().await.map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        admin
+            .execute_unprepared(&format!(
+                "DROP SCHEMA \"{schema}\" CASCADE; DROP OWNED BY \"{role}\"; DROP ROLE \"{role}\""
+            ))
+            .await
+            .expect("cleanup");
+        assert_eq!(outcome, Ok(()), "connect as the control schema's owner");
+    }
+}
