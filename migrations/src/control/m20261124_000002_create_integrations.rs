@@ -42,21 +42,33 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Integrations::TenantId).uuid().not_null())
                     // The binding's name; unique per tenant because bindings live in the
                     // tenant's namespace.
-                    .col(ColumnDef::new(Integrations::Name).string_len(253).not_null())
+                    .col(
+                        ColumnDef::new(Integrations::Name)
+                            .string_len(253)
+                            .not_null(),
+                    )
                     .col(
                         ColumnDef::new(Integrations::Kind)
                             .string_len(32)
                             .not_null()
                             .check(Expr::col(Integrations::Kind).is_in(KINDS)),
                     )
-                    .col(ColumnDef::new(Integrations::Settings).json_binary().not_null())
+                    .col(
+                        ColumnDef::new(Integrations::Settings)
+                            .json_binary()
+                            .not_null(),
+                    )
                     // Credentials stay in the Kubernetes Secret; only its name is recorded.
                     .col(
                         ColumnDef::new(Integrations::SecretName)
                             .string_len(253)
                             .not_null(),
                     )
-                    .col(ColumnDef::new(Integrations::SyncSchedule).string_len(64).null())
+                    .col(
+                        ColumnDef::new(Integrations::SyncSchedule)
+                            .string_len(64)
+                            .null(),
+                    )
                     .col(
                         ColumnDef::new(Integrations::Paused)
                             .boolean()
