@@ -14,11 +14,13 @@ use memoryc_crds::resources::{DeletionPolicy, MemoryTenant, MemoryTenantStatus};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{Value, json};
 
-use super::controller::{FINALIZER, error_policy, reconcile};
+use super::controller::{FINALIZER, PASSWORD_DIGEST_ANNOTATION, error_policy, reconcile};
+use super::desired::{self, Credentials};
 use super::plan::TenantPlan;
 use crate::context::Context;
 use crate::fixtures::{self, MockApiServer};
 use crate::provision::milvus::Milvus;
+use crate::provision::password;
 use crate::provision::postgres::{Postgres, ident};
 use crate::testing::{self, settings, unique_name};
 
@@ -68,51 +70,83 @@ impl Scenario {
         )
     }
 
-    /// Namespace lookup and the applies that precede provisioning. `namespace` is what the GET
-    /// returns (`None`: not found).
+    /// Namespace lookup and the applies that precede provisioning; each applied body must be
+    /// exactly what the desired-state builders produce. `namespace` is what the GET returns
+    /// (`None`: not found).
     async fn expect_namespace_and_policies(&mut self, namespace: Option<Value>) -> Value {
         let ns_path = format!("/api/v1/namespaces/{}", self.plan.namespace);
+        let adopted = namespace.as_ref().is_some_and(|ns| {
+            ns["metadata"]["ownerReferences"][0]["uid"] != json!(self.plan.owner_reference.uid)
+        });
         match namespace {
             None => self.server.expect_get_missing(&ns_path).await,
             Some(existing) => self.server.expect_get(&ns_path, existing).await,
         };
         let applied_ns = self.server.expect_apply(&ns_path, json!({})).await;
-        let sa = self
-            .server
-            .expect_apply(
-                &self.path(&format!("serviceaccounts/{}", self.plan.platform_name)),
-                json!({}),
-            )
-            .await;
-        assert_eq!(sa["automountServiceAccountToken"], false);
-        let quota = self
-            .server
-            .expect_apply(&self.path("resourcequotas/memoryc-tenant"), json!({}))
-            .await;
-        assert!(quota["spec"]["hard"]["pods"].is_string());
-        self.server
-            .expect_apply(
-                &format!(
-                    "/apis/networking.k8s.io/v1/namespaces/{}/networkpolicies/memoryc-tenant",
-                    self.plan.namespace
-                ),
-                json!({}),
-            )
-            .await;
-        let rbac = format!(
-            "/apis/rbac.authorization.k8s.io/v1/namespaces/{}",
-            self.plan.namespace
+        assert_eq!(
+            applied_ns,
+            to_json(&desired::namespace(&self.plan, adopted))
         );
-        self.server
-            .expect_apply(&format!("{rbac}/roles/memoryc-tenant-admin"), json!({}))
-            .await;
-        self.server
-            .expect_apply(
-                &format!("{rbac}/rolebindings/memoryc-tenant-admins"),
-                json!({}),
-            )
-            .await;
+        let plan = self.plan.clone();
+        let settings = self.ctx.settings.clone();
+        let ns = plan.namespace.clone();
+        let expected = [
+            (
+                self.path(&format!("serviceaccounts/{}", plan.platform_name)),
+                to_json(&desired::service_account(&plan)),
+            ),
+            (
+                self.path("resourcequotas/memoryc-tenant"),
+                to_json(&desired::resource_quota(&plan)),
+            ),
+            (
+                format!(
+                    "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies/memoryc-tenant"
+                ),
+                to_json(&desired::network_policy(&plan, &settings)),
+            ),
+            (
+                format!(
+                    "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles/memoryc-tenant-admin"
+                ),
+                to_json(&desired::admin_role(&plan)),
+            ),
+            (
+                format!(
+                    "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings/memoryc-tenant-admins"
+                ),
+                to_json(&desired::admin_role_binding(&plan)),
+            ),
+        ];
+        for (path, body) in expected {
+            let applied = self.server.expect_apply(&path, json!({})).await;
+            assert_eq!(applied, body, "{path}");
+        }
         applied_ns
+    }
+
+    /// The credentials Secret apply; its body must be the builder's output for the password and
+    /// key it carries, annotated with the password's digest.
+    async fn expect_secret_apply(&mut self) -> Value {
+        let applied = self
+            .server
+            .expect_apply(&self.secret_path(), json!({}))
+            .await;
+        let credentials = Credentials {
+            password: secret_text(&applied, secret_keys::PASSWORD),
+            api_key: secret_text(&applied, secret_keys::API_KEY),
+        };
+        let mut expected =
+            desired::credentials_secret(&self.plan, &self.ctx.settings, &credentials);
+        expected.metadata.annotations = Some(
+            [(
+                PASSWORD_DIGEST_ANNOTATION.to_string(),
+                password::digest(&self.plan.role, &credentials.password),
+            )]
+            .into(),
+        );
+        assert_eq!(applied, to_json(&expected));
+        applied
     }
 
     fn secret_path(&self) -> String {
@@ -222,6 +256,10 @@ impl Scenario {
     }
 }
 
+fn to_json<T: serde::Serialize>(object: &T) -> Value {
+    serde_json::to_value(object).expect("encode")
+}
+
 fn secret_text(secret: &Value, key: &str) -> String {
     let encoded = secret["data"][key]
         .as_str()
@@ -266,7 +304,7 @@ async fn first_reconcile_adds_the_finalizer_then_provisions_a_shared_tenant() {
         s.plan.owner_reference.uid
     );
     s.server.expect_get_missing(&s.secret_path()).await;
-    let secret = s.server.expect_apply(&s.secret_path(), json!({})).await;
+    let secret = s.expect_secret_apply().await;
     let status = s.expect_status().await;
     s.server.expect_event("default", "Ready").await;
     let action = s.finish().await.expect("reconcile");
@@ -312,7 +350,7 @@ async fn a_dedicated_tenant_gets_its_own_platform_and_is_ready_once_it_is_availa
     s.run(s.tenant.clone());
     s.expect_namespace_and_policies(None).await;
     s.server.expect_get_missing(&s.secret_path()).await;
-    let secret = s.server.expect_apply(&s.secret_path(), json!({})).await;
+    let secret = s.expect_secret_apply().await;
     let deployment = s.expect_platform(0).await;
     let status = s.expect_status().await;
     s.server.expect_event("default", "Provisioning").await;
@@ -351,7 +389,7 @@ async fn a_dedicated_tenant_gets_its_own_platform_and_is_ready_once_it_is_availa
     s.run(s.with_status(status));
     s.expect_namespace_and_policies(None).await;
     s.server.expect_get(&s.secret_path(), stored(&secret)).await;
-    s.server.expect_apply(&s.secret_path(), json!({})).await;
+    s.expect_secret_apply().await;
     s.expect_platform(2).await;
     let status = s.expect_status().await;
     s.server.expect_event("default", "Ready").await;
@@ -366,7 +404,7 @@ async fn a_ready_tenant_reconciles_without_writing_status_or_events() {
     s.run(s.tenant.clone());
     let namespace = s.expect_namespace_and_policies(None).await;
     s.server.expect_get_missing(&s.secret_path()).await;
-    let secret = s.server.expect_apply(&s.secret_path(), json!({})).await;
+    let secret = s.expect_secret_apply().await;
     let status = s.expect_status().await;
     s.server.expect_event("default", "Ready").await;
     s.finish().await.expect("first");
@@ -374,7 +412,7 @@ async fn a_ready_tenant_reconciles_without_writing_status_or_events() {
     s.run(s.with_status(status));
     s.expect_namespace_and_policies(Some(namespace)).await;
     s.server.expect_get(&s.secret_path(), stored(&secret)).await;
-    let again = s.server.expect_apply(&s.secret_path(), json!({})).await;
+    let again = s.expect_secret_apply().await;
     // No status patch, no event: expect_silence in finish() fails on any further call.
     s.finish().await.expect("no-op");
     assert_eq!(
@@ -420,7 +458,7 @@ async fn drift_is_repaired_dropped_schema_and_collection_and_an_edited_secret() 
     s.run(s.tenant.clone());
     let namespace = s.expect_namespace_and_policies(None).await;
     s.server.expect_get_missing(&s.secret_path()).await;
-    let secret = s.server.expect_apply(&s.secret_path(), json!({})).await;
+    let secret = s.expect_secret_apply().await;
     s.expect_platform(2).await;
     let status = s.expect_status().await;
     s.server.expect_event("default", "Ready").await;
@@ -446,7 +484,7 @@ async fn drift_is_repaired_dropped_schema_and_collection_and_an_edited_secret() 
     s.run(s.with_status(status));
     s.expect_namespace_and_policies(Some(namespace)).await;
     s.server.expect_get(&s.secret_path(), edited).await;
-    let repaired = s.server.expect_apply(&s.secret_path(), json!({})).await;
+    let repaired = s.expect_secret_apply().await;
     s.expect_platform(2).await;
     let drift = s.server.expect_event("default", "DriftRepaired").await;
     s.server.expect_event("default", "ApiKeyIssued").await;
@@ -498,7 +536,7 @@ async fn provisioned_then_deleted(policy: DeletionPolicy) -> Scenario {
     s.run(s.tenant.clone());
     s.expect_namespace_and_policies(None).await;
     s.server.expect_get_missing(&s.secret_path()).await;
-    s.server.expect_apply(&s.secret_path(), json!({})).await;
+    s.expect_secret_apply().await;
     s.expect_platform(2).await;
     s.expect_status().await;
     s.server.expect_event("default", "Ready").await;
@@ -604,7 +642,7 @@ async fn a_failing_step_is_reported_and_requeued_with_backoff() {
     s.run(s.tenant.clone());
     s.expect_namespace_and_policies(None).await;
     s.server.expect_get_missing(&s.secret_path()).await;
-    s.server.expect_apply(&s.secret_path(), json!({})).await;
+    s.expect_secret_apply().await;
     let status = s.expect_status().await;
     let event = s.server.expect_event("default", "ProvisioningFailed").await;
     let error = s.finish().await.expect_err("the step failed");
