@@ -67,6 +67,13 @@ fn tenant_names_must_fit_the_layout_contract() {
 }
 
 #[test]
+fn tenant_names_are_bounded_in_the_schema_itself() {
+    let name = &schema("memorytenants.yaml")["properties"]["metadata"]["properties"]["name"];
+    assert_eq!(name["maxLength"], 40);
+    assert_eq!(name["pattern"], "^[a-z]([-a-z0-9]*[a-z0-9])?$");
+}
+
+#[test]
 fn identity_fields_cannot_change_after_creation() {
     let old = tenant(
         "acme",
@@ -183,6 +190,10 @@ fn undeclared_fields(schema: &Value, value: &Value, path: &str) -> Vec<String> {
             let open = schema.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true))
                 || schema.get("additionalProperties").is_some();
             for (key, child) in map {
+                // ObjectMeta is the API server's own; the CRD only restricts its name.
+                if path.is_empty() && key == "metadata" {
+                    continue;
+                }
                 match properties.and_then(|p| p.get(key)) {
                     Some(child_schema) => found.extend(undeclared_fields(
                         child_schema,
