@@ -72,6 +72,13 @@ impl TenantName {
         format!("memoryc_tenant_{}", self.0.replace('-', "_"))
     }
 
+    /// PostgreSQL schema holding the control tables (tenants, API keys, outbox) of a dedicated
+    /// tenant's own platform. Separate from the data schema because both migration sets keep
+    /// their history in a table of the same name.
+    pub fn dedicated_control_schema(&self) -> String {
+        format!("memoryc_control_{}", self.0.replace('-', "_"))
+    }
+
     /// File name (without directory) of the tenant's embedded SQLite database.
     pub fn sqlite_file_name(&self) -> String {
         format!("{}.sqlite", self.0)
@@ -85,9 +92,16 @@ impl fmt::Display for TenantName {
 }
 
 /// Whether a tenant's vectors live in a collection of their own or in the shared one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(
+    feature = "resources",
+    derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)
+)]
 pub enum Isolation {
+    /// Vectors in the shared collection (tenant as partition key), served by the shared platform.
+    #[default]
     Shared,
+    /// A collection and a platform Deployment of the tenant's own.
     Dedicated,
 }
 
@@ -116,6 +130,52 @@ pub fn collection_for(tenant: &TenantName, isolation: Isolation) -> String {
     }
 }
 
+/// Longest PostgreSQL identifier.
+pub const MAX_IDENTIFIER_LEN: usize = 63;
+
+/// Why a schema name chosen by a user cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SchemaNameError {
+    #[error(
+        "schema name {0:?} must be 1 to 63 lowercase letters, digits and '_', starting with a letter or '_'"
+    )]
+    Invalid(String),
+    #[error("schema name {0:?} is reserved")]
+    Reserved(String),
+}
+
+/// Checks a schema name given in a tenant's spec: a plain lowercase identifier (so it needs no
+/// quoting rules beyond double quotes) that is neither a system schema nor one of the platform's.
+pub fn validate_schema_name(name: &str) -> Result<(), SchemaNameError> {
+    let bytes = name.as_bytes();
+    let plain = !bytes.is_empty()
+        && bytes.len() <= MAX_IDENTIFIER_LEN
+        && (bytes[0].is_ascii_lowercase() || bytes[0] == b'_')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_');
+    if !plain {
+        return Err(SchemaNameError::Invalid(name.to_string()));
+    }
+    let reserved = name == "public"
+        || name == "information_schema"
+        || name.starts_with("pg_")
+        || name.starts_with("memoryc_control");
+    if reserved {
+        return Err(SchemaNameError::Reserved(name.to_string()));
+    }
+    Ok(())
+}
+
+/// Schema holding the control tables that the platform serving this tenant reads: the shared
+/// platform's for `Shared` tenants, the tenant's own for `Dedicated` ones.
+pub fn control_schema_for(tenant: &TenantName, isolation: Isolation, shared: &str) -> String {
+    match isolation {
+        Isolation::Shared => shared.to_string(),
+        Isolation::Dedicated => tenant.dedicated_control_schema(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +187,59 @@ mod tests {
         assert_eq!(name.role_name(), "memoryc_acme_corp2");
         assert_eq!(name.dedicated_collection(), "memoryc_tenant_acme_corp2");
         assert_eq!(collection_for(&name, Isolation::Shared), SHARED_COLLECTION);
+        assert_eq!(
+            control_schema_for(&name, Isolation::Dedicated, "memoryc_control"),
+            "memoryc_control_acme_corp2"
+        );
+        assert_eq!(
+            control_schema_for(&name, Isolation::Shared, "memoryc_control"),
+            "memoryc_control"
+        );
+    }
+
+    #[test]
+    fn derived_names_fit_postgres_identifiers() {
+        let longest = TenantName::parse(&"a".repeat(MAX_TENANT_NAME_LEN)).expect("valid");
+        for derived in [
+            longest.schema_name(),
+            longest.role_name(),
+            longest.dedicated_control_schema(),
+        ] {
+            assert!(derived.len() <= MAX_IDENTIFIER_LEN, "{derived}");
+            assert_eq!(
+                validate_schema_name(&derived).is_ok(),
+                !derived.starts_with("memoryc_control")
+            );
+        }
+    }
+
+    #[test]
+    fn schema_overrides_must_be_plain_and_unreserved() {
+        assert!(validate_schema_name("acme_data").is_ok());
+        assert!(validate_schema_name("_x1").is_ok());
+        for invalid in ["", "Acme", "1abc", "a-b", "a\"b", &"a".repeat(64)] {
+            assert!(
+                matches!(
+                    validate_schema_name(invalid),
+                    Err(SchemaNameError::Invalid(_))
+                ),
+                "{invalid:?}"
+            );
+        }
+        for reserved in [
+            "public",
+            "pg_catalog",
+            "information_schema",
+            "memoryc_control",
+        ] {
+            assert!(
+                matches!(
+                    validate_schema_name(reserved),
+                    Err(SchemaNameError::Reserved(_))
+                ),
+                "{reserved:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,14 @@
-//! Memory-C* API types and the tenant layout contract.
+//! Memory-C* API types and the contract between the operator and the platform.
 //!
-//! `layout` is the single place where the operator and the platform agree on how a tenant maps
-//! onto storage: schema and collection names, the vector dimension and metric.
+//! * `layout`: how a tenant maps onto storage (schema, role and collection names, vector
+//!   dimension and metric).
+//! * `contract`: the credentials Secret's keys, the label set, Milvus field names.
+//! * `api_key`: the platform API key format and its stored hash.
+//! * `resources` (feature `resources`): the `MemoryTenant` and `IntegrationBinding` custom
+//!   resources, group `memoryc.dev`, version `v1alpha1`.
 
+pub mod api_key;
+pub mod contract;
 pub mod layout;
+#[cfg(feature = "resources")]
+pub mod resources;

@@ -3,55 +3,10 @@
 //! is enough (a slow password hash would only slow every request).
 
 use chrono::{DateTime, Utc};
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-const SCHEME: &str = "mck";
-const PREFIX_BYTES: usize = 6;
-const SECRET_BYTES: usize = 16;
-
-/// A freshly generated key: the plaintext (shown once) and what is stored.
-#[derive(Debug, Clone)]
-pub struct IssuedKey {
-    pub plaintext: String,
-    pub prefix: String,
-    pub hash: String,
-}
-
-pub fn generate() -> IssuedKey {
-    let mut rng = rand::rng();
-    let mut prefix = [0u8; PREFIX_BYTES];
-    let mut secret = [0u8; SECRET_BYTES];
-    rng.fill_bytes(&mut prefix);
-    rng.fill_bytes(&mut secret);
-    let prefix = hex(&prefix);
-    let plaintext = format!("{SCHEME}_{prefix}_{}", hex(&secret));
-    let hash = hash(&plaintext);
-    IssuedKey {
-        plaintext,
-        prefix,
-        hash,
-    }
-}
-
-/// The lookup prefix of a presented key, if it has the right shape.
-pub fn prefix_of(presented: &str) -> Option<&str> {
-    let mut parts = presented.splitn(3, '_');
-    let (scheme, prefix, secret) = (parts.next()?, parts.next()?, parts.next()?);
-    let well_formed = scheme == SCHEME
-        && prefix.len() == PREFIX_BYTES * 2
-        && secret.len() == SECRET_BYTES * 2
-        && prefix
-            .bytes()
-            .chain(secret.bytes())
-            .all(|b| b.is_ascii_hexdigit());
-    well_formed.then_some(prefix)
-}
-
-pub fn hash(plaintext: &str) -> String {
-    hex(&Sha256::digest(plaintext.as_bytes()))
-}
+// The format and the hash are shared with the operator, which issues tenant-admin keys.
+pub use memoryc_crds::api_key::{IssuedKey, generate, hash, prefix_of};
 
 /// Whether a presented key matches the stored hash and is usable at `now`.
 pub fn verify(
@@ -66,10 +21,6 @@ pub fn verify(
         .ct_eq(stored_hash.as_bytes())
         .into();
     matches && revoked_at.is_none() && expires_at.is_none_or(|t| t > now)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -15,8 +15,9 @@ use crate::stores::relational::Databases;
 use crate::stores::vector::{VectorSpace, VectorStore};
 use crate::stores::{StoredApiKey, Tenant, TenantRegistry, TenantUser};
 
-/// Role of the first key of a tenant.
-pub const TENANT_ADMIN_ROLE: &str = "tenant-admin";
+/// Role of the first key of a tenant (shared with the operator, which registers tenants too).
+pub use memoryc_crds::contract::TENANT_ADMIN_ROLE;
+use memoryc_crds::contract::TENANT_ADMIN_USERNAME;
 
 /// A new tenant with the only copy of its first API key.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -84,7 +85,7 @@ impl TenantService {
         };
         let admin = TenantUser {
             user_id: Uuid::now_v7(),
-            username: "admin".to_string(),
+            username: TENANT_ADMIN_USERNAME.to_string(),
             email: None,
         };
         self.registry.create_user(&name, &admin).await?;

@@ -22,8 +22,8 @@ use memoryc_migrations::sea_orm_migration::MigratorTrait;
 use memoryc_migrations::{ControlMigrator, TenantMigrator};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
-    TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    Statement, TransactionTrait,
 };
 use tokio::sync::RwLock;
 
@@ -193,8 +193,21 @@ async fn connect_postgres(
         )));
     }
     let pool = Database::connect(postgres_options(url, max_connections, acquire_timeout)).await?;
-    pool.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{control_schema}\""))
-        .await?;
+    // A dedicated tenant's platform connects as the tenant's role, which owns its control schema
+    // (created by the operator) but may not create schemas: PostgreSQL checks that right even
+    // for CREATE SCHEMA IF NOT EXISTS, so only ask when the schema is missing.
+    let exists = pool
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT 1 FROM pg_namespace WHERE nspname = $1",
+            [control_schema.into()],
+        ))
+        .await?
+        .is_some();
+    if !exists {
+        pool.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{control_schema}\""))
+            .await?;
+    }
     let mut control_options = postgres_options(url, max_connections.div_ceil(4), acquire_timeout);
     control_options.set_schema_search_path(format!("\"{control_schema}\""));
     let control = Database::connect(control_options).await?;
@@ -268,4 +281,52 @@ async fn sqlite_tenant(
     let connection = Database::connect(sqlite_options(&path, create)).await?;
     open.insert(tenant.clone(), connection.clone());
     Ok(connection)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admin_url() -> String {
+        std::env::var("MEMORYC_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+    }
+
+    /// A dedicated tenant's platform connects as the tenant's role, which owns its control
+    /// schema (the operator created it) but may not create schemas.
+    #[tokio::test]
+    async fn a_role_without_create_on_the_database_uses_its_own_control_schema() {
+        let admin = Database::connect(admin_url()).await.expect("admin");
+        let unique = &uuid::Uuid::new_v4().simple().to_string()[..10];
+        let role = format!("memoryc_test_role_{unique}");
+        let schema = format!("memoryc_control_test_{unique}");
+        admin
+            .execute_unprepared(&format!(
+                "CREATE ROLE \"{role}\" LOGIN; CREATE SCHEMA \"{schema}\" AUTHORIZATION \"{role}\""
+            ))
+            .await
+            .expect("role and schema");
+        let (_, rest) = admin_url()
+            .split_once('@')
+            .map(|(user, rest)| (user.to_string(), rest.to_string()))
+            .expect("url with user");
+        let connected = Databases::connect(&RelationalConfig::Postgres {
+            url: format!("postgres://{role}@{rest}"),
+            control_schema: schema.clone(),
+            max_connections: 2,
+            acquire_timeout: Duration::from_secs(5),
+        })
+        .await;
+        let outcome = match connected {
+            Ok(databases) => databases.close().await.map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        admin
+            .execute_unprepared(&format!(
+                "DROP SCHEMA \"{schema}\" CASCADE; DROP OWNED BY \"{role}\"; DROP ROLE \"{role}\""
+            ))
+            .await
+            .expect("cleanup");
+        assert_eq!(outcome, Ok(()), "connect as the control schema's owner");
+    }
 }

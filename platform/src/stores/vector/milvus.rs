@@ -46,19 +46,12 @@ use uuid::Uuid;
 
 use super::{ScoredId, VectorFilter, VectorPoint, VectorSpace, VectorStore, VectorStoreError};
 
-const FIELD_ID: &str = "memory_id";
-const FIELD_TENANT: &str = "tenant";
-const FIELD_CATEGORY: &str = "category";
-const FIELD_USER: &str = "user_id";
-const FIELD_CREATED: &str = "created_at_ms";
-const FIELD_VECTOR: &str = "vector";
+// The collection layout is shared with the operator, which creates tenants' collections.
+use memoryc_crds::contract::milvus_fields::{
+    CATEGORY as FIELD_CATEGORY, CATEGORY_LEN, CREATED as FIELD_CREATED, ID as FIELD_ID,
+    TENANT as FIELD_TENANT, TENANT_LEN, USER as FIELD_USER, UUID_LEN, VECTOR as FIELD_VECTOR,
+};
 
-/// Length of a hyphenated UUID, the form ids and user ids are stored in.
-const UUID_LEN: u32 = 36;
-/// Longer than any valid tenant name (40), with room to spare.
-const TENANT_LEN: u32 = 64;
-/// Longest category wire name the schema stores.
-const CATEGORY_LEN: usize = super::MAX_CATEGORY_LEN;
 const VECTOR_DIM: u32 = VECTOR_DIMENSION as u32;
 
 /// Rows per insert/upsert RPC: 512 × 384 floats is about 0.8 MB, far below gRPC message limits.

@@ -43,7 +43,7 @@ pub struct ScoredId {
 }
 
 /// Longest category name a vector store keeps.
-pub const MAX_CATEGORY_LEN: usize = 16;
+pub const MAX_CATEGORY_LEN: usize = memoryc_crds::contract::milvus_fields::CATEGORY_LEN;
 
 /// A category filter every store accepts: an uppercase word (letters and `_`). Anything else is
 /// refused rather than escaped, so no store ever splices untrusted text into a query.

@@ -1,0 +1,84 @@
+//! What the operator writes and the platform reads: the credentials Secret, the labels on every
+//! object the operator owns, the Milvus field layout, and the tenant-admin identity.
+
+/// Keys inside a tenant's credentials Secret (every form an application wants, CloudNativePG style).
+pub mod secret_keys {
+    /// PostgreSQL role of the tenant.
+    pub const USERNAME: &str = "username";
+    /// Password of that role.
+    pub const PASSWORD: &str = "password";
+    pub const HOST: &str = "host";
+    pub const PORT: &str = "port";
+    pub const DBNAME: &str = "dbname";
+    /// Schema holding the tenant's tables.
+    pub const SCHEMA: &str = "schema";
+    /// Schema holding the control tables the tenant's platform reads.
+    pub const CONTROL_SCHEMA: &str = "control-schema";
+    /// `postgres://user:password@host:port/dbname`.
+    pub const URI: &str = "uri";
+    /// Milvus collection holding the tenant's vectors.
+    pub const COLLECTION: &str = "collection";
+    /// Platform API key of the tenant admin (`mck_…`).
+    pub const API_KEY: &str = "api-key";
+    /// Base URL of the platform serving the tenant.
+    pub const API_ENDPOINT: &str = "api-endpoint";
+}
+
+/// Keys an IntegrationBinding's Secret must carry, by integration kind.
+pub mod integration_secret_keys {
+    /// GitHub token with read access to the projects.
+    pub const GITHUB_TOKEN: &str = "token";
+    /// Shared secret the webhook signatures are computed with.
+    pub const WEBHOOK_SIGNING_SECRET: &str = "signing-secret";
+    /// API key of the OpenAI-compatible provider.
+    pub const LLM_API_KEY: &str = "api-key";
+}
+
+/// Labels carried by every object the operator creates for a tenant.
+pub mod labels {
+    pub const NAME: &str = "app.kubernetes.io/name";
+    pub const INSTANCE: &str = "app.kubernetes.io/instance";
+    pub const COMPONENT: &str = "app.kubernetes.io/component";
+    pub const PART_OF: &str = "app.kubernetes.io/part-of";
+    pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+    /// The tenant an object belongs to; also set on the tenant's Namespace.
+    pub const TENANT: &str = "memoryc.dev/tenant";
+    pub const PART_OF_VALUE: &str = "memoryc";
+    pub const MANAGED_BY_VALUE: &str = "memoryc-operator";
+}
+
+/// Milvus fields of a memory-vector collection. The operator creates collections; the platform
+/// writes and searches them; both build the schema from these.
+pub mod milvus_fields {
+    /// Primary key: the memory's UUID, hyphenated.
+    pub const ID: &str = "memory_id";
+    /// Tenant name; the partition key of the shared collection.
+    pub const TENANT: &str = "tenant";
+    pub const CATEGORY: &str = "category";
+    pub const USER: &str = "user_id";
+    pub const CREATED: &str = "created_at_ms";
+    pub const VECTOR: &str = "vector";
+    /// Length of a hyphenated UUID, the form ids and user ids are stored in.
+    pub const UUID_LEN: u32 = 36;
+    /// Longer than any valid tenant name (40), with room to spare.
+    pub const TENANT_LEN: u32 = 64;
+    /// Longest category wire name the schema stores.
+    pub const CATEGORY_LEN: usize = 16;
+}
+
+/// Role of a tenant's first key.
+pub const TENANT_ADMIN_ROLE: &str = "tenant-admin";
+/// Username of the admin user created with a tenant.
+pub const TENANT_ADMIN_USERNAME: &str = "admin";
+/// Port the platform's HTTP server listens on inside a pod.
+pub const PLATFORM_PORT: u16 = 8080;
+
+/// Metrics the platform exports and the chart's alerts read (`charts/memoryc/files/alerts.rules.yaml`).
+pub mod platform_metrics {
+    /// Counter of answered requests, labels `route` (the matched path), `method`, `status`.
+    pub const HTTP_REQUESTS: &str = "memoryc_platform_http_requests_total";
+    /// Histogram of request durations in seconds, labels `route`, `method`.
+    pub const HTTP_REQUEST_DURATION: &str = "memoryc_platform_http_request_duration_seconds";
+    /// Gauge of vector syncs waiting in the outbox.
+    pub const OUTBOX_PENDING: &str = "memoryc_platform_outbox_pending";
+}

@@ -1,0 +1,159 @@
+//! `IntegrationBinding`: connects a tenant to an outside system, with credentials in a Secret.
+
+// kube-derive's repeated `printcolumn(type_ = ...)` arguments read as duplicates to clippy.
+#![allow(clippy::duplicated_attributes)]
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::status::Phase;
+
+/// Connects a tenant (the MemoryTenant named in `tenantRef`, whose namespace this object must
+/// live in) to GitHub Projects, a signed webhook or an OpenAI-compatible LLM provider.
+#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "memoryc.dev",
+    version = "v1alpha1",
+    kind = "IntegrationBinding",
+    plural = "integrationbindings",
+    shortname = "ib",
+    category = "memoryc",
+    namespaced,
+    status = "IntegrationBindingStatus",
+    derive = "PartialEq",
+    doc = "Connects a Memory-C* tenant to an outside system.",
+    printcolumn(name = "Tenant", type_ = "string", json_path = ".spec.tenantRef.name"),
+    printcolumn(name = "Kind", type_ = "string", json_path = ".spec.kind"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(
+        name = "Connected",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Connected\")].status"
+    ),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].message",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("self.kind != 'GitHubProjects' || has(self.github)").message("kind GitHubProjects needs spec.github"),
+    validation = Rule::new("self.kind != 'Webhook' || has(self.webhook)").message("kind Webhook needs spec.webhook"),
+    validation = Rule::new("self.kind != 'LLMProvider' || has(self.llmProvider)").message("kind LLMProvider needs spec.llmProvider")
+)]
+pub struct IntegrationBindingSpec {
+    /// The tenant this integration belongs to. Cannot be changed.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.tenantRef cannot be changed"))]
+    pub tenant_ref: TenantReference,
+    /// Which system; decides which of `github`, `webhook`, `llmProvider` is read.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.kind cannot be changed"))]
+    pub kind: IntegrationKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github: Option<GitHubProjectsSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_provider: Option<LlmProviderSettings>,
+    /// Secret in this namespace with the credentials: `token` (GitHubProjects),
+    /// `signing-secret` (Webhook) or `api-key` (LLMProvider).
+    pub secret_ref: SecretReference,
+    /// Five-field cron schedule of synchronisation (GitHubProjects).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^\S+\s+\S+\s+\S+\s+\S+\s+\S+$"))]
+    pub sync_schedule: Option<String>,
+    /// While true the operator changes nothing for this binding.
+    #[serde(default)]
+    pub paused: bool,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct TenantReference {
+    /// Name of the MemoryTenant.
+    #[schemars(length(min = 1, max = 40))]
+    pub name: String,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct SecretReference {
+    /// Name of a Secret in the binding's namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum IntegrationKind {
+    GitHubProjects,
+    Webhook,
+    LLMProvider,
+}
+
+impl IntegrationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntegrationKind::GitHubProjects => "GitHubProjects",
+            IntegrationKind::Webhook => "Webhook",
+            IntegrationKind::LLMProvider => "LLMProvider",
+        }
+    }
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitHubProjectsSettings {
+    /// User or organisation owning the project.
+    #[schemars(length(min = 1, max = 100))]
+    pub owner: String,
+    /// Project number as shown in its URL.
+    #[schemars(range(min = 1))]
+    pub project_number: i64,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookSettings {
+    /// Where events are delivered; must be https.
+    #[schemars(regex(pattern = r"^https://"))]
+    pub url: String,
+    /// Event types delivered, e.g. `MEMORY_CREATED`; all when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<String>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LlmProviderSettings {
+    /// Base URL of an OpenAI-compatible API, e.g. `https://api.openai.com/v1`.
+    #[schemars(regex(pattern = r"^https?://"))]
+    pub base_url: String,
+    /// Chat or completion model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Embedding model; its dimension must match the tenant's `spec.vectors.dimension`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding_model: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationBindingStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// `Ready` and `Connected`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// Id of the integration in the platform's registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_id: Option<String>,
+}

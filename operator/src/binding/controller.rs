@@ -1,0 +1,243 @@
+//! Reconciling an IntegrationBinding: check its tenant, settings and Secret, record it in the
+//! platform's control tables, report Connected/Ready. Missing pieces become conditions and a
+//! later look, never a crash.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::{Resource, ResourceExt};
+use memoryc_crds::resources::status::condition_types::{CONNECTED, READY, RECONCILIATION_PAUSED};
+use memoryc_crds::resources::{IntegrationBinding, IntegrationBindingStatus, MemoryTenant, Phase};
+use serde_json::json;
+
+use super::validate::{check_binding, check_tenant};
+use crate::apply::FIELD_MANAGER;
+use crate::conditions::{PartState, merge_conditions, same_conditions};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::telemetry::metrics::BINDING_KIND;
+use crate::tenant::plan::TenantPlan;
+use crate::tenant::status::event;
+
+/// Finalizer that removes the platform's record of the integration.
+pub const FINALIZER: &str = "memoryc.dev/integration";
+/// How soon a binding waiting for its tenant or Secret is looked at again.
+const WAITING_RESYNC: Duration = Duration::from_secs(30);
+const CONNECTED_RESYNC: Duration = Duration::from_secs(600);
+
+pub async fn reconcile(binding: Arc<IntegrationBinding>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile(BINDING_KIND);
+    let namespace = binding.namespace().unwrap_or_default();
+    let api: Api<IntegrationBinding> = Api::namespaced(ctx.client.clone(), &namespace);
+    if binding.spec.paused {
+        let parts = [PartState::ready(
+            RECONCILIATION_PAUSED,
+            "Paused",
+            "spec.paused is true: the operator changes nothing until it is cleared",
+        )];
+        write_status(&binding, &api, &ctx, Phase::Paused, &parts, None).await?;
+        return Ok(Action::await_change());
+    }
+    finalizer(&api, FINALIZER, binding, |event| async {
+        match event {
+            Finalizer::Apply(binding) => connect(&binding, &api, &ctx).await,
+            Finalizer::Cleanup(binding) => disconnect(&binding, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+pub fn error_policy(binding: Arc<IntegrationBinding>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.failure(BINDING_KIND, error.metric_label());
+    let key = format!(
+        "{BINDING_KIND}/{}/{}",
+        binding.namespace().unwrap_or_default(),
+        binding.name_any()
+    );
+    let delay = ctx.backoff.next_delay(&key);
+    tracing::warn!(binding = %binding.name_any(), %error, ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+async fn connect(
+    binding: &IntegrationBinding,
+    api: &Api<IntegrationBinding>,
+    ctx: &Context,
+) -> Result<Action> {
+    let namespace = binding.namespace().unwrap_or_default();
+    let tenants: Api<MemoryTenant> = Api::all(ctx.client.clone());
+    let tenant = tenants.get_opt(&binding.spec.tenant_ref.name).await?;
+    if let Err(problem) = check_tenant(binding, &namespace, tenant.as_ref()) {
+        return waiting(binding, api, ctx, problem.reason, &problem.message).await;
+    }
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let secret = secrets.get_opt(&binding.spec.secret_ref.name).await?;
+    let record = match check_binding(binding, secret.as_ref()) {
+        Ok(record) => record,
+        Err(problem) => return waiting(binding, api, ctx, problem.reason, &problem.message).await,
+    };
+    let Some(tenant) = tenant else {
+        return Err(Error::Missing("tenant vanished".into()));
+    };
+    let plan = TenantPlan::for_tenant(&tenant, &ctx.settings)
+        .map_err(|e| Error::InvalidSpec(e.to_string()))?;
+    let registered = match ctx.postgres.register_integration(&plan, &record).await {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            let message = format!(
+                "MemoryTenant {} is not registered with its platform yet",
+                plan.tenant
+            );
+            return waiting(binding, api, ctx, "TenantNotRegistered", &message).await;
+        }
+        Err(error) => {
+            let parts = [PartState::failed(
+                CONNECTED,
+                "RegistrationFailed",
+                format!("{error}; retrying"),
+            )];
+            write_status(binding, api, ctx, Phase::Failed, &parts, None).await?;
+            return Err(error.into());
+        }
+    };
+    let parts = [PartState::ready(
+        CONNECTED,
+        "Registered",
+        format!(
+            "{} integration registered for tenant {}",
+            record.kind, plan.tenant
+        ),
+    )];
+    write_status(
+        binding,
+        api,
+        ctx,
+        Phase::Ready,
+        &parts,
+        Some(registered.to_string()),
+    )
+    .await?;
+    ctx.backoff.reset(&format!(
+        "{BINDING_KIND}/{namespace}/{}",
+        binding.name_any()
+    ));
+    Ok(Action::requeue(CONNECTED_RESYNC))
+}
+
+/// Something the binding needs is not there yet: say what, and look again later.
+async fn waiting(
+    binding: &IntegrationBinding,
+    api: &Api<IntegrationBinding>,
+    ctx: &Context,
+    reason: &str,
+    message: &str,
+) -> Result<Action> {
+    let parts = [PartState::not_ready(CONNECTED, reason, message)];
+    write_status(binding, api, ctx, Phase::Pending, &parts, None).await?;
+    Ok(Action::requeue(WAITING_RESYNC))
+}
+
+async fn write_status(
+    binding: &IntegrationBinding,
+    api: &Api<IntegrationBinding>,
+    ctx: &Context,
+    phase: Phase,
+    parts: &[PartState],
+    integration_id: Option<String>,
+) -> Result<()> {
+    let previous = binding.status.as_ref();
+    let ready = match parts
+        .iter()
+        .find(|p| !p.ready && p.type_ != RECONCILIATION_PAUSED)
+    {
+        None => PartState::ready(
+            READY,
+            "Connected",
+            parts.first().map(|p| p.message.clone()).unwrap_or_default(),
+        ),
+        Some(part) if part.failed => PartState::failed(READY, &part.reason, part.message.clone()),
+        Some(part) => PartState::not_ready(READY, &part.reason, part.message.clone()),
+    };
+    let mut all = vec![ready];
+    all.extend(parts.iter().cloned());
+    let generation = binding.meta().generation;
+    let conditions = merge_conditions(
+        previous
+            .map(|s| s.conditions.as_slice())
+            .unwrap_or_default(),
+        &all,
+        generation,
+        Timestamp::now(),
+    );
+    let integration_id = integration_id.or_else(|| previous.and_then(|s| s.integration_id.clone()));
+    let unchanged = previous.is_some_and(|old| {
+        old.phase == Some(phase)
+            && old.observed_generation == generation
+            && old.integration_id == integration_id
+            && same_conditions(&old.conditions, &conditions)
+    });
+    if unchanged {
+        return Ok(());
+    }
+    let status = IntegrationBindingStatus {
+        observed_generation: generation,
+        phase: Some(phase),
+        conditions,
+        integration_id,
+    };
+    let patch = json!({
+        "apiVersion": "memoryc.dev/v1alpha1",
+        "kind": "IntegrationBinding",
+        "status": status,
+    });
+    api.patch_status(
+        &binding.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    if previous.and_then(|s| s.phase) != Some(phase) {
+        let (type_, reason) = match phase {
+            Phase::Ready => (EventType::Normal, "Connected"),
+            Phase::Failed => (EventType::Warning, "RegistrationFailed"),
+            Phase::Paused => (EventType::Normal, "Paused"),
+            _ => (EventType::Normal, "Waiting"),
+        };
+        let note = status
+            .conditions
+            .first()
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        if let Err(error) = ctx
+            .recorder
+            .publish(
+                &event(type_, reason, "Connect", note),
+                &binding.object_ref(&()),
+            )
+            .await
+        {
+            tracing::warn!(%error, "cannot publish event");
+        }
+    }
+    Ok(())
+}
+
+async fn disconnect(binding: &IntegrationBinding, ctx: &Context) -> Result<Action> {
+    let tenants: Api<MemoryTenant> = Api::all(ctx.client.clone());
+    // Without its tenant the registration went with the tenant's cleanup.
+    if let Some(tenant) = tenants.get_opt(&binding.spec.tenant_ref.name).await?
+        && let Ok(plan) = TenantPlan::for_tenant(&tenant, &ctx.settings)
+    {
+        ctx.postgres
+            .unregister_integration(&plan, &binding.name_any())
+            .await?;
+    }
+    Ok(Action::await_change())
+}

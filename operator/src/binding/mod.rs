@@ -1,0 +1,7 @@
+//! The IntegrationBinding controller.
+
+pub mod controller;
+pub mod validate;
+
+#[cfg(test)]
+mod scenarios;

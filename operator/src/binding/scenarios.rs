@@ -1,0 +1,192 @@
+//! IntegrationBinding reconcile scenarios against the mocked API server, with the real
+//! PostgreSQL holding the platform's control tables.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::controller::Action;
+use memoryc_crds::layout::Isolation;
+use memoryc_crds::resources::{
+    IntegrationBinding, IntegrationBindingStatus, MemoryTenantStatus, Phase,
+};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use serde_json::json;
+
+use super::controller::{FINALIZER, reconcile};
+use crate::fixtures::{self, MockApiServer};
+use crate::provision::password;
+use crate::provision::postgres::ident;
+use crate::testing::{self, settings, unique_name};
+
+const NAMESPACE: &str = "memoryc-acme";
+
+fn binding(tenant: &str) -> IntegrationBinding {
+    let spec = json!({"tenantRef": {"name": tenant}, "kind": "GitHubProjects",
+                      "github": {"owner": "acme", "projectNumber": 7},
+                      "secretRef": {"name": "github-token"}, "syncSchedule": "*/15 * * * *"});
+    let mut binding =
+        IntegrationBinding::new("roadmap", serde_json::from_value(spec).expect("spec"));
+    binding.metadata.namespace = Some(NAMESPACE.into());
+    binding.metadata.uid = Some(uuid::Uuid::new_v4().to_string());
+    binding.metadata.generation = Some(1);
+    binding.metadata.finalizers = Some(vec![FINALIZER.into()]);
+    binding
+}
+
+fn bindings_path() -> String {
+    format!("/apis/memoryc.dev/v1alpha1/namespaces/{NAMESPACE}/integrationbindings/roadmap")
+}
+
+async fn expect_status(
+    server: &mut MockApiServer,
+    binding: &IntegrationBinding,
+) -> IntegrationBindingStatus {
+    let object = serde_json::to_value(binding).expect("binding");
+    let call = server
+        .expect(
+            Method::PATCH,
+            &format!("{}/status", bindings_path()),
+            StatusCode::OK,
+            |call| {
+                let mut object = object;
+                object["status"] = call.body["status"].clone();
+                object
+            },
+        )
+        .await;
+    serde_json::from_value(call.body["status"].clone()).expect("status")
+}
+
+#[tokio::test]
+async fn a_missing_tenant_is_a_condition_and_a_later_look() {
+    let (ctx, mut server) = fixtures::context(
+        settings("memoryc_control"),
+        testing::postgres().await,
+        testing::milvus(),
+    );
+    let binding = binding("nobody");
+    server.watch(tokio::spawn(reconcile(
+        Arc::new(binding.clone()),
+        ctx.clone(),
+    )));
+    server
+        .expect_get_missing("/apis/memoryc.dev/v1alpha1/memorytenants/nobody")
+        .await;
+    let status = expect_status(&mut server, &binding).await;
+    server.expect_event(NAMESPACE, "Waiting").await;
+    let action = server.finished().await.expect("not an error");
+    assert_eq!(action, Action::requeue(Duration::from_secs(30)));
+    assert_eq!(status.phase, Some(Phase::Pending));
+    let connected = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Connected")
+        .expect("Connected");
+    assert_eq!(
+        (connected.status.as_str(), connected.reason.as_str()),
+        ("False", "TenantNotFound")
+    );
+    assert!(
+        connected
+            .message
+            .contains("MemoryTenant nobody does not exist")
+    );
+}
+
+#[tokio::test]
+async fn a_valid_binding_is_registered_and_unregistered_on_deletion() {
+    let control = format!(
+        "memoryc_control_test_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let settings = settings(&control);
+    let pg = testing::postgres().await;
+    let name = unique_name();
+    let mut tenant = testing::tenant(&name, Isolation::Shared);
+    tenant.spec.namespace = Some(NAMESPACE.into());
+    let plan = testing::plan(&tenant, &settings);
+    pg.provision(&plan, &password::generate(), false, None)
+        .await
+        .expect("provision tenant");
+    tenant.status = Some(MemoryTenantStatus {
+        phase: Some(Phase::Ready),
+        namespace: Some(NAMESPACE.into()),
+        ..MemoryTenantStatus::default()
+    });
+    let tenant_json = serde_json::to_value(&tenant).expect("tenant");
+    let secret = json!({"apiVersion": "v1", "kind": "Secret",
+                        "metadata": {"name": "github-token", "namespace": NAMESPACE},
+                        "data": {"token": "Z2hwX3NlY3JldA=="}});
+    let (ctx, mut server) = fixtures::context(settings, pg.clone(), testing::milvus());
+    let binding = binding(&name);
+    let tenant_path = format!("/apis/memoryc.dev/v1alpha1/memorytenants/{name}");
+
+    server.watch(tokio::spawn(reconcile(
+        Arc::new(binding.clone()),
+        ctx.clone(),
+    )));
+    server.expect_get(&tenant_path, tenant_json.clone()).await;
+    server
+        .expect_get(
+            &format!("/api/v1/namespaces/{NAMESPACE}/secrets/github-token"),
+            secret,
+        )
+        .await;
+    let status = expect_status(&mut server, &binding).await;
+    server.expect_event(NAMESPACE, "Connected").await;
+    assert_eq!(
+        server.finished().await.expect("ok"),
+        Action::requeue(Duration::from_secs(600))
+    );
+    assert_eq!(status.phase, Some(Phase::Ready));
+    let id = status.integration_id.clone().expect("integration id");
+
+    let count = |sql: String| {
+        let pg = pg.clone();
+        async move {
+            pg.connection()
+                .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+                .await
+                .expect("query")
+                .expect("row")
+                .try_get_by_index::<i64>(0)
+                .expect("count")
+        }
+    };
+    let registered = format!(
+        "SELECT count(*) FROM {}.integrations WHERE integration_id = '{id}' AND kind = 'GitHubProjects' \
+         AND secret_name = 'github-token' AND settings->>'owner' = 'acme'",
+        ident(&control)
+    );
+    assert_eq!(count(registered.clone()).await, 1);
+
+    let mut deleting = binding.clone();
+    deleting.status = Some(status);
+    deleting.metadata.deletion_timestamp = Some(
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::now()),
+    );
+    server.watch(tokio::spawn(reconcile(Arc::new(deleting), ctx.clone())));
+    server.expect_get(&tenant_path, tenant_json).await;
+    let removal = server
+        .expect(Method::PATCH, &bindings_path(), StatusCode::OK, |_| {
+            serde_json::to_value(&binding).expect("binding")
+        })
+        .await;
+    assert_eq!(
+        removal.body[1],
+        json!({"op": "remove", "path": "/metadata/finalizers/0"})
+    );
+    server.finished().await.expect("cleaned up");
+    assert_eq!(count(registered).await, 0);
+
+    pg.erase(&plan).await.expect("erase");
+    pg.connection()
+        .execute_unprepared(&format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            ident(&control)
+        ))
+        .await
+        .expect("drop control");
+}

@@ -1,0 +1,300 @@
+//! Milvus: the tenant's collection (or its rows in the shared one), its HNSW index and its load
+//! state. Every call checks before it changes, so re-running repairs whatever is missing.
+//!
+//! Milvus 2.3 quirks (see the platform's vector store): rows are deleted by primary key only,
+//! after reading the tenant's ids with strong consistency.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use memoryc_crds::contract::milvus_fields as fields;
+use memoryc_crds::layout::Isolation;
+use memoryc_crds::resources::VectorMetric;
+use milvus::v2::prelude::{
+    ClientV2, CollectionSchema, ConnectConfig, ConsistencyLevel, CreateCollectionRequest,
+    CreateIndexRequest, DataType, DeleteRequest, DropCollectionRequest, Error as MilvusError,
+    FieldData, FieldSchema, GetLoadStateRequest, HasCollectionRequest, IndexParam, IndexType,
+    LoadCollectionRequest, LoadState, MetricType, QueryRequest, RetryConfig, TelemetryConfig,
+};
+use tokio::sync::OnceCell;
+
+use super::ProvisionError;
+use crate::tenant::plan::VectorPlan;
+
+/// Most rows Milvus returns from one query.
+const MILVUS_MAX_ROWS: i64 = 16_384;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const RPC_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A tenant's collection as it should be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectionPlan {
+    pub collection: String,
+    pub tenant: String,
+    pub isolation: Isolation,
+    pub vectors: VectorPlan,
+}
+
+/// What `ensure_collection` had to do; anything true on an already-provisioned tenant is drift.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CollectionReport {
+    pub created: bool,
+    pub loaded: bool,
+}
+
+/// The operator's Milvus connection, dialled on first use and re-dialled after a failed dial.
+pub struct Milvus {
+    url: String,
+    client: OnceCell<ClientV2>,
+}
+
+impl Milvus {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            client: OnceCell::new(),
+        }
+    }
+
+    async fn client(&self) -> Result<&ClientV2, ProvisionError> {
+        self.client
+            .get_or_try_init(|| async {
+                let retry = RetryConfig::new()
+                    .max_attempts(3)
+                    .max_retry_timeout(RPC_TIMEOUT);
+                let config = ConnectConfig::new()
+                    .uri(self.url.clone())
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .rpc_timeout(RPC_TIMEOUT)
+                    .retry(retry)
+                    .telemetry(TelemetryConfig::new().enabled(false));
+                ClientV2::new(&config).await.map_err(vector_error)
+            })
+            .await
+    }
+
+    pub async fn has_collection(&self, collection: &str) -> Result<bool, ProvisionError> {
+        let request = HasCollectionRequest::builder()
+            .collection_name(collection)
+            .build()
+            .map_err(vector_error)?;
+        let response = self
+            .client()
+            .await?
+            .has_collection(request)
+            .await
+            .map_err(vector_error)?;
+        Ok(response.exists())
+    }
+
+    /// Creates, indexes and loads the collection as far as it is missing.
+    pub async fn ensure_collection(
+        &self,
+        plan: &CollectionPlan,
+    ) -> Result<CollectionReport, ProvisionError> {
+        let mut report = CollectionReport::default();
+        let client = self.client().await?;
+        if !self.has_collection(&plan.collection).await? {
+            let request = CreateCollectionRequest::builder()
+                .collection_name(plan.collection.as_str())
+                .description("Memory-C* memory vectors")
+                .schema(collection_schema(plan))
+                .build()
+                .map_err(vector_error)?;
+            match client.create_collection(request).await {
+                Ok(()) => report.created = true,
+                // The shared collection may be created by the platform at the same moment.
+                Err(_) if self.has_collection(&plan.collection).await? => {}
+                Err(error) => return Err(vector_error(error)),
+            }
+        }
+        // Creating an identical index is a no-op; a different one is refused, which surfaces
+        // as an error naming the collection.
+        let index = CreateIndexRequest::builder()
+            .collection_name(plan.collection.as_str())
+            .index_param(vector_index(&plan.vectors))
+            .build()
+            .map_err(vector_error)?;
+        client.create_index(index).await.map_err(|error| {
+            ProvisionError::VectorStore(format!(
+                "cannot index collection {} with {}: {error}",
+                plan.collection,
+                describe(&plan.vectors)
+            ))
+        })?;
+        if self.load_state(&plan.collection).await? != LoadState::Loaded {
+            let load = LoadCollectionRequest::builder()
+                .collection_name(plan.collection.as_str())
+                .build()
+                .map_err(vector_error)?;
+            client.load_collection(load).await.map_err(vector_error)?;
+            report.loaded = true;
+        }
+        Ok(report)
+    }
+
+    pub async fn load_state(&self, collection: &str) -> Result<LoadState, ProvisionError> {
+        let request = GetLoadStateRequest::builder()
+            .collection_name(collection)
+            .build()
+            .map_err(vector_error)?;
+        let response = self
+            .client()
+            .await?
+            .get_load_state(request)
+            .await
+            .map_err(vector_error)?;
+        Ok(response.state())
+    }
+
+    /// Erases the tenant's vectors: its collection, or its rows of the shared one.
+    pub async fn erase(&self, plan: &CollectionPlan) -> Result<(), ProvisionError> {
+        if !self.has_collection(&plan.collection).await? {
+            return Ok(());
+        }
+        match plan.isolation {
+            Isolation::Dedicated => {
+                let request = DropCollectionRequest::builder()
+                    .collection_name(plan.collection.as_str())
+                    .build()
+                    .map_err(vector_error)?;
+                self.client()
+                    .await?
+                    .drop_collection(request)
+                    .await
+                    .map_err(vector_error)
+            }
+            Isolation::Shared => self.delete_tenant_rows(plan).await,
+        }
+    }
+
+    async fn delete_tenant_rows(&self, plan: &CollectionPlan) -> Result<(), ProvisionError> {
+        loop {
+            let ids = self.tenant_ids(plan).await?;
+            if ids.is_empty() {
+                return Ok(());
+            }
+            let quoted: Vec<String> = ids.iter().map(|id| format!("\"{id}\"")).collect();
+            let request = DeleteRequest::builder()
+                .collection_name(plan.collection.as_str())
+                .filter(format!("{} in [{}]", fields::ID, quoted.join(", ")))
+                .build()
+                .map_err(vector_error)?;
+            self.client()
+                .await?
+                .delete(request)
+                .await
+                .map_err(vector_error)?;
+            if (ids.len() as i64) < MILVUS_MAX_ROWS {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Ids of the tenant's rows in the shared collection. Tenant names are validated to
+    /// `[a-z0-9-]`, so the expression needs no escaping.
+    async fn tenant_ids(&self, plan: &CollectionPlan) -> Result<Vec<String>, ProvisionError> {
+        let request = QueryRequest::builder()
+            .collection_name(plan.collection.as_str())
+            .filter(format!("{} == \"{}\"", fields::TENANT, plan.tenant))
+            .output_fields([fields::ID])
+            .limit(MILVUS_MAX_ROWS)
+            .consistency_level(ConsistencyLevel::Strong)
+            .build()
+            .map_err(vector_error)?;
+        let response = self
+            .client()
+            .await?
+            .query(request)
+            .await
+            .map_err(vector_error)?;
+        match response.results().get_output_field(fields::ID) {
+            Some(FieldData::VarChar { values, .. }) => Ok(values.clone()),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Drops a collection by name (tests and benchmarks clean up with it).
+    pub async fn drop_collection(&self, collection: &str) -> Result<(), ProvisionError> {
+        if !self.has_collection(collection).await? {
+            return Ok(());
+        }
+        let request = DropCollectionRequest::builder()
+            .collection_name(collection)
+            .build()
+            .map_err(vector_error)?;
+        self.client()
+            .await?
+            .drop_collection(request)
+            .await
+            .map_err(vector_error)
+    }
+}
+
+/// The collection layout the platform reads and writes (fields from the shared contract).
+fn collection_schema(plan: &CollectionPlan) -> CollectionSchema {
+    let varchar = |name: &str, max_length: u32| {
+        FieldSchema::new()
+            .name(name)
+            .data_type(DataType::VarChar)
+            .max_length(max_length)
+    };
+    CollectionSchema::new()
+        .add_field(
+            varchar(fields::ID, fields::UUID_LEN)
+                .primary_key(true)
+                .auto_id(false),
+        )
+        .add_field(
+            varchar(fields::TENANT, fields::TENANT_LEN)
+                .partition_key(plan.isolation == Isolation::Shared),
+        )
+        .add_field(varchar(fields::CATEGORY, fields::CATEGORY_LEN as u32))
+        .add_field(varchar(fields::USER, fields::UUID_LEN))
+        .add_field(
+            FieldSchema::new()
+                .name(fields::CREATED)
+                .data_type(DataType::Int64),
+        )
+        .add_field(
+            FieldSchema::new()
+                .name(fields::VECTOR)
+                .data_type(DataType::FloatVector)
+                .dimension(plan.vectors.dimension),
+        )
+}
+
+fn vector_index(vectors: &VectorPlan) -> IndexParam {
+    IndexParam::new()
+        .field_name(fields::VECTOR)
+        .index_type(IndexType::Hnsw)
+        .metric_type(metric(vectors.metric))
+        .extra_params(HashMap::from([
+            ("M".to_owned(), vectors.m.to_string()),
+            (
+                "efConstruction".to_owned(),
+                vectors.ef_construction.to_string(),
+            ),
+        ]))
+}
+
+fn metric(metric: VectorMetric) -> MetricType {
+    match metric {
+        VectorMetric::COSINE => MetricType::Cosine,
+        VectorMetric::L2 => MetricType::L2,
+        VectorMetric::IP => MetricType::Ip,
+    }
+}
+
+fn describe(vectors: &VectorPlan) -> String {
+    format!(
+        "HNSW M={} efConstruction={} metric {}",
+        vectors.m,
+        vectors.ef_construction,
+        vectors.metric.as_str()
+    )
+}
+
+fn vector_error(error: MilvusError) -> ProvisionError {
+    ProvisionError::VectorStore(error.to_string())
+}

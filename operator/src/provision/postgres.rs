@@ -1,0 +1,665 @@
+//! PostgreSQL: a login role per tenant that owns the tenant's schemas and nothing else, the
+//! tenant's tables (tenant migrations, run as that role), and the tenant's registration in the
+//! control tables of the platform that serves it (tenant row, admin user, admin API key).
+//!
+//! Identifiers come from validated tenant names and schema names (`[a-z0-9_]`), and passwords
+//! from [`super::password`], so they are spliced into SQL inside quotes; values go as parameters.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use memoryc_crds::api_key;
+use memoryc_crds::contract::{TENANT_ADMIN_ROLE, TENANT_ADMIN_USERNAME};
+use memoryc_crds::layout::Isolation;
+use memoryc_migrations::sea_orm_migration::MigratorTrait;
+use memoryc_migrations::{ControlMigrator, TenantMigrator};
+use sea_orm::sqlx::postgres::PgConnectOptions;
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, Statement, TransactionTrait, Value,
+};
+use uuid::Uuid;
+
+use super::ProvisionError;
+use crate::settings::DatabaseAddress;
+use crate::tenant::plan::TenantPlan;
+
+/// Name of the API keys the operator issues; older ones of this name are revoked on rotation.
+pub const OPERATOR_KEY_NAME: &str = "memoryc-operator";
+
+/// What `provision` had to do. On a tenant that was complete, anything here is repaired drift.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DatabaseReport {
+    pub role_created: bool,
+    pub role_repaired: bool,
+    pub password_set: bool,
+    pub schemas_created: Vec<String>,
+    pub tenant_registered: bool,
+    pub key_issued: bool,
+}
+
+/// The tenant as the platform knows it, and the admin key to put in the Secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub tenant_id: Uuid,
+    pub api_key: String,
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("tenant_id", &self.tenant_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The operator's administrative connection.
+#[derive(Clone)]
+pub struct Postgres {
+    admin: DatabaseConnection,
+    superuser: bool,
+    address: DatabaseAddress,
+}
+
+impl Postgres {
+    /// Connects with a role that may create roles and schemas (a superuser, or CREATEROLE with
+    /// CREATE on the database).
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, ProvisionError> {
+        let parsed = PgConnectOptions::from_str(url)
+            .map_err(|e| ProvisionError::Database(format!("invalid database URL: {e}")))?;
+        let address = DatabaseAddress {
+            host: parsed.get_host().to_string(),
+            port: parsed.get_port(),
+            dbname: parsed
+                .get_database()
+                .unwrap_or(parsed.get_username())
+                .to_string(),
+        };
+        let mut options = ConnectOptions::new(url.to_string());
+        options
+            .max_connections(max_connections.max(2))
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(10))
+            .sqlx_logging(false);
+        let admin = Database::connect(options).await.map_err(db_error)?;
+        let superuser = admin
+            .query_one_raw(raw(
+                "SELECT rolsuper FROM pg_roles WHERE rolname = current_user",
+            ))
+            .await
+            .map_err(db_error)?
+            .map(|row| row.try_get_by_index::<bool>(0))
+            .transpose()
+            .map_err(db_error)?
+            .unwrap_or(false);
+        Ok(Self {
+            admin,
+            superuser,
+            address,
+        })
+    }
+
+    /// Where the operator reaches PostgreSQL (host, port, database).
+    pub fn address(&self) -> &DatabaseAddress {
+        &self.address
+    }
+
+    /// The administrative connection (tests and the benchmark inspect the catalog with it).
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.admin
+    }
+
+    pub async fn ping(&self) -> Result<(), ProvisionError> {
+        self.admin.ping().await.map_err(db_error)
+    }
+
+    /// Brings the tenant's role, schemas, tables and registration to the desired state.
+    /// `password_current` says the role already has `password` (see `password::digest`);
+    /// `presented_key` is the API key found in the Secret, kept if it is still valid.
+    pub async fn provision(
+        &self,
+        plan: &TenantPlan,
+        password: &str,
+        password_current: bool,
+        presented_key: Option<&str>,
+    ) -> Result<(DatabaseReport, Registration), ProvisionError> {
+        let mut report = DatabaseReport::default();
+        self.ensure_role(plan, password, password_current, &mut report)
+            .await?;
+        self.ensure_schema(&plan.schema, Some(&plan.role), &mut report)
+            .await?;
+        let control_owner = control_owner(plan);
+        self.ensure_schema(&plan.control_schema, control_owner, &mut report)
+            .await?;
+        self.migrate(plan).await?;
+        let user_id = self.ensure_admin_user(plan).await?;
+        let tenant_id = self.ensure_tenant_row(plan, &mut report).await?;
+        let api_key = self
+            .ensure_api_key(plan, tenant_id, user_id, presented_key, &mut report)
+            .await?;
+        Ok((report, Registration { tenant_id, api_key }))
+    }
+
+    async fn ensure_role(
+        &self,
+        plan: &TenantPlan,
+        password: &str,
+        password_current: bool,
+        report: &mut DatabaseReport,
+    ) -> Result<(), ProvisionError> {
+        let role = ident(&plan.role);
+        let attributes = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS";
+        let found = self
+            .admin
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT rolcanlogin AND NOT rolsuper AND NOT rolcreatedb AND NOT rolcreaterole \
+                 AND NOT rolreplication AND NOT rolbypassrls FROM pg_roles WHERE rolname = $1",
+                [plan.role.clone().into()],
+            ))
+            .await
+            .map_err(db_error)?;
+        match found {
+            None => {
+                let created = self
+                    .admin
+                    .execute_unprepared(&format!(
+                        "CREATE ROLE {role} {attributes} PASSWORD {}",
+                        literal(password)
+                    ))
+                    .await;
+                match created {
+                    Ok(_) => {
+                        report.role_created = true;
+                        report.password_set = true;
+                    }
+                    // Created concurrently (another reconcile of the same tenant): adopt it.
+                    Err(error) if is_duplicate(&error) => {
+                        self.set_password(&role, password).await?;
+                        report.password_set = true;
+                    }
+                    Err(error) => return Err(db_error(error)),
+                }
+            }
+            Some(row) => {
+                let as_wanted: bool = row.try_get_by_index(0).map_err(db_error)?;
+                if !as_wanted {
+                    self.admin
+                        .execute_unprepared(&format!("ALTER ROLE {role} {attributes}"))
+                        .await
+                        .map_err(db_error)?;
+                    report.role_repaired = true;
+                }
+                if !password_current {
+                    self.set_password(&role, password).await?;
+                    report.password_set = true;
+                }
+            }
+        }
+        // A non-superuser operator must be a member of the role to act as it.
+        if !self.superuser {
+            self.admin
+                .execute_unprepared(&format!("GRANT {role} TO CURRENT_USER"))
+                .await
+                .map_err(db_error)?;
+        }
+        let can_connect = self
+            .admin
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT has_database_privilege($1, current_database(), 'CONNECT')",
+                [plan.role.clone().into()],
+            ))
+            .await
+            .map_err(db_error)?
+            .map(|row| row.try_get_by_index::<bool>(0))
+            .transpose()
+            .map_err(db_error)?
+            .unwrap_or(false);
+        if !can_connect {
+            self.admin
+                .execute_unprepared(&format!(
+                    "GRANT CONNECT ON DATABASE {} TO {role}",
+                    ident(&self.address.dbname)
+                ))
+                .await
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    async fn set_password(&self, role: &str, password: &str) -> Result<(), ProvisionError> {
+        self.admin
+            .execute_unprepared(&format!("ALTER ROLE {role} PASSWORD {}", literal(password)))
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Creates `schema` owned by `owner` (the operator's own role when `None`), or hands an
+    /// existing one back to its owner.
+    async fn ensure_schema(
+        &self,
+        schema: &str,
+        owner: Option<&str>,
+        report: &mut DatabaseReport,
+    ) -> Result<(), ProvisionError> {
+        let current_owner = self
+            .admin
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = $1",
+                [schema.into()],
+            ))
+            .await
+            .map_err(db_error)?
+            .map(|row| row.try_get_by_index::<String>(0))
+            .transpose()
+            .map_err(db_error)?;
+        match (current_owner, owner) {
+            (None, Some(owner)) => {
+                self.admin
+                    .execute_unprepared(&format!(
+                        "CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}",
+                        ident(schema),
+                        ident(owner)
+                    ))
+                    .await
+                    .map_err(db_error)?;
+                report.schemas_created.push(schema.to_string());
+            }
+            (None, None) => {
+                let created = self
+                    .admin
+                    .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {}", ident(schema)))
+                    .await;
+                match created {
+                    Ok(_) => report.schemas_created.push(schema.to_string()),
+                    // Two tenants created the shared control schema at the same moment.
+                    Err(_) if self.schema_exists(schema).await? => {}
+                    Err(error) => return Err(db_error(error)),
+                }
+            }
+            (Some(current), Some(owner)) if current != owner => {
+                self.admin
+                    .execute_unprepared(&format!(
+                        "ALTER SCHEMA {} OWNER TO {}",
+                        ident(schema),
+                        ident(owner)
+                    ))
+                    .await
+                    .map_err(db_error)?;
+                report.role_repaired = true;
+            }
+            (Some(_), _) => {}
+        }
+        Ok(())
+    }
+
+    /// Runs the tenant migrations in the tenant's schema and the control migrations in its
+    /// control schema, each as the schema's owner so later migrations can alter the tables.
+    async fn migrate(&self, plan: &TenantPlan) -> Result<(), ProvisionError> {
+        let transaction = self.scoped(Some(&plan.role), &plan.schema).await?;
+        TenantMigrator::up(&transaction, None)
+            .await
+            .map_err(|e| migration_error("tenant", &plan.schema, e))?;
+        transaction.commit().await.map_err(db_error)?;
+        let transaction = self
+            .scoped(control_owner(plan), &plan.control_schema)
+            .await?;
+        // Shared tenants share one control schema: reconciles running side by side would race
+        // to create its migration table, so they take turns (the lock ends with the transaction).
+        transaction
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock(hashtext($1))",
+                [format!("memoryc-migrate:{}", plan.control_schema).into()],
+            ))
+            .await
+            .map_err(db_error)?;
+        ControlMigrator::up(&transaction, None)
+            .await
+            .map_err(|e| migration_error("control", &plan.control_schema, e))?;
+        transaction.commit().await.map_err(db_error)
+    }
+
+    /// The tenant's admin user in its own `users` table.
+    async fn ensure_admin_user(&self, plan: &TenantPlan) -> Result<Uuid, ProvisionError> {
+        let transaction = self.scoped(Some(&plan.role), &plan.schema).await?;
+        transaction
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "INSERT INTO users (user_id, username, email, created_at, last_active, preferences) \
+                 VALUES ($1, $2, NULL, now(), NULL, '{}'::jsonb) ON CONFLICT (username) DO NOTHING",
+                [Uuid::now_v7().into(), TENANT_ADMIN_USERNAME.into()],
+            ))
+            .await
+            .map_err(db_error)?;
+        let user_id = transaction
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT user_id FROM users WHERE username = $1",
+                [TENANT_ADMIN_USERNAME.into()],
+            ))
+            .await
+            .map_err(db_error)?
+            .map(|row| row.try_get_by_index::<Uuid>(0))
+            .transpose()
+            .map_err(db_error)?
+            .ok_or_else(|| ProvisionError::Database("admin user vanished".into()))?;
+        transaction.commit().await.map_err(db_error)?;
+        Ok(user_id)
+    }
+
+    /// The tenant's row in the control tables; an existing row (registered earlier, or kept by
+    /// `Retain`) is adopted with its id.
+    async fn ensure_tenant_row(
+        &self,
+        plan: &TenantPlan,
+        report: &mut DatabaseReport,
+    ) -> Result<Uuid, ProvisionError> {
+        let transaction = self
+            .scoped(control_owner(plan), &plan.control_schema)
+            .await?;
+        let name = plan.tenant.to_string();
+        let existing = transaction
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT tenant_id FROM tenants WHERE name = $1",
+                [name.clone().into()],
+            ))
+            .await
+            .map_err(db_error)?
+            .map(|row| row.try_get_by_index::<Uuid>(0))
+            .transpose()
+            .map_err(db_error)?;
+        let values = |id: Uuid| -> Vec<Value> {
+            vec![
+                id.into(),
+                name.clone().into(),
+                plan.display_name.clone().into(),
+                plan.isolation.as_str().into(),
+                plan.schema.clone().into(),
+                plan.collection.clone().into(),
+            ]
+        };
+        let tenant_id = match existing {
+            Some(id) => {
+                transaction
+                    .execute_raw(Statement::from_sql_and_values(
+                        DbBackend::Postgres,
+                        "UPDATE tenants SET display_name = $3, isolation = $4, schema_name = $5, \
+                         collection_name = $6 WHERE tenant_id = $1 AND name = $2 AND \
+                         (display_name, isolation, schema_name, collection_name) \
+                         IS DISTINCT FROM ($3, $4, $5, $6)",
+                        values(id),
+                    ))
+                    .await
+                    .map_err(db_error)?;
+                id
+            }
+            None => {
+                let id = Uuid::parse_str(&plan.uid).unwrap_or_else(|_| Uuid::now_v7());
+                transaction
+                    .execute_raw(Statement::from_sql_and_values(
+                        DbBackend::Postgres,
+                        "INSERT INTO tenants (tenant_id, name, display_name, isolation, \
+                         schema_name, collection_name, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, now())",
+                        values(id),
+                    ))
+                    .await
+                    .map_err(db_error)?;
+                report.tenant_registered = true;
+                id
+            }
+        };
+        transaction.commit().await.map_err(db_error)?;
+        Ok(tenant_id)
+    }
+
+    /// Keeps the presented key if it is this tenant's, unrevoked and matches; otherwise issues a
+    /// new tenant-admin key and revokes the operator's earlier ones.
+    async fn ensure_api_key(
+        &self,
+        plan: &TenantPlan,
+        tenant_id: Uuid,
+        user_id: Uuid,
+        presented: Option<&str>,
+        report: &mut DatabaseReport,
+    ) -> Result<String, ProvisionError> {
+        let transaction = self
+            .scoped(control_owner(plan), &plan.control_schema)
+            .await?;
+        if let Some(presented) = presented
+            && let Some(prefix) = api_key::prefix_of(presented)
+        {
+            let valid = transaction
+                .query_one_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT 1 FROM api_keys WHERE prefix = $1 AND tenant_id = $2 AND key_hash = $3 \
+                     AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
+                    [
+                        prefix.into(),
+                        tenant_id.into(),
+                        api_key::hash(presented).into(),
+                    ],
+                ))
+                .await
+                .map_err(db_error)?
+                .is_some();
+            if valid {
+                transaction.commit().await.map_err(db_error)?;
+                return Ok(presented.to_string());
+            }
+        }
+        let issued = api_key::generate();
+        transaction
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "UPDATE api_keys SET revoked_at = now() WHERE tenant_id = $1 AND name = $2 \
+                 AND revoked_at IS NULL",
+                [tenant_id.into(), OPERATOR_KEY_NAME.into()],
+            ))
+            .await
+            .map_err(db_error)?;
+        transaction
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "INSERT INTO api_keys (key_id, tenant_id, user_id, name, prefix, key_hash, role, \
+                 created_at, expires_at, revoked_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, now(), NULL, NULL)",
+                [
+                    Uuid::now_v7().into(),
+                    tenant_id.into(),
+                    user_id.into(),
+                    OPERATOR_KEY_NAME.into(),
+                    issued.prefix.clone().into(),
+                    issued.hash.clone().into(),
+                    TENANT_ADMIN_ROLE.into(),
+                ],
+            ))
+            .await
+            .map_err(db_error)?;
+        transaction.commit().await.map_err(db_error)?;
+        report.key_issued = true;
+        Ok(issued.plaintext)
+    }
+
+    /// `Retain`: the data and the registration stay; the role can no longer log in and the
+    /// operator's API keys are revoked, so deleting the tenant still shuts its doors.
+    pub async fn retain(&self, plan: &TenantPlan) -> Result<(), ProvisionError> {
+        if self.role_exists(&plan.role).await? {
+            self.admin
+                .execute_unprepared(&format!("ALTER ROLE {} NOLOGIN", ident(&plan.role)))
+                .await
+                .map_err(db_error)?;
+        }
+        if self.schema_exists(&plan.control_schema).await? {
+            // As the operator, not the role: a retained role may own nothing we can reach.
+            let transaction = self.scoped(None, &plan.control_schema).await?;
+            let revoked = transaction
+                .execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL \
+                     AND tenant_id IN (SELECT tenant_id FROM tenants WHERE name = $2)",
+                    [OPERATOR_KEY_NAME.into(), plan.tenant.to_string().into()],
+                ))
+                .await;
+            match revoked {
+                Ok(_) => transaction.commit().await.map_err(db_error)?,
+                // The control tables were never created: nothing to revoke.
+                Err(error) if is_undefined_table(&error) => {}
+                Err(error) => return Err(db_error(error)),
+            }
+        }
+        Ok(())
+    }
+
+    /// `Delete`: the tenant's schemas, registration and role are dropped.
+    pub async fn erase(&self, plan: &TenantPlan) -> Result<(), ProvisionError> {
+        self.admin
+            .execute_unprepared(&format!(
+                "DROP SCHEMA IF EXISTS {} CASCADE",
+                ident(&plan.schema)
+            ))
+            .await
+            .map_err(db_error)?;
+        match plan.isolation {
+            Isolation::Dedicated => {
+                self.admin
+                    .execute_unprepared(&format!(
+                        "DROP SCHEMA IF EXISTS {} CASCADE",
+                        ident(&plan.control_schema)
+                    ))
+                    .await
+                    .map_err(db_error)?;
+            }
+            Isolation::Shared if self.schema_exists(&plan.control_schema).await? => {
+                let transaction = self.scoped(None, &plan.control_schema).await?;
+                let name: Value = plan.tenant.to_string().into();
+                // api_keys and integrations go with the tenant row (ON DELETE CASCADE).
+                for sql in [
+                    "DELETE FROM outbox WHERE tenant_name = $1",
+                    "DELETE FROM tenants WHERE name = $1",
+                ] {
+                    match transaction
+                        .execute_raw(Statement::from_sql_and_values(
+                            DbBackend::Postgres,
+                            sql,
+                            [name.clone()],
+                        ))
+                        .await
+                    {
+                        Ok(_) => {}
+                        Err(error) if is_undefined_table(&error) => {}
+                        Err(error) => return Err(db_error(error)),
+                    }
+                }
+                transaction.commit().await.map_err(db_error)?;
+            }
+            Isolation::Shared => {}
+        }
+        if self.role_exists(&plan.role).await? {
+            let role = ident(&plan.role);
+            // Privileges (CONNECT) and anything else it still owns go before the role.
+            self.admin
+                .execute_unprepared(&format!("DROP OWNED BY {role}"))
+                .await
+                .map_err(db_error)?;
+            self.admin
+                .execute_unprepared(&format!("DROP ROLE IF EXISTS {role}"))
+                .await
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    pub async fn role_exists(&self, role: &str) -> Result<bool, ProvisionError> {
+        self.exists("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
+            .await
+    }
+
+    pub async fn schema_exists(&self, schema: &str) -> Result<bool, ProvisionError> {
+        self.exists("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema)
+            .await
+    }
+
+    async fn exists(&self, sql: &str, name: &str) -> Result<bool, ProvisionError> {
+        Ok(self
+            .admin
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                sql,
+                [name.into()],
+            ))
+            .await
+            .map_err(db_error)?
+            .is_some())
+    }
+
+    /// A transaction acting as `role` (the operator itself when `None`) with unqualified names
+    /// resolving in `schema`. Both settings end with the transaction.
+    pub async fn scoped(
+        &self,
+        role: Option<&str>,
+        schema: &str,
+    ) -> Result<DatabaseTransaction, ProvisionError> {
+        let transaction = self.admin.begin().await.map_err(db_error)?;
+        if let Some(role) = role {
+            transaction
+                .execute_unprepared(&format!("SET LOCAL ROLE {}", ident(role)))
+                .await
+                .map_err(db_error)?;
+        }
+        transaction
+            .execute_unprepared(&format!("SET LOCAL search_path TO {}", ident(schema)))
+            .await
+            .map_err(db_error)?;
+        Ok(transaction)
+    }
+}
+
+/// Who owns the control schema: the tenant's role when it has its own platform, the operator
+/// (like the shared platform) otherwise.
+fn control_owner(plan: &TenantPlan) -> Option<&str> {
+    match plan.isolation {
+        Isolation::Dedicated => Some(&plan.role),
+        Isolation::Shared => None,
+    }
+}
+
+fn raw(sql: &str) -> Statement {
+    Statement::from_string(DbBackend::Postgres, sql.to_string())
+}
+
+/// A quoted identifier.
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A quoted string literal.
+fn literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+fn is_duplicate(error: &DbErr) -> bool {
+    let text = error.to_string();
+    text.contains("already exists") || text.contains("42710")
+}
+
+fn is_undefined_table(error: &DbErr) -> bool {
+    let text = error.to_string();
+    text.contains("does not exist") || text.contains("42P01")
+}
+
+fn migration_error(set: &str, schema: &str, error: DbErr) -> ProvisionError {
+    ProvisionError::Database(format!(
+        "{set} migrations in schema {schema} failed: {error}"
+    ))
+}
+
+fn db_error(error: DbErr) -> ProvisionError {
+    ProvisionError::Database(error.to_string())
+}

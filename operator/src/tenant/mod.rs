@@ -1,0 +1,9 @@
+//! The MemoryTenant controller: validate → build desired objects → provision and apply → status.
+
+pub mod controller;
+pub mod desired;
+pub mod plan;
+pub mod status;
+
+#[cfg(test)]
+mod scenarios;

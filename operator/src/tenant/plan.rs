@@ -1,0 +1,229 @@
+//! Validation: a MemoryTenant's spec turned into a `TenantPlan`, every name the other steps use,
+//! or a `SpecError` that tells the user what to fix.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::Resource;
+use memoryc_crds::contract::PLATFORM_PORT;
+use memoryc_crds::layout::{
+    HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, Isolation, SHARED_COLLECTION, TenantName,
+    VECTOR_DIMENSION, collection_for, control_schema_for, validate_schema_name,
+};
+use memoryc_crds::resources::{MemoryTenant, TenantOwner, VectorMetric};
+
+use crate::settings::Settings;
+
+/// A spec the operator cannot act on; the message is shown in the Ready condition.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SpecError {
+    #[error("the object has no name or uid yet")]
+    Incomplete,
+    #[error("invalid tenant name: {0}")]
+    Name(String),
+    #[error("invalid spec.storage.schemaName: {0}")]
+    SchemaName(String),
+    #[error(
+        "a Shared tenant's vectors live in the shared collection {SHARED_COLLECTION} ({VECTOR_DIMENSION} dimensions, COSINE, HNSW M={HNSW_M} efConstruction={HNSW_EF_CONSTRUCTION}); use isolation Dedicated for other vector settings"
+    )]
+    SharedVectors,
+}
+
+/// Vector settings of the tenant's collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VectorPlan {
+    pub dimension: u32,
+    pub metric: VectorMetric,
+    pub m: u32,
+    pub ef_construction: u32,
+    pub ef: u32,
+}
+
+/// Everything about one tenant that the later steps need, derived once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantPlan {
+    pub tenant: TenantName,
+    /// `metadata.uid`; the tenant's id in the platform registry when it registers it first.
+    pub uid: String,
+    pub display_name: String,
+    pub isolation: Isolation,
+    pub namespace: String,
+    pub schema: String,
+    pub control_schema: String,
+    pub role: String,
+    pub collection: String,
+    pub vectors: VectorPlan,
+    pub credentials_secret: String,
+    /// Name of the ServiceAccount, Deployment, Service and PodDisruptionBudget of a dedicated
+    /// platform.
+    pub platform_name: String,
+    pub platform_replicas: i32,
+    pub platform_image: String,
+    pub api_endpoint: String,
+    pub owners: Vec<TenantOwner>,
+    pub owner_reference: OwnerReference,
+}
+
+impl TenantPlan {
+    pub fn for_tenant(tenant: &MemoryTenant, settings: &Settings) -> Result<Self, SpecError> {
+        let (Some(name), Some(uid)) = (tenant.meta().name.clone(), tenant.meta().uid.clone())
+        else {
+            return Err(SpecError::Incomplete);
+        };
+        let owner_reference = tenant
+            .controller_owner_ref(&())
+            .ok_or(SpecError::Incomplete)?;
+        let spec = &tenant.spec;
+        let name = TenantName::parse(&name).map_err(|e| SpecError::Name(e.to_string()))?;
+        let schema = match &spec.storage.schema_name {
+            Some(schema) => {
+                validate_schema_name(schema).map_err(|e| SpecError::SchemaName(e.to_string()))?;
+                schema.clone()
+            }
+            None => name.schema_name(),
+        };
+        let vectors = VectorPlan {
+            dimension: positive(spec.vectors.dimension),
+            metric: spec.vectors.metric,
+            m: positive(spec.vectors.index.m),
+            ef_construction: positive(spec.vectors.index.ef_construction),
+            ef: positive(spec.vectors.index.ef),
+        };
+        if spec.isolation == Isolation::Shared && vectors != shared_vectors() {
+            return Err(SpecError::SharedVectors);
+        }
+        let namespace = spec
+            .namespace
+            .clone()
+            .unwrap_or_else(|| format!("memoryc-{name}"));
+        let platform_name = format!("{name}-platform");
+        let api_endpoint = match spec.isolation {
+            Isolation::Shared => settings
+                .shared_platform_url
+                .trim_end_matches('/')
+                .to_string(),
+            Isolation::Dedicated => {
+                format!("http://{platform_name}.{namespace}.svc:{PLATFORM_PORT}")
+            }
+        };
+        Ok(Self {
+            uid,
+            display_name: spec
+                .display_name
+                .clone()
+                .unwrap_or_else(|| name.to_string()),
+            isolation: spec.isolation,
+            control_schema: control_schema_for(
+                &name,
+                spec.isolation,
+                &settings.shared_control_schema,
+            ),
+            role: name.role_name(),
+            collection: collection_for(&name, spec.isolation),
+            credentials_secret: format!("{name}-credentials"),
+            platform_replicas: spec.platform.replicas.max(1),
+            platform_image: spec
+                .platform
+                .image
+                .clone()
+                .unwrap_or_else(|| settings.platform_image.clone()),
+            owners: spec.owners.clone(),
+            tenant: name,
+            namespace,
+            schema,
+            vectors,
+            platform_name,
+            api_endpoint,
+            owner_reference,
+        })
+    }
+
+    pub fn is_dedicated(&self) -> bool {
+        self.isolation == Isolation::Dedicated
+    }
+}
+
+/// The shared collection's settings, which a Shared tenant cannot change.
+pub fn shared_vectors() -> VectorPlan {
+    VectorPlan {
+        dimension: VECTOR_DIMENSION as u32,
+        metric: VectorMetric::COSINE,
+        m: HNSW_M as u32,
+        ef_construction: HNSW_EF_CONSTRUCTION as u32,
+        ef: HNSW_EF_SEARCH as u32,
+    }
+}
+
+/// The schema bounds every number below at >= 1; this keeps a hand-made object from wrapping.
+fn positive(value: i32) -> u32 {
+    u32::try_from(value.max(1)).unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::tenant;
+
+    #[test]
+    fn derives_names_from_the_tenant() {
+        let plan =
+            TenantPlan::for_tenant(&tenant("acme", Isolation::Dedicated), &Settings::local())
+                .expect("plan");
+        assert_eq!(plan.namespace, "memoryc-acme");
+        assert_eq!(plan.schema, "tenant_acme");
+        assert_eq!(plan.control_schema, "memoryc_control_acme");
+        assert_eq!(plan.role, "memoryc_acme");
+        assert_eq!(plan.collection, "memoryc_tenant_acme");
+        assert_eq!(plan.credentials_secret, "acme-credentials");
+        assert_eq!(
+            plan.api_endpoint,
+            "http://acme-platform.memoryc-acme.svc:8080"
+        );
+        assert_eq!(plan.owner_reference.kind, "MemoryTenant");
+        assert_eq!(plan.owner_reference.controller, Some(true));
+    }
+
+    #[test]
+    fn shared_tenants_use_the_shared_platform_and_collection() {
+        let plan = TenantPlan::for_tenant(&tenant("acme", Isolation::Shared), &Settings::local())
+            .expect("plan");
+        assert_eq!(plan.control_schema, "memoryc_control");
+        assert_eq!(plan.collection, SHARED_COLLECTION);
+        assert_eq!(plan.api_endpoint, Settings::local().shared_platform_url);
+    }
+
+    #[test]
+    fn overrides_are_honoured_and_checked() {
+        let mut t = tenant("acme", Isolation::Dedicated);
+        t.spec.storage.schema_name = Some("acme_data".into());
+        t.spec.namespace = Some("team-acme".into());
+        let plan = TenantPlan::for_tenant(&t, &Settings::local()).expect("plan");
+        assert_eq!(plan.schema, "acme_data");
+        assert_eq!(plan.namespace, "team-acme");
+        t.spec.storage.schema_name = Some("pg_catalog".into());
+        assert!(matches!(
+            TenantPlan::for_tenant(&t, &Settings::local()),
+            Err(SpecError::SchemaName(_))
+        ));
+    }
+
+    #[test]
+    fn shared_tenants_cannot_choose_vector_settings() {
+        let mut t = tenant("acme", Isolation::Shared);
+        t.spec.vectors.dimension = 768;
+        assert_eq!(
+            TenantPlan::for_tenant(&t, &Settings::local()),
+            Err(SpecError::SharedVectors)
+        );
+        t.spec.isolation = Isolation::Dedicated;
+        let plan = TenantPlan::for_tenant(&t, &Settings::local()).expect("dedicated may");
+        assert_eq!(plan.vectors.dimension, 768);
+    }
+
+    #[test]
+    fn names_that_break_identifiers_are_refused() {
+        let t = tenant("Bad_Name", Isolation::Shared);
+        assert!(matches!(
+            TenantPlan::for_tenant(&t, &Settings::local()),
+            Err(SpecError::Name(_))
+        ));
+    }
+}
