@@ -382,6 +382,7 @@ async fn recall_at_10(
         isolation,
     };
     let mut hits = 0usize;
+    let mut store_latencies = Vec::with_capacity(query_vectors.len());
     for query in &query_vectors {
         let mut exact: Vec<(f32, Uuid)> = corpus
             .iter()
@@ -397,5 +398,11 @@ async fn recall_at_10(
             .filter(|s| truth.contains(&s.memory_id))
             .count();
     }
+    store_latencies.sort();
+    println!(
+        "  vector store alone (no HTTP, no embedding): p50 {:.2} ms p99 {:.2} ms",
+        percentile(&store_latencies, 0.5),
+        percentile(&store_latencies, 0.99)
+    );
     Ok(hits as f64 / (10 * query_vectors.len()) as f64)
 }
