@@ -105,11 +105,25 @@ impl Config {
     /// then `MEMORYC_*` variables.
     pub fn load() -> Result<Self, ConfigError> {
         let file = std::env::var("MEMORYC_CONFIG").unwrap_or_else(|_| "memoryc.toml".to_string());
+        // Other tools share the MEMORYC_ prefix (the operator, the test suite); only this
+        // struct's own keys are read from the environment, while the file rejects typos.
+        let known = Self::keys();
         Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(file))
-            .merge(Env::prefixed("MEMORYC_").ignore(&["config"]))
+            .merge(
+                Env::prefixed("MEMORYC_")
+                    .filter(move |key| known.iter().any(|k| key == k.as_str())),
+            )
             .extract()
             .map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+
+    /// Names of every setting, lowercase, as they appear in the file.
+    fn keys() -> Vec<String> {
+        match serde_json::to_value(Config::default()) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
     }
 
     pub fn database_acquire_timeout(&self) -> Duration {
@@ -144,6 +158,7 @@ mod tests {
             )?;
             jail.set_env("MEMORYC_LISTEN", "127.0.0.1:9100");
             jail.set_env("MEMORYC_RELATIONAL_BACKEND", "postgres");
+            jail.set_env("MEMORYC_TEST_DATABASE_URL", "belongs to another tool");
             let config = Config::load().map_err(|e| e.to_string())?;
             assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 9100)));
             assert_eq!(config.vector_backend, VectorBackend::Milvus);
