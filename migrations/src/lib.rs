@@ -1,9 +1,10 @@
 //! Memory-C* database migrations.
 //!
 //! Two independent sets: [`ControlMigrator`] for the platform's own tables (tenants, API keys,
-//! outbox) and [`TenantMigrator`] for one tenant's data. The tenant set uses unqualified table
-//! names, so it runs into whatever PostgreSQL schema is first on the `search_path` of the
-//! connection it is given, or into a tenant's SQLite file.
+//! outbox, policy rules, audit log, tenant settings) and [`TenantMigrator`] for one tenant's
+//! data. The tenant set uses unqualified table names, so it runs into whatever PostgreSQL
+//! schema is first on the `search_path` of the connection it is given, or into a tenant's
+//! SQLite file.
 
 pub use sea_orm_migration;
 use sea_orm_migration::prelude::*;
@@ -16,9 +17,10 @@ pub struct ControlMigrator;
 
 impl MigratorTrait for ControlMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(
-            control::m20261124_000001_create_control_tables::Migration,
-        )]
+        vec![
+            Box::new(control::m20261124_000001_create_control_tables::Migration),
+            Box::new(control::m20261125_000001_create_policy_rules::Migration),
+        ]
     }
 }
 

@@ -9,12 +9,15 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::api::{self, AppState};
+use crate::auth::policy::{AdapterFactory, PolicyEnforcer, PolicyError, PolicySource};
 use crate::config::{Config, RelationalBackend, VectorBackend};
 use crate::embedding::batching::BatchingEmbedder;
 use crate::embedding::cached::CachedEmbedder;
 use crate::embedding::minilm::MiniLmEmbedder;
 use crate::embedding::{Embedder, EmbeddingError};
 use crate::services::ServiceError;
+use crate::services::api_keys::{ApiKeyService, NewApiKey};
+use crate::services::authentication::Authenticator;
 use crate::services::categorizer::Categorizer;
 use crate::services::health::HealthService;
 use crate::services::memory_service::MemoryService;
@@ -24,6 +27,7 @@ use crate::stores::StoreError;
 use crate::stores::relational::control_repository::SqlTenantRegistry;
 use crate::stores::relational::memory_repository::SqlMemoryRepository;
 use crate::stores::relational::outbox_repository::SqlOutboxRepository;
+use crate::stores::relational::policy_adapter::SqlPolicyAdapter;
 use crate::stores::relational::{Databases, RelationalConfig};
 use crate::stores::vector::embedded::EmbeddedVectorStore;
 use crate::stores::vector::milvus::MilvusVectorStore;
@@ -46,6 +50,8 @@ pub enum StartupError {
     Service(#[from] ServiceError),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    #[error("access policy: {0}")]
+    Policy(#[from] PolicyError),
 }
 
 /// Everything a running platform holds.
@@ -77,6 +83,8 @@ impl Platform {
             Duration::from_millis(config.outbox_min_retry_ms),
             Duration::from_millis(config.outbox_max_retry_ms),
         ));
+        let keys = Arc::new(ApiKeyService::new(registry.clone()));
+        let policy = Arc::new(load_policy(&config, &databases).await?);
         let state = AppState {
             memories: Arc::new(MemoryService::new(
                 memories,
@@ -89,6 +97,7 @@ impl Platform {
                 registry,
                 databases.clone(),
                 vectors.clone(),
+                keys.clone(),
             )),
             health: Arc::new(HealthService::new(
                 databases.clone(),
@@ -96,6 +105,9 @@ impl Platform {
                 embedder,
                 vector_sync.clone(),
             )),
+            authenticator: Arc::new(Authenticator::new(keys.clone())),
+            keys,
+            policy,
         };
         Ok(Self {
             config,
@@ -140,16 +152,24 @@ impl Platform {
                 let existing = tokio::fs::read_to_string(&key_path)
                     .await
                     .unwrap_or_default();
-                match self.state.tenants.authenticate(existing.trim()).await? {
+                match self.state.keys.authenticate(existing.trim()).await? {
                     Some(_) => None,
                     None => {
                         let admin = self.demo_admin_user(&tenant).await?;
-                        Some(
-                            self.state
-                                .tenants
-                                .issue_key(&tenant, admin, "demo key")
-                                .await?,
-                        )
+                        let issued = self
+                            .state
+                            .keys
+                            .issue(
+                                &tenant,
+                                NewApiKey {
+                                    user_id: admin,
+                                    name: "demo key".to_string(),
+                                    role: crate::auth::Role::TenantAdmin,
+                                    expires_at: None,
+                                },
+                            )
+                            .await?;
+                        Some(issued.plaintext)
                     }
                 }
             }
@@ -184,6 +204,11 @@ impl Platform {
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker = self.vector_sync.clone().spawn_worker(
             Duration::from_millis(self.config.outbox_interval_ms),
+            stop_rx.clone(),
+        );
+        let policy_refresher = spawn_policy_refresh(
+            self.state.policy.clone(),
+            Duration::from_millis(self.config.policy_refresh_ms),
             stop_rx,
         );
         let address: SocketAddr = listener.local_addr()?;
@@ -195,12 +220,51 @@ impl Platform {
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
         let _ = worker.await;
+        let _ = policy_refresher.await;
         if let Some(embedded) = &self.embedded_vectors {
             embedded.flush().await?;
         }
         self.databases.close().await?;
         Ok(())
     }
+}
+
+/// The shipped (or configured) policy plus the tenants' rules from the control tables.
+async fn load_policy(
+    config: &Config,
+    databases: &Databases,
+) -> Result<PolicyEnforcer, StartupError> {
+    let source = match &config.policy_dir {
+        Some(dir) => PolicySource::Directory(dir.clone()),
+        None => PolicySource::Shipped,
+    };
+    let databases = databases.clone();
+    let stored: AdapterFactory =
+        Arc::new(move || Box::new(SqlPolicyAdapter::new(databases.clone())));
+    Ok(PolicyEnforcer::load(source, Some(stored)).await?)
+}
+
+/// Re-reads the policy now and then, so rules another replica stored apply here too.
+fn spawn_policy_refresh(
+    policy: Arc<PolicyEnforcer>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every.max(Duration::from_millis(100)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {
+                    if let Err(error) = policy.reload().await {
+                        tracing::warn!(%error, "could not refresh the access policy; keeping the current one");
+                    }
+                }
+                _ = stop.changed() => break,
+            }
+        }
+    })
 }
 
 fn relational_config(config: &Config) -> RelationalConfig {

@@ -66,6 +66,10 @@ pub struct Config {
     pub request_timeout_ms: u64,
     /// Log format: `json` (default) or `text`.
     pub log_format: String,
+    /// Directory with `model.conf` and `policy.csv` to use instead of the shipped policy.
+    pub policy_dir: Option<PathBuf>,
+    /// How often each replica re-reads the access policy (tenants' grants), in milliseconds.
+    pub policy_refresh_ms: u64,
 }
 
 impl Default for Config {
@@ -90,6 +94,8 @@ impl Default for Config {
             outbox_max_retry_ms: 60_000,
             request_timeout_ms: 30_000,
             log_format: "json".to_string(),
+            policy_dir: None,
+            policy_refresh_ms: 5_000,
         }
     }
 }

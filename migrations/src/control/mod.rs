@@ -1,3 +1,5 @@
-//! Control schema: the platform's registry of tenants, their API keys and the vector outbox.
+//! Control schema: the platform's registry of tenants, their API keys, the vector outbox,
+//! tenant policy rules, the audit log and tenant settings.
 
 pub mod m20261124_000001_create_control_tables;
+pub mod m20261125_000001_create_policy_rules;

@@ -51,7 +51,17 @@ impl ApiError {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "UNAUTHENTICATED",
-            "a valid API key is required in the X-API-Key header",
+            "a valid API key (X-API-Key) or JWT (Authorization: Bearer) is required",
+        )
+    }
+
+    /// The caller is known but its roles do not allow the route. Only ever about the route,
+    /// never about a particular record, so it reveals nothing about what exists.
+    pub fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "the caller's roles do not allow this request",
         )
     }
 }

@@ -1,12 +1,13 @@
 //! Extractors that turn every malformed request into an [`ApiError`], and find the caller.
 
-use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use super::state::AppState;
 use crate::auth::Principal;
+use crate::auth::access::Access;
+use crate::services::memory_service::TenantScope;
 
 /// `axum::Json` with structured rejections.
 pub struct ApiJson<T>(pub T);
@@ -56,27 +57,47 @@ where
     }
 }
 
-/// Header carrying the API key.
-pub const API_KEY_HEADER: &str = "x-api-key";
-
+/// The caller, as the guard authenticated it.
 impl<S> FromRequestParts<S> for Principal
 where
-    AppState: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        let presented = parts
-            .headers
-            .get(API_KEY_HEADER)
-            .and_then(|value| value.to_str().ok())
-            .ok_or_else(ApiError::unauthorized)?;
-        state
-            .tenants
-            .authenticate(presented)
-            .await?
-            .ok_or_else(ApiError::unauthorized)
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(access_of(parts)?.principal)
     }
+}
+
+/// The guard's decision for this request.
+impl<S> FromRequestParts<S> for Access
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        access_of(parts)
+    }
+}
+
+/// The tenant scope memory operations run in; only for callers inside a tenant.
+impl<S> FromRequestParts<S> for TenantScope
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        access_of(parts)?.scope().ok_or_else(ApiError::forbidden)
+    }
+}
+
+/// A handler reached without the guard's decision is refused rather than served.
+fn access_of(parts: &Parts) -> Result<Access, ApiError> {
+    parts
+        .extensions
+        .get::<Access>()
+        .cloned()
+        .ok_or_else(ApiError::unauthorized)
 }

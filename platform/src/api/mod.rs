@@ -2,9 +2,11 @@
 
 pub mod error;
 pub mod extract;
+pub mod guard;
 pub mod memories;
 pub mod monitoring;
 pub mod openapi;
+pub mod permissions;
 pub mod state;
 
 use std::time::Duration;
@@ -28,7 +30,11 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let api = Router::new()
         .merge(memories::routes())
         .merge(monitoring::routes())
-        .route("/openapi.json", get(openapi::openapi_json));
+        .route("/openapi.json", get(openapi::openapi_json))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(monitoring::live))

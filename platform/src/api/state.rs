@@ -2,6 +2,9 @@
 
 use std::sync::Arc;
 
+use crate::auth::policy::PolicyEnforcer;
+use crate::services::api_keys::ApiKeyService;
+use crate::services::authentication::Authenticator;
 use crate::services::health::HealthService;
 use crate::services::memory_service::MemoryService;
 use crate::services::tenant_service::TenantService;
@@ -11,4 +14,7 @@ pub struct AppState {
     pub memories: Arc<MemoryService>,
     pub tenants: Arc<TenantService>,
     pub health: Arc<HealthService>,
+    pub keys: Arc<ApiKeyService>,
+    pub authenticator: Arc<Authenticator>,
+    pub policy: Arc<PolicyEnforcer>,
 }

@@ -20,9 +20,17 @@ use crate::stores::{MemoryRepository, Tenant};
 pub struct TenantScope {
     pub tenant: Tenant,
     pub user_id: Uuid,
+    /// Only this user's memories are visible (a member acting on its own); others answer as
+    /// if they did not exist.
+    pub owner_only: Option<Uuid>,
 }
 
 impl TenantScope {
+    /// Whether the caller may see this memory at all.
+    pub fn sees(&self, memory: &Memory) -> bool {
+        self.owner_only.is_none_or(|owner| owner == memory.user_id)
+    }
+
     pub fn space(&self) -> VectorSpace {
         VectorSpace {
             tenant: self.tenant.name.clone(),
@@ -156,6 +164,13 @@ impl MemoryService {
             }
             .into());
         }
+        let mut request = request;
+        if let Some(owner) = scope.owner_only {
+            match request.filter.user_id {
+                Some(asked) if asked != owner => return Ok(Vec::new()),
+                _ => request.filter.user_id = Some(owner),
+            }
+        }
         let tenant = &scope.tenant.name;
         let query = request
             .query
@@ -217,8 +232,10 @@ impl MemoryService {
         }
         patch.category = input.category.map(|category| (category, 1.0));
         let touches_vector = patch.embedding.is_some() || patch.category.is_some();
-        if touches_vector {
+        if touches_vector || scope.owner_only.is_some() {
             self.live(scope, id).await?;
+        }
+        if touches_vector {
             self.vector_sync.intend(tenant, id).await?;
         }
         let memory = self
@@ -246,6 +263,7 @@ impl MemoryService {
             .memories
             .find(tenant, id)
             .await?
+            .filter(|memory| scope.sees(memory))
             .ok_or_else(|| not_found(id))?;
         if existing.is_deleted && !purge {
             return Err(not_found(id));
@@ -321,7 +339,7 @@ impl MemoryService {
 
     async fn live(&self, scope: &TenantScope, id: Uuid) -> Result<Memory, ServiceError> {
         match self.memories.find(&scope.tenant.name, id).await? {
-            Some(memory) if !memory.is_deleted => Ok(memory),
+            Some(memory) if !memory.is_deleted && scope.sees(&memory) => Ok(memory),
             _ => Err(not_found(id)),
         }
     }

@@ -130,8 +130,24 @@ pub trait TenantRegistry: Send + Sync + 'static {
     /// Creates the user in the tenant's own tables.
     async fn create_user(&self, tenant: &TenantName, user: &TenantUser) -> Result<(), StoreError>;
 
+    /// The user, if the tenant's tables have it.
+    async fn find_user(
+        &self,
+        tenant: &TenantName,
+        user_id: Uuid,
+    ) -> Result<Option<TenantUser>, StoreError>;
+
     async fn insert_api_key(&self, key: &StoredApiKey) -> Result<(), StoreError>;
     async fn find_api_key(&self, prefix: &str) -> Result<Option<StoredApiKey>, StoreError>;
+    /// The tenant's keys, newest first.
+    async fn list_api_keys(&self, tenant_id: Uuid) -> Result<Vec<StoredApiKey>, StoreError>;
+    /// Marks the tenant's key revoked at `at`; false when the tenant has no such live key.
+    async fn revoke_api_key(
+        &self,
+        tenant_id: Uuid,
+        key_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// A pending vector sync.

@@ -1,6 +1,7 @@
 //! Test harness: a real platform on a random port, backed by real databases.
 #![allow(dead_code)]
 
+pub mod matrix;
 pub mod proxy;
 
 use std::path::PathBuf;

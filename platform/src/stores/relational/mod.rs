@@ -11,6 +11,7 @@ pub mod control_repository;
 pub mod entities;
 pub mod memory_repository;
 pub mod outbox_repository;
+pub mod policy_adapter;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -4,5 +4,6 @@
 pub mod api_key;
 pub mod memory;
 pub mod outbox;
+pub mod policy_rule;
 pub mod tenant;
 pub mod user;

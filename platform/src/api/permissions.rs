@@ -1,0 +1,61 @@
+//! Which permission every route needs: the one table the guard enforces and the role and
+//! isolation matrices test. A route missing here is denied, so adding a route means adding a
+//! row.
+
+use axum::http::Method;
+
+use crate::auth::permission::Action::{Read, Write};
+use crate::auth::permission::Requirement::{self, Memories, Public};
+
+#[derive(Debug, Clone)]
+pub struct RoutePermission {
+    pub method: Method,
+    /// The route as registered, e.g. `/api/v1/memories/{id}`.
+    pub path: &'static str,
+    pub requirement: Requirement,
+}
+
+const fn route(method: Method, path: &'static str, requirement: Requirement) -> RoutePermission {
+    RoutePermission {
+        method,
+        path,
+        requirement,
+    }
+}
+
+/// Every route of `/api/v1` and what it needs.
+pub static ROUTES: &[RoutePermission] = &[
+    route(Method::GET, "/api/v1/memories", Memories(Read)),
+    route(Method::POST, "/api/v1/memories", Memories(Write)),
+    route(Method::GET, "/api/v1/memories/{id}", Memories(Read)),
+    route(Method::PATCH, "/api/v1/memories/{id}", Memories(Write)),
+    route(Method::DELETE, "/api/v1/memories/{id}", Memories(Write)),
+    route(Method::GET, "/api/v1/monitoring/health", Public),
+    route(Method::GET, "/api/v1/openapi.json", Public),
+];
+
+/// The permission of a matched route, if the table has one.
+pub fn lookup(method: &Method, path: &str) -> Option<&'static RoutePermission> {
+    ROUTES
+        .iter()
+        .find(|route| route.method == *method && route.path == path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_appears_once() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(
+                    !(a.method == b.method && a.path == b.path),
+                    "{} {} twice",
+                    a.method,
+                    a.path
+                );
+            }
+        }
+    }
+}
