@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::api::{self, AppState};
+use crate::auth::jwt::JwtVerifier;
 use crate::auth::policy::{AdapterFactory, PolicyEnforcer, PolicyError, PolicySource};
 use crate::config::{Config, RelationalBackend, VectorBackend};
 use crate::embedding::batching::BatchingEmbedder;
@@ -19,6 +20,7 @@ use crate::services::ServiceError;
 use crate::services::api_keys::{ApiKeyService, NewApiKey};
 use crate::services::authentication::Authenticator;
 use crate::services::categorizer::Categorizer;
+use crate::services::grants::GrantService;
 use crate::services::health::HealthService;
 use crate::services::memory_service::MemoryService;
 use crate::services::tenant_service::{CreatedTenant, TenantService};
@@ -52,6 +54,8 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
     #[error("access policy: {0}")]
     Policy(#[from] PolicyError),
+    #[error("{0}")]
+    Jwt(#[from] crate::auth::jwt::JwtError),
 }
 
 /// Everything a running platform holds.
@@ -85,6 +89,24 @@ impl Platform {
         ));
         let keys = Arc::new(ApiKeyService::new(registry.clone()));
         let policy = Arc::new(load_policy(&config, &databases).await?);
+        let jwt_settings = config.jwt_settings();
+        let jwt = if jwt_settings.is_enabled() {
+            Some(JwtVerifier::new(&jwt_settings).await?)
+        } else {
+            None
+        };
+        let grants = Arc::new(GrantService::new(
+            Arc::new(SqlPolicyAdapter::new(databases.clone())),
+            registry.clone(),
+            policy.clone(),
+        ));
+        let default_isolation = parse_isolation(&config.default_isolation)?;
+        let tenants = Arc::new(TenantService::new(
+            registry,
+            databases.clone(),
+            vectors.clone(),
+            keys.clone(),
+        ));
         let state = AppState {
             memories: Arc::new(MemoryService::new(
                 memories,
@@ -93,21 +115,18 @@ impl Platform {
                 categorizer,
                 vector_sync.clone(),
             )),
-            tenants: Arc::new(TenantService::new(
-                registry,
-                databases.clone(),
-                vectors.clone(),
-                keys.clone(),
-            )),
+            authenticator: Arc::new(Authenticator::new(keys.clone(), tenants.clone(), jwt)),
+            tenants,
             health: Arc::new(HealthService::new(
                 databases.clone(),
                 vectors.clone(),
                 embedder,
                 vector_sync.clone(),
             )),
-            authenticator: Arc::new(Authenticator::new(keys.clone())),
             keys,
             policy,
+            grants,
+            default_isolation,
         };
         Ok(Self {
             config,
@@ -125,12 +144,7 @@ impl Platform {
     }
 
     pub fn default_isolation(&self) -> Result<Isolation, StartupError> {
-        Isolation::parse(&self.config.default_isolation).ok_or_else(|| {
-            StartupError::Config(format!(
-                "default_isolation must be Shared or Dedicated, not {:?}",
-                self.config.default_isolation
-            ))
-        })
+        parse_isolation(&self.config.default_isolation)
     }
 
     /// Creates the demo tenant when missing and makes sure its key file holds a working key.
@@ -264,6 +278,14 @@ fn spawn_policy_refresh(
                 _ = stop.changed() => break,
             }
         }
+    })
+}
+
+fn parse_isolation(value: &str) -> Result<Isolation, StartupError> {
+    Isolation::parse(value).ok_or_else(|| {
+        StartupError::Config(format!(
+            "default_isolation must be Shared or Dedicated, not {value:?}"
+        ))
     })
 }
 

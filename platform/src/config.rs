@@ -9,6 +9,9 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::auth::jwt::JwtSettings;
+use crate::auth::secret::Secret;
+
 /// Relational backend names accepted in `relational_backend`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -70,6 +73,18 @@ pub struct Config {
     pub policy_dir: Option<PathBuf>,
     /// How often each replica re-reads the access policy (tenants' grants), in milliseconds.
     pub policy_refresh_ms: u64,
+    /// Shared secret (at least 32 bytes) that signs HS256 JWTs; unset disables HS256.
+    pub jwt_hs256_secret: Option<Secret>,
+    /// JWKS file with the public keys of RS256/ES256 JWTs.
+    pub jwt_jwks_file: Option<PathBuf>,
+    /// JWKS URL with the public keys of RS256/ES256 JWTs (instead of a file).
+    pub jwt_jwks_url: Option<String>,
+    /// Required `iss` of JWTs, if set.
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of JWTs, if set; tokens naming an audience are refused when unset.
+    pub jwt_audience: Option<String>,
+    /// Clock skew tolerated on `exp`/`nbf`, in seconds (at most 300).
+    pub jwt_leeway_seconds: u64,
 }
 
 impl Default for Config {
@@ -96,6 +111,12 @@ impl Default for Config {
             log_format: "json".to_string(),
             policy_dir: None,
             policy_refresh_ms: 5_000,
+            jwt_hs256_secret: None,
+            jwt_jwks_file: None,
+            jwt_jwks_url: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwt_leeway_seconds: 30,
         }
     }
 }
@@ -116,6 +137,17 @@ impl Config {
             .merge(Env::prefixed("MEMORYC_").ignore(&["config"]))
             .extract()
             .map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+
+    pub fn jwt_settings(&self) -> JwtSettings {
+        JwtSettings {
+            hs256_secret: self.jwt_hs256_secret.clone(),
+            jwks_file: self.jwt_jwks_file.clone(),
+            jwks_url: self.jwt_jwks_url.clone(),
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+            leeway_seconds: self.jwt_leeway_seconds,
+        }
     }
 
     pub fn database_acquire_timeout(&self) -> Duration {

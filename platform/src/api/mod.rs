@@ -1,8 +1,11 @@
 //! The HTTP API: routes composed per resource, middleware applied in one place.
 
+pub mod admin;
 pub mod error;
 pub mod extract;
+pub mod grants;
 pub mod guard;
+pub mod keys;
 pub mod memories;
 pub mod monitoring;
 pub mod openapi;
@@ -30,6 +33,9 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let api = Router::new()
         .merge(memories::routes())
         .merge(monitoring::routes())
+        .merge(keys::routes())
+        .merge(grants::routes())
+        .merge(admin::routes())
         .route("/openapi.json", get(openapi::openapi_json))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{memories, monitoring};
+use super::{admin, grants, keys, memories, monitoring};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,9 +15,20 @@ use super::{memories, monitoring};
         memories::update_memory,
         memories::delete_memory,
         monitoring::health,
+        keys::issue_key,
+        keys::list_keys,
+        keys::revoke_key,
+        grants::list_grants,
+        grants::add_grant,
+        grants::remove_grant,
+        admin::list_tenants,
+        admin::create_tenant,
     ),
     modifiers(&SecuritySchemes),
-    tags((name = "memories"), (name = "monitoring"))
+    tags((name = "memories"), (name = "monitoring"),
+        (name = "keys", description = "API keys of the tenant (tenant-admin)"),
+        (name = "grants", description = "Roles of the tenant's users (tenant-admin)"),
+        (name = "admin", description = "Platform operators (platform-admin)"))
 )]
 pub struct ApiDoc;
 

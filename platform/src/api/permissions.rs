@@ -5,7 +5,8 @@
 use axum::http::Method;
 
 use crate::auth::permission::Action::{Read, Write};
-use crate::auth::permission::Requirement::{self, Memories, Public};
+use crate::auth::permission::Requirement::{self, Memories, Platform, Public, Tenant};
+use crate::auth::permission::{GRANTS, KEYS, TENANTS};
 
 #[derive(Debug, Clone)]
 pub struct RoutePermission {
@@ -30,6 +31,26 @@ pub static ROUTES: &[RoutePermission] = &[
     route(Method::GET, "/api/v1/memories/{id}", Memories(Read)),
     route(Method::PATCH, "/api/v1/memories/{id}", Memories(Write)),
     route(Method::DELETE, "/api/v1/memories/{id}", Memories(Write)),
+    route(Method::GET, "/api/v1/keys", Tenant(KEYS, Read)),
+    route(Method::POST, "/api/v1/keys", Tenant(KEYS, Write)),
+    route(Method::DELETE, "/api/v1/keys/{key_id}", Tenant(KEYS, Write)),
+    route(Method::GET, "/api/v1/grants", Tenant(GRANTS, Read)),
+    route(Method::POST, "/api/v1/grants", Tenant(GRANTS, Write)),
+    route(
+        Method::DELETE,
+        "/api/v1/grants/{user_id}/{role}",
+        Tenant(GRANTS, Write),
+    ),
+    route(
+        Method::GET,
+        "/api/v1/admin/tenants",
+        Platform(TENANTS, Read),
+    ),
+    route(
+        Method::POST,
+        "/api/v1/admin/tenants",
+        Platform(TENANTS, Write),
+    ),
     route(Method::GET, "/api/v1/monitoring/health", Public),
     route(Method::GET, "/api/v1/openapi.json", Public),
 ];

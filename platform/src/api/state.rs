@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::auth::policy::PolicyEnforcer;
 use crate::services::api_keys::ApiKeyService;
 use crate::services::authentication::Authenticator;
+use crate::services::grants::GrantService;
 use crate::services::health::HealthService;
 use crate::services::memory_service::MemoryService;
 use crate::services::tenant_service::TenantService;
@@ -17,4 +18,7 @@ pub struct AppState {
     pub keys: Arc<ApiKeyService>,
     pub authenticator: Arc<Authenticator>,
     pub policy: Arc<PolicyEnforcer>,
+    pub grants: Arc<GrantService>,
+    /// Isolation of tenants created without one.
+    pub default_isolation: memoryc_crds::layout::Isolation,
 }

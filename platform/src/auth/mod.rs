@@ -2,10 +2,12 @@
 
 pub mod access;
 pub mod api_key;
+pub mod jwt;
 pub mod permission;
 pub mod policy;
 pub mod principal;
 pub mod role;
+pub mod secret;
 
 pub use principal::{Credential, Principal};
 pub use role::Role;

@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod authentication;
 pub mod categorizer;
 pub mod error;
+pub mod grants;
 pub mod health;
 pub mod memory_service;
 pub mod tenant_service;

@@ -150,6 +150,17 @@ pub trait TenantRegistry: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 }
 
+/// Tenant-specific policy rules (Casbin `p` and `g` lines) as stored.
+#[async_trait]
+pub trait PolicyRuleStore: Send + Sync + 'static {
+    /// Every stored rule as `(ptype, values)`, oldest first.
+    async fn rules(&self) -> Result<Vec<(String, Vec<String>)>, StoreError>;
+    /// Stores a rule; false when it was stored already.
+    async fn insert(&self, ptype: &str, values: &[String]) -> Result<bool, StoreError>;
+    /// Removes the rule; false when there was none.
+    async fn remove(&self, ptype: &str, values: &[String]) -> Result<bool, StoreError>;
+}
+
 /// A pending vector sync.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxEntry {

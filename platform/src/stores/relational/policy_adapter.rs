@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::Databases;
 use super::entities::policy_rule::{self, Column, Entity as PolicyRule};
-use crate::stores::StoreError;
+use crate::stores::{PolicyRuleStore, StoreError};
 
 /// Casbin rules have at most six values (`v0`..`v5`).
 const MAX_VALUES: usize = 6;
@@ -100,6 +100,21 @@ impl SqlPolicyAdapter {
             .exec(self.databases.control())
             .await?;
         Ok(result.rows_affected)
+    }
+}
+
+#[async_trait]
+impl PolicyRuleStore for SqlPolicyAdapter {
+    async fn rules(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+        SqlPolicyAdapter::rules(self).await
+    }
+
+    async fn insert(&self, ptype: &str, values: &[String]) -> Result<bool, StoreError> {
+        SqlPolicyAdapter::insert(self, ptype, values).await
+    }
+
+    async fn remove(&self, ptype: &str, values: &[String]) -> Result<bool, StoreError> {
+        Ok(self.delete_matching(ptype, 0, values).await? > 0)
     }
 }
 
