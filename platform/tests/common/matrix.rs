@@ -21,64 +21,23 @@ pub type Expectation = (&'static str, &'static str, &'static [(Role, Outcome)]);
 use Outcome::{Allowed, Own};
 use Role::{Member, PlatformAdmin, Reader, Service, TenantAdmin};
 
+#[rustfmt::skip]
 pub const EXPECTED: &[Expectation] = &[
-    (
-        "GET",
-        "/api/v1/memories",
-        &[
-            (TenantAdmin, Allowed),
-            (Service, Allowed),
-            (Reader, Allowed),
-            (Member, Own),
-        ],
-    ),
-    (
-        "POST",
-        "/api/v1/memories",
-        &[(TenantAdmin, Allowed), (Service, Allowed), (Member, Own)],
-    ),
-    (
-        "GET",
-        "/api/v1/memories/{id}",
-        &[
-            (TenantAdmin, Allowed),
-            (Service, Allowed),
-            (Reader, Allowed),
-            (Member, Own),
-        ],
-    ),
-    (
-        "PATCH",
-        "/api/v1/memories/{id}",
-        &[(TenantAdmin, Allowed), (Service, Allowed), (Member, Own)],
-    ),
-    (
-        "DELETE",
-        "/api/v1/memories/{id}",
-        &[(TenantAdmin, Allowed), (Service, Allowed), (Member, Own)],
-    ),
-    (
-        "GET",
-        "/api/v1/monitoring/health",
-        &[
-            (TenantAdmin, Allowed),
-            (Service, Allowed),
-            (Reader, Allowed),
-            (Member, Allowed),
-            (PlatformAdmin, Allowed),
-        ],
-    ),
-    (
-        "GET",
-        "/api/v1/openapi.json",
-        &[
-            (TenantAdmin, Allowed),
-            (Service, Allowed),
-            (Reader, Allowed),
-            (Member, Allowed),
-            (PlatformAdmin, Allowed),
-        ],
-    ),
+    ("GET", "/api/v1/memories", &[(TenantAdmin, Allowed), (Service, Allowed), (Reader, Allowed), (Member, Own)]),
+    ("POST", "/api/v1/memories", &[(TenantAdmin, Allowed), (Service, Allowed), (Member, Own)]),
+    ("GET", "/api/v1/memories/{id}", &[(TenantAdmin, Allowed), (Service, Allowed), (Reader, Allowed), (Member, Own)]),
+    ("PATCH", "/api/v1/memories/{id}", &[(TenantAdmin, Allowed), (Service, Allowed), (Member, Own)]),
+    ("DELETE", "/api/v1/memories/{id}", &[(TenantAdmin, Allowed), (Service, Allowed), (Member, Own)]),
+    ("GET", "/api/v1/keys", &[(TenantAdmin, Allowed)]),
+    ("POST", "/api/v1/keys", &[(TenantAdmin, Allowed)]),
+    ("DELETE", "/api/v1/keys/{key_id}", &[(TenantAdmin, Allowed)]),
+    ("GET", "/api/v1/grants", &[(TenantAdmin, Allowed)]),
+    ("POST", "/api/v1/grants", &[(TenantAdmin, Allowed)]),
+    ("DELETE", "/api/v1/grants/{user_id}/{role}", &[(TenantAdmin, Allowed)]),
+    ("GET", "/api/v1/admin/tenants", &[(PlatformAdmin, Allowed)]),
+    ("POST", "/api/v1/admin/tenants", &[(PlatformAdmin, Allowed)]),
+    ("GET", "/api/v1/monitoring/health", &[(TenantAdmin, Allowed), (Service, Allowed), (Reader, Allowed), (Member, Allowed), (PlatformAdmin, Allowed)]),
+    ("GET", "/api/v1/openapi.json", &[(TenantAdmin, Allowed), (Service, Allowed), (Reader, Allowed), (Member, Allowed), (PlatformAdmin, Allowed)]),
 ];
 
 /// The expected outcome of `role` on `method path`; `None` when the table has no row.
