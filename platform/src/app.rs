@@ -18,6 +18,7 @@ use crate::embedding::minilm::MiniLmEmbedder;
 use crate::embedding::{Embedder, EmbeddingError};
 use crate::services::ServiceError;
 use crate::services::api_keys::{ApiKeyService, NewApiKey};
+use crate::services::audit::AuditService;
 use crate::services::authentication::Authenticator;
 use crate::services::categorizer::Categorizer;
 use crate::services::grants::GrantService;
@@ -26,6 +27,7 @@ use crate::services::memory_service::MemoryService;
 use crate::services::tenant_service::{CreatedTenant, TenantService};
 use crate::services::vector_sync::VectorSync;
 use crate::stores::StoreError;
+use crate::stores::relational::audit_repository::SqlAuditStore;
 use crate::stores::relational::control_repository::SqlTenantRegistry;
 use crate::stores::relational::memory_repository::SqlMemoryRepository;
 use crate::stores::relational::outbox_repository::SqlOutboxRepository;
@@ -126,6 +128,9 @@ impl Platform {
             keys,
             policy,
             grants,
+            audit: Arc::new(AuditService::new(Arc::new(SqlAuditStore::new(
+                databases.clone(),
+            )))),
             default_isolation,
         };
         Ok(Self {

@@ -242,11 +242,21 @@ async fn role_matrix_postgres_milvus() {
     role_matrix_in_own_tenant(Backends::PostgresMilvus).await;
 }
 
-/// Everything of B that must never appear in an answer to A.
+/// Everything of B that must never appear in an answer to A. The audit log echoes the paths
+/// A itself requested (B's ids among them); those are A's own words, not B's data.
 fn leaks(body: &Value, b_targets: &[Target]) -> Option<String> {
+    let mut body = body.clone();
+    if let Some(entries) = body.get_mut("entries").and_then(Value::as_array_mut) {
+        for entry in entries {
+            if let Some(entry) = entry.as_object_mut() {
+                entry.remove("path");
+            }
+        }
+    }
     let text = body.to_string();
+    let shown: String = text.chars().take(2_000).collect();
     if text.contains(B_MARKER) {
-        return Some(format!("B's content: {text}"));
+        return Some(format!("B's content: {shown}"));
     }
     for target in b_targets {
         for secret in [
@@ -255,7 +265,7 @@ fn leaks(body: &Value, b_targets: &[Target]) -> Option<String> {
             &target.user_id.to_string(),
         ] {
             if text.contains(secret.as_str()) {
-                return Some(format!("B's id {secret}: {text}"));
+                return Some(format!("B's id {secret}: {shown}"));
             }
         }
     }

@@ -1,10 +1,11 @@
 //! The one gate in front of every `/api/v1` route: find the route's permission, authenticate
-//! the caller, ask the policy, and hand the decision to the handler. Deny is the default: a
-//! route without a row in [`super::permissions`] is refused.
+//! the caller, ask the policy, hand the decision to the handler, and audit every write and
+//! every refusal. Deny is the default: a route without a row in [`super::permissions`] is
+//! refused.
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::HeaderMap;
+use axum::extract::{MatchedPath, OriginalUri, Request, State};
 use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -15,37 +16,122 @@ use crate::auth::Principal;
 use crate::auth::access;
 use crate::auth::permission::Requirement;
 use crate::services::authentication::AuthFailure;
+use crate::stores::{AuditEntry, AuditOutcome};
+use chrono::Utc;
+use uuid::Uuid;
 
 /// Header carrying an API key.
 pub const API_KEY_HEADER: &str = "x-api-key";
 
+/// Extra facts a handler adds to the audit record of its request (e.g. which key it issued).
+/// Handlers put it in the response's extensions; the guard takes it out.
+#[derive(Debug, Clone)]
+pub struct AuditDetail(pub serde_json::Value);
+
 pub async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    // Inside the nested `/api/v1` router the URI lost its prefix; the original has it.
+    let path = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| request.uri().path(), |original| original.path())
+        .to_string();
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .and_then(|matched| permissions::lookup(request.method(), matched.as_str()));
+        .and_then(|matched| permissions::lookup(&method, matched.as_str()));
+    let mut audit = AuditDraft {
+        method: method.to_string(),
+        route: route.map_or_else(|| path.clone(), |r| r.path.to_string()),
+        path,
+        principal: None,
+    };
     let Some(route) = route else {
-        tracing::error!(method = %request.method(), path = %request.uri().path(),
+        tracing::error!(%method, path = %audit.path,
             "route has no row in the permission table; denying");
-        return ApiError::forbidden().into_response();
+        return audit
+            .finish(
+                &state,
+                AuditOutcome::Denied,
+                ApiError::forbidden().into_response(),
+            )
+            .await;
     };
     if route.requirement == Requirement::Public {
         return next.run(request).await;
     }
     let principal = match authenticate(&state, request.headers()).await {
         Ok(principal) => principal,
+        Err(error) if error.status == StatusCode::UNAUTHORIZED => {
+            return audit
+                .finish(&state, AuditOutcome::Unauthenticated, error.into_response())
+                .await;
+        }
         Err(error) => return error.into_response(),
     };
-    match access::decide(&state.policy, &principal, route.requirement) {
-        Ok(access) => {
-            request.extensions_mut().insert(access);
-            next.run(request).await
-        }
+    audit.principal = Some(principal.clone());
+    let access = match access::decide(&state.policy, &principal, route.requirement) {
+        Ok(access) => access,
         Err(denial) => {
-            tracing::info!(%denial, credential = %principal.credential_label(), route = route.path,
-                method = %route.method, "request denied");
-            ApiError::forbidden().into_response()
+            tracing::info!(%denial, credential = %principal.credential_label(),
+                route = route.path, %method, "request denied");
+            return audit
+                .finish(
+                    &state,
+                    AuditOutcome::Denied,
+                    ApiError::forbidden().into_response(),
+                )
+                .await;
         }
+    };
+    request.extensions_mut().insert(access);
+    let response = next.run(request).await;
+    if route.requirement.is_write() {
+        let outcome = if response.status().is_success() {
+            AuditOutcome::Allowed
+        } else {
+            AuditOutcome::Failed
+        };
+        return audit.finish(&state, outcome, response).await;
+    }
+    response
+}
+
+/// What the guard knows of a request so far, for its audit record.
+struct AuditDraft {
+    method: String,
+    route: String,
+    path: String,
+    principal: Option<Principal>,
+}
+
+impl AuditDraft {
+    async fn finish(self, state: &AppState, outcome: AuditOutcome, response: Response) -> Response {
+        let detail = response
+            .extensions()
+            .get::<AuditDetail>()
+            .map(|detail| detail.0.clone());
+        let principal = self.principal.as_ref();
+        state
+            .audit
+            .record(AuditEntry {
+                audit_id: Uuid::now_v7(),
+                tenant_id: principal
+                    .and_then(|p| p.tenant.as_ref())
+                    .map(|t| t.tenant_id),
+                subject: principal.map(Principal::credential_label),
+                user_id: principal.map(|p| p.user_id),
+                roles: principal.map(|p| p.roles.clone()).unwrap_or_default(),
+                method: self.method,
+                route: self.route,
+                path: self.path,
+                outcome,
+                status: response.status().as_u16(),
+                detail,
+                occurred_at: Utc::now(),
+            })
+            .await;
+        response
     }
 }
 

@@ -1,5 +1,6 @@
 //! `/api/v1/keys`: a tenant admin issues, lists (public prefix only) and revokes API keys.
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,6 +13,7 @@ use uuid::Uuid;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
+use super::guard::AuditDetail;
 use super::state::AppState;
 use crate::auth::Role;
 use crate::auth::access::Access;
@@ -135,8 +137,16 @@ pub async fn issue_key(
             },
         )
         .await?;
+    let detail = AuditDetail(serde_json::json!({
+        "key_id": issued.key.key_id,
+        "prefix": issued.key.prefix,
+        "role": issued.key.role,
+        "user_id": issued.key.user_id,
+        "expires_at": issued.key.expires_at,
+    }));
     Ok((
         StatusCode::CREATED,
+        Extension(detail),
         axum::Json(IssuedKeyResponse {
             key: ApiKeyInfo::from_stored(issued.key, Utc::now()),
             api_key: issued.plaintext,
@@ -175,8 +185,9 @@ pub async fn revoke_key(
     State(state): State<AppState>,
     access: Access,
     ApiPath(key_id): ApiPath<Uuid>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let tenant = access.tenant().cloned().ok_or_else(ApiError::forbidden)?;
     state.keys.revoke(&tenant, key_id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let detail = AuditDetail(serde_json::json!({ "key_id": key_id, "revoked": true }));
+    Ok((StatusCode::NO_CONTENT, Extension(detail)))
 }

@@ -1,5 +1,6 @@
 //! `/api/v1/memories`: store, search, read, change and erase memories.
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,6 +13,7 @@ use uuid::Uuid;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::guard::AuditDetail;
 use super::state::AppState;
 use crate::domain::limits::DEFAULT_SEARCH_LIMIT;
 use crate::domain::validation::validate_metadata_key;
@@ -131,8 +133,10 @@ pub async fn create_memory(
         metadata: request.metadata,
     };
     let (memory, indexing) = state.memories.create(&scope, input).await?;
+    let detail = AuditDetail(serde_json::json!({ "memory_id": memory.memory_id }));
     Ok((
         StatusCode::CREATED,
+        Extension(detail),
         axum::Json(MemoryWithIndexing { memory, indexing }),
     ))
 }

@@ -1,6 +1,7 @@
 //! The HTTP API: routes composed per resource, middleware applied in one place.
 
 pub mod admin;
+pub mod audit;
 pub mod error;
 pub mod extract;
 pub mod grants;
@@ -36,6 +37,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .merge(keys::routes())
         .merge(grants::routes())
         .merge(admin::routes())
+        .merge(audit::routes())
         .route("/openapi.json", get(openapi::openapi_json))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

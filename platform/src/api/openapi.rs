@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, grants, keys, memories, monitoring};
+use super::{admin, audit, grants, keys, memories, monitoring};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,12 +23,14 @@ use super::{admin, grants, keys, memories, monitoring};
         grants::remove_grant,
         admin::list_tenants,
         admin::create_tenant,
+        audit::read_audit_log,
     ),
     modifiers(&SecuritySchemes),
     tags((name = "memories"), (name = "monitoring"),
         (name = "keys", description = "API keys of the tenant (tenant-admin)"),
         (name = "grants", description = "Roles of the tenant's users (tenant-admin)"),
-        (name = "admin", description = "Platform operators (platform-admin)"))
+        (name = "admin", description = "Platform operators (platform-admin)"),
+        (name = "audit", description = "The tenant's audit log (tenant-admin)"))
 )]
 pub struct ApiDoc;
 

@@ -6,7 +6,7 @@ use axum::http::Method;
 
 use crate::auth::permission::Action::{Read, Write};
 use crate::auth::permission::Requirement::{self, Memories, Platform, Public, Tenant};
-use crate::auth::permission::{GRANTS, KEYS, TENANTS};
+use crate::auth::permission::{AUDIT, GRANTS, KEYS, TENANTS};
 
 #[derive(Debug, Clone)]
 pub struct RoutePermission {
@@ -25,6 +25,7 @@ const fn route(method: Method, path: &'static str, requirement: Requirement) -> 
 }
 
 /// Every route of `/api/v1` and what it needs.
+#[rustfmt::skip]
 pub static ROUTES: &[RoutePermission] = &[
     route(Method::GET, "/api/v1/memories", Memories(Read)),
     route(Method::POST, "/api/v1/memories", Memories(Write)),
@@ -36,21 +37,10 @@ pub static ROUTES: &[RoutePermission] = &[
     route(Method::DELETE, "/api/v1/keys/{key_id}", Tenant(KEYS, Write)),
     route(Method::GET, "/api/v1/grants", Tenant(GRANTS, Read)),
     route(Method::POST, "/api/v1/grants", Tenant(GRANTS, Write)),
-    route(
-        Method::DELETE,
-        "/api/v1/grants/{user_id}/{role}",
-        Tenant(GRANTS, Write),
-    ),
-    route(
-        Method::GET,
-        "/api/v1/admin/tenants",
-        Platform(TENANTS, Read),
-    ),
-    route(
-        Method::POST,
-        "/api/v1/admin/tenants",
-        Platform(TENANTS, Write),
-    ),
+    route(Method::DELETE, "/api/v1/grants/{user_id}/{role}", Tenant(GRANTS, Write)),
+    route(Method::GET, "/api/v1/audit", Tenant(AUDIT, Read)),
+    route(Method::GET, "/api/v1/admin/tenants", Platform(TENANTS, Read)),
+    route(Method::POST, "/api/v1/admin/tenants", Platform(TENANTS, Write)),
     route(Method::GET, "/api/v1/monitoring/health", Public),
     route(Method::GET, "/api/v1/openapi.json", Public),
 ];

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::auth::policy::PolicyEnforcer;
 use crate::services::api_keys::ApiKeyService;
+use crate::services::audit::AuditService;
 use crate::services::authentication::Authenticator;
 use crate::services::grants::GrantService;
 use crate::services::health::HealthService;
@@ -19,6 +20,7 @@ pub struct AppState {
     pub authenticator: Arc<Authenticator>,
     pub policy: Arc<PolicyEnforcer>,
     pub grants: Arc<GrantService>,
+    pub audit: Arc<AuditService>,
     /// Isolation of tenants created without one.
     pub default_isolation: memoryc_crds::layout::Isolation,
 }

@@ -1,6 +1,7 @@
 //! Business logic: what happens when a memory is written, found, changed or erased.
 
 pub mod api_keys;
+pub mod audit;
 pub mod authentication;
 pub mod categorizer;
 pub mod error;

@@ -150,6 +150,77 @@ pub trait TenantRegistry: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 }
 
+/// How an audited request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditOutcome {
+    /// Allowed and answered with success.
+    Allowed,
+    /// Allowed, but the request itself failed (validation, not found, backend down).
+    Failed,
+    /// Authenticated, refused by the policy.
+    Denied,
+    /// No valid credential.
+    Unauthenticated,
+    /// Over its rate limit.
+    RateLimited,
+}
+
+impl AuditOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Allowed => "allowed",
+            AuditOutcome::Failed => "failed",
+            AuditOutcome::Denied => "denied",
+            AuditOutcome::Unauthenticated => "unauthenticated",
+            AuditOutcome::RateLimited => "rate_limited",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [
+            AuditOutcome::Allowed,
+            AuditOutcome::Failed,
+            AuditOutcome::Denied,
+            AuditOutcome::Unauthenticated,
+            AuditOutcome::RateLimited,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == value)
+    }
+}
+
+/// One audit record. Never holds a secret: the credential is named by its public prefix or
+/// the JWT's subject.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub audit_id: Uuid,
+    pub tenant_id: Option<Uuid>,
+    pub subject: Option<String>,
+    pub user_id: Option<Uuid>,
+    pub roles: Vec<String>,
+    pub method: String,
+    pub route: String,
+    pub path: String,
+    pub outcome: AuditOutcome,
+    pub status: u16,
+    pub detail: Option<serde_json::Value>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// The audit log.
+#[async_trait]
+pub trait AuditStore: Send + Sync + 'static {
+    async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// The tenant's entries older than `before` (all when `None`), newest first.
+    async fn page(
+        &self,
+        tenant_id: Uuid,
+        before: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
 /// Tenant-specific policy rules (Casbin `p` and `g` lines) as stored.
 #[async_trait]
 pub trait PolicyRuleStore: Send + Sync + 'static {

@@ -34,6 +34,7 @@ pub const EXPECTED: &[Expectation] = &[
     ("GET", "/api/v1/grants", &[(TenantAdmin, Allowed)]),
     ("POST", "/api/v1/grants", &[(TenantAdmin, Allowed)]),
     ("DELETE", "/api/v1/grants/{user_id}/{role}", &[(TenantAdmin, Allowed)]),
+    ("GET", "/api/v1/audit", &[(TenantAdmin, Allowed)]),
     ("GET", "/api/v1/admin/tenants", &[(PlatformAdmin, Allowed)]),
     ("POST", "/api/v1/admin/tenants", &[(PlatformAdmin, Allowed)]),
     ("GET", "/api/v1/monitoring/health", &[(TenantAdmin, Allowed), (Service, Allowed), (Reader, Allowed), (Member, Allowed), (PlatformAdmin, Allowed)]),

@@ -2,6 +2,7 @@
 //! connection's search path (PostgreSQL) or file (SQLite) decides which tenant they belong to.
 
 pub mod api_key;
+pub mod audit_entry;
 pub mod memory;
 pub mod outbox;
 pub mod policy_rule;
