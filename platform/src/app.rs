@@ -25,6 +25,7 @@ use crate::services::grants::GrantService;
 use crate::services::health::HealthService;
 use crate::services::memory_service::MemoryService;
 use crate::services::tenant_service::{CreatedTenant, TenantService};
+use crate::services::tenant_settings::TenantSettingsService;
 use crate::services::vector_sync::VectorSync;
 use crate::stores::StoreError;
 use crate::stores::relational::audit_repository::SqlAuditStore;
@@ -32,6 +33,7 @@ use crate::stores::relational::control_repository::SqlTenantRegistry;
 use crate::stores::relational::memory_repository::SqlMemoryRepository;
 use crate::stores::relational::outbox_repository::SqlOutboxRepository;
 use crate::stores::relational::policy_adapter::SqlPolicyAdapter;
+use crate::stores::relational::settings_repository::SqlTenantSettings;
 use crate::stores::relational::{Databases, RelationalConfig};
 use crate::stores::vector::embedded::EmbeddedVectorStore;
 use crate::stores::vector::milvus::MilvusVectorStore;
@@ -90,6 +92,11 @@ impl Platform {
             Duration::from_millis(config.outbox_max_retry_ms),
         ));
         let keys = Arc::new(ApiKeyService::new(registry.clone()));
+        let settings = Arc::new(TenantSettingsService::new(
+            Arc::new(SqlTenantSettings::new(databases.clone())),
+            config.pii_default_policy,
+            Duration::from_millis(config.policy_refresh_ms),
+        ));
         let policy = Arc::new(load_policy(&config, &databases).await?);
         let jwt_settings = config.jwt_settings();
         let jwt = if jwt_settings.is_enabled() {
@@ -116,6 +123,7 @@ impl Platform {
                 embedder.clone(),
                 categorizer,
                 vector_sync.clone(),
+                settings.clone(),
             )),
             authenticator: Arc::new(Authenticator::new(keys.clone(), tenants.clone(), jwt)),
             tenants,
@@ -128,6 +136,7 @@ impl Platform {
             keys,
             policy,
             grants,
+            settings,
             audit: Arc::new(AuditService::new(Arc::new(SqlAuditStore::new(
                 databases.clone(),
             )))),

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::jwt::JwtSettings;
 use crate::auth::secret::Secret;
+use crate::domain::pii::PiiPolicy;
 
 /// Relational backend names accepted in `relational_backend`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +86,8 @@ pub struct Config {
     pub jwt_audience: Option<String>,
     /// Clock skew tolerated on `exp`/`nbf`, in seconds (at most 300).
     pub jwt_leeway_seconds: u64,
+    /// PII policy of tenants that set none: `allow`, `mask` or `reject`.
+    pub pii_default_policy: PiiPolicy,
 }
 
 impl Default for Config {
@@ -117,6 +120,7 @@ impl Default for Config {
             jwt_issuer: None,
             jwt_audience: None,
             jwt_leeway_seconds: 30,
+            pii_default_policy: PiiPolicy::Mask,
         }
     }
 }

@@ -72,6 +72,7 @@ fn body_for(route: &RoutePermission, target: &Target) -> Option<Value> {
         }
         ("POST", "/api/v1/grants") => Some(json!({"user_id": target.user_id, "role": "reader"})),
         ("POST", "/api/v1/admin/tenants") => Some(json!({"tenant": unique("p-")})),
+        ("PUT", "/api/v1/settings/pii-policy") => Some(json!({"policy": "mask"})),
         (method, _) if method == "POST" || method == "PATCH" || method == "PUT" => {
             panic!(
                 "no probe body for {} {}: add it to body_for",

@@ -4,3 +4,4 @@
 pub mod m20261124_000001_create_control_tables;
 pub mod m20261125_000001_create_policy_rules;
 pub mod m20261125_000002_create_audit_log;
+pub mod m20261125_000003_create_tenant_settings;

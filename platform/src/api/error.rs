@@ -110,6 +110,15 @@ impl From<ServiceError> for ApiError {
                 "NOT_FOUND",
                 format!("{what} not found"),
             ),
+            ServiceError::PiiRejected(kinds) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "PII_DETECTED",
+                "the content holds personal data or secrets, which this tenant's PII policy rejects",
+            )
+            .with_context(json!({
+                "field": "content",
+                "kinds": kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+            })),
             ServiceError::Conflict(message) => {
                 ApiError::new(StatusCode::CONFLICT, "CONFLICT", message)
             }

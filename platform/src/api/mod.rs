@@ -11,6 +11,7 @@ pub mod memories;
 pub mod monitoring;
 pub mod openapi;
 pub mod permissions;
+pub mod settings;
 pub mod state;
 
 use std::time::Duration;
@@ -38,6 +39,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .merge(grants::routes())
         .merge(admin::routes())
         .merge(audit::routes())
+        .merge(settings::routes())
         .route("/openapi.json", get(openapi::openapi_json))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, audit, grants, keys, memories, monitoring};
+use super::{admin, audit, grants, keys, memories, monitoring, settings};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,13 +24,16 @@ use super::{admin, audit, grants, keys, memories, monitoring};
         admin::list_tenants,
         admin::create_tenant,
         audit::read_audit_log,
+        settings::read_pii_policy,
+        settings::set_pii_policy,
     ),
     modifiers(&SecuritySchemes),
     tags((name = "memories"), (name = "monitoring"),
         (name = "keys", description = "API keys of the tenant (tenant-admin)"),
         (name = "grants", description = "Roles of the tenant's users (tenant-admin)"),
         (name = "admin", description = "Platform operators (platform-admin)"),
-        (name = "audit", description = "The tenant's audit log (tenant-admin)"))
+        (name = "audit", description = "The tenant's audit log (tenant-admin)"),
+        (name = "settings", description = "The tenant's PII policy (tenant-admin)"))
 )]
 pub struct ApiDoc;
 

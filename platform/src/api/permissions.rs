@@ -6,7 +6,7 @@ use axum::http::Method;
 
 use crate::auth::permission::Action::{Read, Write};
 use crate::auth::permission::Requirement::{self, Memories, Platform, Public, Tenant};
-use crate::auth::permission::{AUDIT, GRANTS, KEYS, TENANTS};
+use crate::auth::permission::{AUDIT, GRANTS, KEYS, PII_POLICY, TENANTS};
 
 #[derive(Debug, Clone)]
 pub struct RoutePermission {
@@ -39,6 +39,8 @@ pub static ROUTES: &[RoutePermission] = &[
     route(Method::POST, "/api/v1/grants", Tenant(GRANTS, Write)),
     route(Method::DELETE, "/api/v1/grants/{user_id}/{role}", Tenant(GRANTS, Write)),
     route(Method::GET, "/api/v1/audit", Tenant(AUDIT, Read)),
+    route(Method::GET, "/api/v1/settings/pii-policy", Tenant(PII_POLICY, Read)),
+    route(Method::PUT, "/api/v1/settings/pii-policy", Tenant(PII_POLICY, Write)),
     route(Method::GET, "/api/v1/admin/tenants", Platform(TENANTS, Read)),
     route(Method::POST, "/api/v1/admin/tenants", Platform(TENANTS, Write)),
     route(Method::GET, "/api/v1/monitoring/health", Public),

@@ -10,6 +10,7 @@ use crate::services::grants::GrantService;
 use crate::services::health::HealthService;
 use crate::services::memory_service::MemoryService;
 use crate::services::tenant_service::TenantService;
+use crate::services::tenant_settings::TenantSettingsService;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -20,6 +21,7 @@ pub struct AppState {
     pub authenticator: Arc<Authenticator>,
     pub policy: Arc<PolicyEnforcer>,
     pub grants: Arc<GrantService>,
+    pub settings: Arc<TenantSettingsService>,
     pub audit: Arc<AuditService>,
     /// Isolation of tenants created without one.
     pub default_isolation: memoryc_crds::layout::Isolation,

@@ -7,8 +7,10 @@ use uuid::Uuid;
 
 use super::ServiceError;
 use super::categorizer::Categorizer;
+use super::tenant_settings::TenantSettingsService;
 use super::vector_sync::{IndexingState, VectorSync};
 use crate::domain::limits::MAX_SEARCH_LIMIT;
+use crate::domain::pii::{self, PiiPolicy};
 use crate::domain::validation::{InputError, validate_content, validate_metadata};
 use crate::domain::{Category, Memory, MemoryFilter, MemoryPatch, NewMemory};
 use crate::embedding::Embedder;
@@ -89,6 +91,7 @@ pub struct MemoryService {
     embedder: Arc<dyn Embedder>,
     categorizer: Arc<Categorizer>,
     vector_sync: Arc<VectorSync>,
+    settings: Arc<TenantSettingsService>,
 }
 
 impl MemoryService {
@@ -98,6 +101,7 @@ impl MemoryService {
         embedder: Arc<dyn Embedder>,
         categorizer: Arc<Categorizer>,
         vector_sync: Arc<VectorSync>,
+        settings: Arc<TenantSettingsService>,
     ) -> Self {
         Self {
             memories,
@@ -105,6 +109,7 @@ impl MemoryService {
             embedder,
             categorizer,
             vector_sync,
+            settings,
         }
     }
 
@@ -114,16 +119,17 @@ impl MemoryService {
         input: CreateMemory,
     ) -> Result<(Memory, IndexingState), ServiceError> {
         validate_content(&input.content)?;
+        let content = self.screen_content(scope, input.content).await?;
         let metadata = input.metadata.unwrap_or_else(|| serde_json::json!({}));
         validate_metadata(&metadata)?;
-        let embedding = self.embed_one(&input.content).await?;
+        let embedding = self.embed_one(&content).await?;
         let (category, confidence_score) = match input.category {
             Some(category) => (category, 1.0),
             None => self.categorizer.categorize(&embedding),
         };
         let new = NewMemory {
             memory_id: Uuid::now_v7(),
-            content: input.content,
+            content,
             category,
             confidence_score,
             metadata,
@@ -223,6 +229,7 @@ impl MemoryService {
         let mut patch = MemoryPatch::default();
         if let Some(content) = input.content {
             validate_content(&content)?;
+            let content = self.screen_content(scope, content).await?;
             patch.embedding = Some(self.embed_one(&content).await?);
             patch.content = Some(content);
         }
@@ -335,6 +342,31 @@ impl MemoryService {
                 tracing::warn!(%tenant, %error, "could not count search accesses");
             }
         });
+    }
+
+    /// Applies the tenant's PII policy: content passes, is masked, or the write is refused.
+    async fn screen_content(
+        &self,
+        scope: &TenantScope,
+        content: String,
+    ) -> Result<String, ServiceError> {
+        let policy = self.settings.pii_policy(scope.tenant.tenant_id).await?;
+        if policy == PiiPolicy::Allow {
+            return Ok(content);
+        }
+        let findings = pii::detect(&content);
+        if findings.is_empty() {
+            return Ok(content);
+        }
+        match policy {
+            PiiPolicy::Reject => Err(ServiceError::PiiRejected(pii::kinds(&findings))),
+            PiiPolicy::Mask | PiiPolicy::Allow => {
+                let masked = pii::mask(&content, &findings);
+                // Markers can be longer than what they replace.
+                validate_content(&masked)?;
+                Ok(masked)
+            }
+        }
     }
 
     async fn live(&self, scope: &TenantScope, id: Uuid) -> Result<Memory, ServiceError> {

@@ -9,6 +9,7 @@ pub mod grants;
 pub mod health;
 pub mod memory_service;
 pub mod tenant_service;
+pub mod tenant_settings;
 pub mod vector_sync;
 
 pub use error::ServiceError;

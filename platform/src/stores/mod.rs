@@ -221,6 +221,29 @@ pub trait AuditStore: Send + Sync + 'static {
     ) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
+/// A tenant's own choices; `None` means the platform default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TenantSettings {
+    pub pii_policy: Option<crate::domain::pii::PiiPolicy>,
+    pub rate_limit_per_minute: Option<u32>,
+}
+
+/// Per-tenant settings.
+#[async_trait]
+pub trait TenantSettingsStore: Send + Sync + 'static {
+    async fn get(&self, tenant_id: Uuid) -> Result<TenantSettings, StoreError>;
+    async fn set_pii_policy(
+        &self,
+        tenant_id: Uuid,
+        policy: Option<crate::domain::pii::PiiPolicy>,
+    ) -> Result<(), StoreError>;
+    async fn set_rate_limit(
+        &self,
+        tenant_id: Uuid,
+        per_minute: Option<u32>,
+    ) -> Result<(), StoreError>;
+}
+
 /// Tenant-specific policy rules (Casbin `p` and `g` lines) as stored.
 #[async_trait]
 pub trait PolicyRuleStore: Send + Sync + 'static {

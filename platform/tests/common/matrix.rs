@@ -35,6 +35,8 @@ pub const EXPECTED: &[Expectation] = &[
     ("POST", "/api/v1/grants", &[(TenantAdmin, Allowed)]),
     ("DELETE", "/api/v1/grants/{user_id}/{role}", &[(TenantAdmin, Allowed)]),
     ("GET", "/api/v1/audit", &[(TenantAdmin, Allowed)]),
+    ("GET", "/api/v1/settings/pii-policy", &[(TenantAdmin, Allowed)]),
+    ("PUT", "/api/v1/settings/pii-policy", &[(TenantAdmin, Allowed)]),
     ("GET", "/api/v1/admin/tenants", &[(PlatformAdmin, Allowed)]),
     ("POST", "/api/v1/admin/tenants", &[(PlatformAdmin, Allowed)]),
     ("GET", "/api/v1/monitoring/health", &[(TenantAdmin, Allowed), (Service, Allowed), (Reader, Allowed), (Member, Allowed), (PlatformAdmin, Allowed)]),

@@ -13,6 +13,7 @@ pub mod entities;
 pub mod memory_repository;
 pub mod outbox_repository;
 pub mod policy_adapter;
+pub mod settings_repository;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -7,4 +7,5 @@ pub mod memory;
 pub mod outbox;
 pub mod policy_rule;
 pub mod tenant;
+pub mod tenant_setting;
 pub mod user;
