@@ -24,6 +24,9 @@ use crate::services::categorizer::Categorizer;
 use crate::services::grants::GrantService;
 use crate::services::health::HealthService;
 use crate::services::memory_service::MemoryService;
+use crate::services::rate_limit::in_process::InProcessCounter;
+use crate::services::rate_limit::redis::RedisCounter;
+use crate::services::rate_limit::{RateCounter, RateLimiter};
 use crate::services::tenant_service::{CreatedTenant, TenantService};
 use crate::services::tenant_settings::TenantSettingsService;
 use crate::services::vector_sync::VectorSync;
@@ -60,6 +63,8 @@ pub enum StartupError {
     Policy(#[from] PolicyError),
     #[error("{0}")]
     Jwt(#[from] crate::auth::jwt::JwtError),
+    #[error("{0}")]
+    RateLimit(#[from] crate::services::rate_limit::RateLimitError),
 }
 
 /// Everything a running platform holds.
@@ -98,6 +103,11 @@ impl Platform {
             Duration::from_millis(config.policy_refresh_ms),
         ));
         let policy = Arc::new(load_policy(&config, &databases).await?);
+        let rate_limits = Arc::new(RateLimiter::new(
+            rate_counter(&config).await?,
+            settings.clone(),
+            config.rate_limit_per_minute,
+        ));
         let jwt_settings = config.jwt_settings();
         let jwt = if jwt_settings.is_enabled() {
             Some(JwtVerifier::new(&jwt_settings).await?)
@@ -137,6 +147,7 @@ impl Platform {
             policy,
             grants,
             settings,
+            rate_limits,
             audit: Arc::new(AuditService::new(Arc::new(SqlAuditStore::new(
                 databases.clone(),
             )))),
@@ -270,6 +281,18 @@ async fn load_policy(
     let stored: AdapterFactory =
         Arc::new(move || Box::new(SqlPolicyAdapter::new(databases.clone())));
     Ok(PolicyEnforcer::load(source, Some(stored)).await?)
+}
+
+/// Redis when configured (checked now, so a wrong URL stops the start), else in process.
+async fn rate_counter(config: &Config) -> Result<Arc<dyn RateCounter>, StartupError> {
+    match &config.redis_url {
+        Some(url) => {
+            let counter = RedisCounter::connect(url)?;
+            counter.ping().await?;
+            Ok(Arc::new(counter))
+        }
+        None => Ok(Arc::new(InProcessCounter::default())),
+    }
 }
 
 /// Re-reads the policy now and then, so rules another replica stored apply here too.

@@ -88,6 +88,10 @@ pub struct Config {
     pub jwt_leeway_seconds: u64,
     /// PII policy of tenants that set none: `allow`, `mask` or `reject`.
     pub pii_default_policy: PiiPolicy,
+    /// Redis URL; rate limits are counted there, shared by every replica. Unset: in process.
+    pub redis_url: Option<String>,
+    /// Requests per credential, route and minute for tenants without their own limit; 0 = off.
+    pub rate_limit_per_minute: u32,
 }
 
 impl Default for Config {
@@ -121,6 +125,8 @@ impl Default for Config {
             jwt_audience: None,
             jwt_leeway_seconds: 30,
             pii_default_policy: PiiPolicy::Mask,
+            redis_url: None,
+            rate_limit_per_minute: 600,
         }
     }
 }

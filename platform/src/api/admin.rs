@@ -12,16 +12,110 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 use super::state::AppState;
 use crate::auth::access::Access;
 use crate::domain::validation::InputError;
 use crate::stores::Tenant;
+use memoryc_crds::layout::TenantName;
 
 const MAX_DISPLAY_NAME_CHARS: usize = 256;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/admin/tenants", get(list_tenants).post(create_tenant))
+    Router::new()
+        .route("/admin/tenants", get(list_tenants).post(create_tenant))
+        .route(
+            "/admin/tenants/{tenant}/rate-limit",
+            get(read_rate_limit).put(set_rate_limit),
+        )
+}
+
+/// Largest per-tenant limit accepted.
+const MAX_RATE_LIMIT_PER_MINUTE: u32 = 1_000_000;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitRequest {
+    /// Requests per credential, route and minute (1..1 000 000); null restores the default.
+    pub per_minute: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RateLimitInfo {
+    pub tenant: String,
+    /// The limit in force.
+    pub per_minute: u32,
+    /// The tenant's own limit, if it has one.
+    pub tenant_override: Option<u32>,
+}
+
+async fn tenant_named(state: &AppState, name: &str) -> Result<Tenant, ApiError> {
+    let not_found = || {
+        ApiError::from(crate::services::ServiceError::NotFound(format!(
+            "tenant {name}"
+        )))
+    };
+    let name = TenantName::parse(name).map_err(|_| not_found())?;
+    state.tenants.find(&name).await?.ok_or_else(not_found)
+}
+
+async fn rate_limit_info(state: &AppState, tenant: &Tenant) -> Result<RateLimitInfo, ApiError> {
+    let settings = state.settings.settings(tenant.tenant_id).await?;
+    Ok(RateLimitInfo {
+        tenant: tenant.name.to_string(),
+        per_minute: settings
+            .rate_limit_per_minute
+            .unwrap_or(state.rate_limits.default_per_minute()),
+        tenant_override: settings.rate_limit_per_minute,
+    })
+}
+
+/// A tenant's rate limit.
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/rate-limit", tag = "admin",
+    params(("tenant" = String, Path, description = "tenant name")),
+    responses((status = 200, body = RateLimitInfo), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn read_rate_limit(
+    State(state): State<AppState>,
+    _operator: Access,
+    ApiPath(name): ApiPath<String>,
+) -> Result<axum::Json<RateLimitInfo>, ApiError> {
+    let tenant = tenant_named(&state, &name).await?;
+    Ok(axum::Json(rate_limit_info(&state, &tenant).await?))
+}
+
+/// Set or clear a tenant's own rate limit; every replica applies it within the refresh time.
+#[utoipa::path(put, path = "/api/v1/admin/tenants/{tenant}/rate-limit", tag = "admin",
+    params(("tenant" = String, Path, description = "tenant name")),
+    request_body = RateLimitRequest,
+    responses((status = 200, body = RateLimitInfo), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn set_rate_limit(
+    State(state): State<AppState>,
+    _operator: Access,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(request): ApiJson<RateLimitRequest>,
+) -> Result<axum::Json<RateLimitInfo>, ApiError> {
+    if request
+        .per_minute
+        .is_some_and(|limit| limit == 0 || limit > MAX_RATE_LIMIT_PER_MINUTE)
+    {
+        return Err(InputError::Invalid {
+            field: "per_minute",
+            reason: format!("must be between 1 and {MAX_RATE_LIMIT_PER_MINUTE}, or null"),
+        }
+        .into());
+    }
+    let tenant = tenant_named(&state, &name).await?;
+    state
+        .settings
+        .set_rate_limit(tenant.tenant_id, request.per_minute)
+        .await?;
+    Ok(axum::Json(rate_limit_info(&state, &tenant).await?))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -3,11 +3,15 @@
 //! every refusal. Deny is the default: a route without a row in [`super::permissions`] is
 //! refused.
 
+use std::time::Duration;
+
 use axum::extract::{MatchedPath, OriginalUri, Request, State};
-use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::{AUTHORIZATION, RETRY_AFTER};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use uuid::Uuid;
 
 use super::error::ApiError;
 use super::permissions;
@@ -16,9 +20,8 @@ use crate::auth::Principal;
 use crate::auth::access;
 use crate::auth::permission::Requirement;
 use crate::services::authentication::AuthFailure;
+use crate::services::rate_limit::{self, RateDecision};
 use crate::stores::{AuditEntry, AuditOutcome};
-use chrono::Utc;
-use uuid::Uuid;
 
 /// Header carrying an API key.
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -70,6 +73,22 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         Err(error) => return error.into_response(),
     };
     audit.principal = Some(principal.clone());
+    let (limit, remaining) = match state
+        .rate_limits
+        .check(&principal, method.as_str(), route.path)
+        .await
+    {
+        RateDecision::Allowed { limit, remaining } => (limit, remaining),
+        RateDecision::Limited { limit, retry_after } => {
+            return audit
+                .finish(
+                    &state,
+                    AuditOutcome::RateLimited,
+                    rate_limited(limit, retry_after),
+                )
+                .await;
+        }
+    };
     let access = match access::decide(&state.policy, &principal, route.requirement) {
         Ok(access) => access,
         Err(denial) => {
@@ -85,7 +104,12 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         }
     };
     request.extensions_mut().insert(access);
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    if limit > 0 {
+        let headers = response.headers_mut();
+        headers.insert(RATE_LIMIT_LIMIT, HeaderValue::from(limit));
+        headers.insert(RATE_LIMIT_REMAINING, HeaderValue::from(remaining));
+    }
     if route.requirement.is_write() {
         let outcome = if response.status().is_success() {
             AuditOutcome::Allowed
@@ -94,6 +118,32 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         };
         return audit.finish(&state, outcome, response).await;
     }
+    response
+}
+
+const RATE_LIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const RATE_LIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+
+/// 429 with `Retry-After` in whole seconds (rounded up, so a client that waits is let in).
+fn rate_limited(limit: u32, retry_after: Duration) -> Response {
+    let seconds = retry_after
+        .as_secs()
+        .saturating_add(u64::from(retry_after.subsec_nanos() > 0))
+        .max(1);
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED",
+        "too many requests for this credential and route; retry after the given seconds",
+    )
+    .with_context(serde_json::json!({
+        "limit": limit,
+        "window_seconds": rate_limit::WINDOW.as_secs(),
+        "retry_after_seconds": seconds,
+    }))
+    .into_response();
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(seconds));
     response
 }
 

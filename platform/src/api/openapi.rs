@@ -23,6 +23,8 @@ use super::{admin, audit, grants, keys, memories, monitoring, settings};
         grants::remove_grant,
         admin::list_tenants,
         admin::create_tenant,
+        admin::read_rate_limit,
+        admin::set_rate_limit,
         audit::read_audit_log,
         settings::read_pii_policy,
         settings::set_pii_policy,

@@ -6,7 +6,7 @@ use axum::http::Method;
 
 use crate::auth::permission::Action::{Read, Write};
 use crate::auth::permission::Requirement::{self, Memories, Platform, Public, Tenant};
-use crate::auth::permission::{AUDIT, GRANTS, KEYS, PII_POLICY, TENANTS};
+use crate::auth::permission::{AUDIT, GRANTS, KEYS, PII_POLICY, RATE_LIMITS, TENANTS};
 
 #[derive(Debug, Clone)]
 pub struct RoutePermission {
@@ -43,6 +43,8 @@ pub static ROUTES: &[RoutePermission] = &[
     route(Method::PUT, "/api/v1/settings/pii-policy", Tenant(PII_POLICY, Write)),
     route(Method::GET, "/api/v1/admin/tenants", Platform(TENANTS, Read)),
     route(Method::POST, "/api/v1/admin/tenants", Platform(TENANTS, Write)),
+    route(Method::GET, "/api/v1/admin/tenants/{tenant}/rate-limit", Platform(RATE_LIMITS, Read)),
+    route(Method::PUT, "/api/v1/admin/tenants/{tenant}/rate-limit", Platform(RATE_LIMITS, Write)),
     route(Method::GET, "/api/v1/monitoring/health", Public),
     route(Method::GET, "/api/v1/openapi.json", Public),
 ];

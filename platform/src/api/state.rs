@@ -9,6 +9,7 @@ use crate::services::authentication::Authenticator;
 use crate::services::grants::GrantService;
 use crate::services::health::HealthService;
 use crate::services::memory_service::MemoryService;
+use crate::services::rate_limit::RateLimiter;
 use crate::services::tenant_service::TenantService;
 use crate::services::tenant_settings::TenantSettingsService;
 
@@ -22,6 +23,7 @@ pub struct AppState {
     pub policy: Arc<PolicyEnforcer>,
     pub grants: Arc<GrantService>,
     pub settings: Arc<TenantSettingsService>,
+    pub rate_limits: Arc<RateLimiter>,
     pub audit: Arc<AuditService>,
     /// Isolation of tenants created without one.
     pub default_isolation: memoryc_crds::layout::Isolation,

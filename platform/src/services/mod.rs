@@ -8,6 +8,7 @@ pub mod error;
 pub mod grants;
 pub mod health;
 pub mod memory_service;
+pub mod rate_limit;
 pub mod tenant_service;
 pub mod tenant_settings;
 pub mod vector_sync;

@@ -39,6 +39,8 @@ pub const EXPECTED: &[Expectation] = &[
     ("PUT", "/api/v1/settings/pii-policy", &[(TenantAdmin, Allowed)]),
     ("GET", "/api/v1/admin/tenants", &[(PlatformAdmin, Allowed)]),
     ("POST", "/api/v1/admin/tenants", &[(PlatformAdmin, Allowed)]),
+    ("GET", "/api/v1/admin/tenants/{tenant}/rate-limit", &[(PlatformAdmin, Allowed)]),
+    ("PUT", "/api/v1/admin/tenants/{tenant}/rate-limit", &[(PlatformAdmin, Allowed)]),
     ("GET", "/api/v1/monitoring/health", &[(TenantAdmin, Allowed), (Service, Allowed), (Reader, Allowed), (Member, Allowed), (PlatformAdmin, Allowed)]),
     ("GET", "/api/v1/openapi.json", &[(TenantAdmin, Allowed), (Service, Allowed), (Reader, Allowed), (Member, Allowed), (PlatformAdmin, Allowed)]),
 ];

@@ -285,6 +285,16 @@ impl TestPlatform {
         json["results"].as_array().cloned().expect("results array")
     }
 
+    /// Stops the server but leaves the databases to another platform sharing them.
+    pub async fn shutdown_keeping_data(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
