@@ -253,7 +253,9 @@ impl Platform {
         let address: SocketAddr = listener.local_addr()?;
         tracing::info!(%address, "memoryc platform listening");
         let timeout = Duration::from_millis(self.config.request_timeout_ms);
-        axum::serve(listener, api::router(self.state.clone(), timeout))
+        let cors = api::hardening::cors(&self.config.cors_allowed_origins)
+            .map_err(|e| StartupError::Config(e.to_string()))?;
+        axum::serve(listener, api::router(self.state.clone(), timeout, cors))
             .with_graceful_shutdown(shutdown)
             .await?;
         tracing::info!("shutting down");

@@ -92,6 +92,9 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Requests per credential, route and minute for tenants without their own limit; 0 = off.
     pub rate_limit_per_minute: u32,
+    /// Browser origins allowed to call the API (CORS), e.g. `["https://console.example"]`;
+    /// `["*"]` allows any; empty (default) sends no CORS headers.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -127,6 +130,7 @@ impl Default for Config {
             pii_default_policy: PiiPolicy::Mask,
             redis_url: None,
             rate_limit_per_minute: 600,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -197,6 +201,36 @@ mod tests {
             assert_eq!(config.vector_backend, VectorBackend::Milvus);
             assert_eq!(config.relational_backend, RelationalBackend::Postgres);
             assert_eq!(config.data_dir, PathBuf::from(".memoryc"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn security_settings_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "MEMORYC_CORS_ALLOWED_ORIGINS",
+                r#"["https://console.example"]"#,
+            );
+            jail.set_env(
+                "MEMORYC_JWT_HS256_SECRET",
+                "a-secret-from-the-environment-32b",
+            );
+            jail.set_env("MEMORYC_REDIS_URL", "redis://127.0.0.1:6379");
+            jail.set_env("MEMORYC_RATE_LIMIT_PER_MINUTE", "42");
+            jail.set_env("MEMORYC_PII_DEFAULT_POLICY", "reject");
+            jail.set_env("MEMORYC_JWT_LEEWAY_SECONDS", "10");
+            let config = Config::load().map_err(|e| e.to_string())?;
+            assert_eq!(config.cors_allowed_origins, vec!["https://console.example"]);
+            assert_eq!(
+                config.jwt_hs256_secret.as_ref().map(Secret::expose),
+                Some("a-secret-from-the-environment-32b")
+            );
+            assert!(!format!("{config:?}").contains("a-secret-from-the-environment"));
+            assert_eq!(config.redis_url.as_deref(), Some("redis://127.0.0.1:6379"));
+            assert_eq!(config.rate_limit_per_minute, 42);
+            assert_eq!(config.pii_default_policy, PiiPolicy::Reject);
+            assert_eq!(config.jwt_leeway_seconds, 10);
             Ok(())
         });
     }

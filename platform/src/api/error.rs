@@ -183,6 +183,22 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {
+        let message = rejection.body_text();
+        if rejection_is_too_large(&message) {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "request body is too large",
+            )
+            .with_context(json!({ "limit_bytes": crate::domain::limits::MAX_REQUEST_BODY_BYTES }))
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "MALFORMED_REQUEST", message)
+        }
+    }
+}
+
 fn rejection_is_too_large(message: &str) -> bool {
     message.contains("length limit") || message.contains("too large")
 }
