@@ -164,6 +164,25 @@ async fn bodies_are_capped_in_size_depth_and_type() {
         .await;
     assert_eq!(shallow["metadata"], nested(10));
 
+    // A known path with a method it does not have: 405 with Allow, whoever asks.
+    for key in [Some(tenant.api_key.as_str()), None] {
+        let (status, body) = platform
+            .call(Method::PUT, "/api/v1/keys", key, Some(json!({})))
+            .await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    }
+    let response = platform
+        .client
+        .request(
+            Method::TRACE,
+            format!("{}/api/v1/memories", platform.base_url),
+        )
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "GET, POST");
+
     let response = platform
         .client
         .post(format!("{}/api/v1/memories", platform.base_url))

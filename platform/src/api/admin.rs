@@ -148,10 +148,13 @@ pub struct TenantList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenantRequest {
-    /// Lowercase letters, digits and '-', at most 40 characters.
+    /// Lowercase letters, digits and '-', starting with a letter, at most 40 characters.
+    #[schema(pattern = "^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")]
     pub tenant: String,
+    #[schema(max_length = 256)]
     pub display_name: Option<String>,
     /// `Shared` (default) or `Dedicated`.
+    #[schema(pattern = "^(Shared|Dedicated|shared|dedicated)$")]
     pub isolation: Option<String>,
 }
 

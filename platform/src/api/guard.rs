@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use axum::extract::{MatchedPath, OriginalUri, Request, State};
-use axum::http::header::{AUTHORIZATION, RETRY_AFTER};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::header::{ALLOW, AUTHORIZATION, RETRY_AFTER};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -50,6 +50,15 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         principal: None,
     };
     let Some(route) = route else {
+        // A known path with another method: the method is not allowed, whatever the caller.
+        let allowed = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|matched| permissions::methods_of(matched.as_str()))
+            .unwrap_or_default();
+        if !allowed.is_empty() {
+            return method_not_allowed(&allowed);
+        }
         tracing::error!(%method, path = %audit.path,
             "route has no row in the permission table; denying");
         return audit
@@ -117,6 +126,24 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
             AuditOutcome::Failed
         };
         return audit.finish(&state, outcome, response).await;
+    }
+    response
+}
+
+fn method_not_allowed(allowed: &[&Method]) -> Response {
+    let list = allowed
+        .iter()
+        .map(|m| m.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut response = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        format!("this route answers {list}"),
+    )
+    .into_response();
+    if let Ok(value) = HeaderValue::from_str(&list) {
+        response.headers_mut().insert(ALLOW, value);
     }
     response
 }

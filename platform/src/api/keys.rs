@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct IssueKeyRequest {
     /// What the key is for, 1-128 characters.
+    #[schema(min_length = 1, max_length = 128, pattern = "\\S")]
     pub name: String,
     /// tenant-admin, member, reader or service.
     pub role: Role,

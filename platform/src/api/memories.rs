@@ -36,6 +36,7 @@ pub fn routes() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct CreateMemoryRequest {
     /// The memory's text: not blank, at most 50 000 characters.
+    #[schema(min_length = 1, max_length = 50000, pattern = "\\S")]
     pub content: String,
     /// Omit to have the platform categorise the memory (with a confidence_score).
     pub category: Option<Category>,

@@ -56,6 +56,15 @@ pub fn lookup(method: &Method, path: &str) -> Option<&'static RoutePermission> {
         .find(|route| route.method == *method && route.path == path)
 }
 
+/// The methods the table lists for a path; empty for unknown paths.
+pub fn methods_of(path: &str) -> Vec<&'static Method> {
+    ROUTES
+        .iter()
+        .filter(|route| route.path == path)
+        .map(|route| &route.method)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
