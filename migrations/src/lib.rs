@@ -1,9 +1,10 @@
 //! Memory-C* database migrations.
 //!
 //! Two independent sets: [`ControlMigrator`] for the platform's own tables (tenants, API keys,
-//! outbox, integrations) and [`TenantMigrator`] for one tenant's data. The tenant set uses unqualified table
-//! names, so it runs into whatever PostgreSQL schema is first on the `search_path` of the
-//! connection it is given, or into a tenant's SQLite file.
+//! outbox, integrations, policy rules, audit log, tenant settings) and [`TenantMigrator`] for
+//! one tenant's data. The tenant set uses unqualified table names, so it runs into whatever
+//! PostgreSQL schema is first on the `search_path` of the connection it is given, or into a
+//! tenant's SQLite file.
 
 pub use sea_orm_migration;
 use sea_orm_migration::prelude::*;
@@ -19,6 +20,9 @@ impl MigratorTrait for ControlMigrator {
         vec![
             Box::new(control::m20261124_000001_create_control_tables::Migration),
             Box::new(control::m20261124_000002_create_integrations::Migration),
+            Box::new(control::m20261125_000001_create_policy_rules::Migration),
+            Box::new(control::m20261125_000002_create_audit_log::Migration),
+            Box::new(control::m20261125_000003_create_tenant_settings::Migration),
         ]
     }
 }

@@ -9,21 +9,34 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::api::{self, AppState};
+use crate::auth::jwt::JwtVerifier;
+use crate::auth::policy::{AdapterFactory, PolicyEnforcer, PolicyError, PolicySource};
 use crate::config::{Config, RelationalBackend, VectorBackend};
 use crate::embedding::batching::BatchingEmbedder;
 use crate::embedding::cached::CachedEmbedder;
 use crate::embedding::minilm::MiniLmEmbedder;
 use crate::embedding::{Embedder, EmbeddingError};
 use crate::services::ServiceError;
+use crate::services::api_keys::{ApiKeyService, NewApiKey};
+use crate::services::audit::AuditService;
+use crate::services::authentication::Authenticator;
 use crate::services::categorizer::Categorizer;
+use crate::services::grants::GrantService;
 use crate::services::health::HealthService;
 use crate::services::memory_service::MemoryService;
+use crate::services::rate_limit::in_process::InProcessCounter;
+use crate::services::rate_limit::redis::RedisCounter;
+use crate::services::rate_limit::{RateCounter, RateLimiter};
 use crate::services::tenant_service::{CreatedTenant, TenantService};
+use crate::services::tenant_settings::TenantSettingsService;
 use crate::services::vector_sync::VectorSync;
 use crate::stores::StoreError;
+use crate::stores::relational::audit_repository::SqlAuditStore;
 use crate::stores::relational::control_repository::SqlTenantRegistry;
 use crate::stores::relational::memory_repository::SqlMemoryRepository;
 use crate::stores::relational::outbox_repository::SqlOutboxRepository;
+use crate::stores::relational::policy_adapter::SqlPolicyAdapter;
+use crate::stores::relational::settings_repository::SqlTenantSettings;
 use crate::stores::relational::{Databases, RelationalConfig};
 use crate::stores::vector::embedded::EmbeddedVectorStore;
 use crate::stores::vector::milvus::MilvusVectorStore;
@@ -46,6 +59,12 @@ pub enum StartupError {
     Service(#[from] ServiceError),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    #[error("access policy: {0}")]
+    Policy(#[from] PolicyError),
+    #[error("{0}")]
+    Jwt(#[from] crate::auth::jwt::JwtError),
+    #[error("{0}")]
+    RateLimit(#[from] crate::services::rate_limit::RateLimitError),
 }
 
 /// Everything a running platform holds.
@@ -77,6 +96,36 @@ impl Platform {
             Duration::from_millis(config.outbox_min_retry_ms),
             Duration::from_millis(config.outbox_max_retry_ms),
         ));
+        let keys = Arc::new(ApiKeyService::new(registry.clone()));
+        let settings = Arc::new(TenantSettingsService::new(
+            Arc::new(SqlTenantSettings::new(databases.clone())),
+            config.pii_default_policy,
+            Duration::from_millis(config.policy_refresh_ms),
+        ));
+        let policy = Arc::new(load_policy(&config, &databases).await?);
+        let rate_limits = Arc::new(RateLimiter::new(
+            rate_counter(&config).await?,
+            settings.clone(),
+            config.rate_limit_per_minute,
+        ));
+        let jwt_settings = config.jwt_settings();
+        let jwt = if jwt_settings.is_enabled() {
+            Some(JwtVerifier::new(&jwt_settings).await?)
+        } else {
+            None
+        };
+        let grants = Arc::new(GrantService::new(
+            Arc::new(SqlPolicyAdapter::new(databases.clone())),
+            registry.clone(),
+            policy.clone(),
+        ));
+        let default_isolation = parse_isolation(&config.default_isolation)?;
+        let tenants = Arc::new(TenantService::new(
+            registry,
+            databases.clone(),
+            vectors.clone(),
+            keys.clone(),
+        ));
         let state = AppState {
             memories: Arc::new(MemoryService::new(
                 memories,
@@ -84,18 +133,25 @@ impl Platform {
                 embedder.clone(),
                 categorizer,
                 vector_sync.clone(),
+                settings.clone(),
             )),
-            tenants: Arc::new(TenantService::new(
-                registry,
-                databases.clone(),
-                vectors.clone(),
-            )),
+            authenticator: Arc::new(Authenticator::new(keys.clone(), tenants.clone(), jwt)),
+            tenants,
             health: Arc::new(HealthService::new(
                 databases.clone(),
                 vectors.clone(),
                 embedder,
                 vector_sync.clone(),
             )),
+            keys,
+            policy,
+            grants,
+            settings,
+            rate_limits,
+            audit: Arc::new(AuditService::new(Arc::new(SqlAuditStore::new(
+                databases.clone(),
+            )))),
+            default_isolation,
         };
         Ok(Self {
             config,
@@ -113,12 +169,7 @@ impl Platform {
     }
 
     pub fn default_isolation(&self) -> Result<Isolation, StartupError> {
-        Isolation::parse(&self.config.default_isolation).ok_or_else(|| {
-            StartupError::Config(format!(
-                "default_isolation must be Shared or Dedicated, not {:?}",
-                self.config.default_isolation
-            ))
-        })
+        parse_isolation(&self.config.default_isolation)
     }
 
     /// Creates the demo tenant when missing and makes sure its key file holds a working key.
@@ -140,16 +191,24 @@ impl Platform {
                 let existing = tokio::fs::read_to_string(&key_path)
                     .await
                     .unwrap_or_default();
-                match self.state.tenants.authenticate(existing.trim()).await? {
+                match self.state.keys.authenticate(existing.trim()).await? {
                     Some(_) => None,
                     None => {
                         let admin = self.demo_admin_user(&tenant).await?;
-                        Some(
-                            self.state
-                                .tenants
-                                .issue_key(&tenant, admin, "demo key")
-                                .await?,
-                        )
+                        let issued = self
+                            .state
+                            .keys
+                            .issue(
+                                &tenant,
+                                NewApiKey {
+                                    user_id: admin,
+                                    name: "demo key".to_string(),
+                                    role: crate::auth::Role::TenantAdmin,
+                                    expires_at: None,
+                                },
+                            )
+                            .await?;
+                        Some(issued.plaintext)
                     }
                 }
             }
@@ -184,23 +243,89 @@ impl Platform {
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker = self.vector_sync.clone().spawn_worker(
             Duration::from_millis(self.config.outbox_interval_ms),
+            stop_rx.clone(),
+        );
+        let policy_refresher = spawn_policy_refresh(
+            self.state.policy.clone(),
+            Duration::from_millis(self.config.policy_refresh_ms),
             stop_rx,
         );
         let address: SocketAddr = listener.local_addr()?;
         tracing::info!(%address, "memoryc platform listening");
         let timeout = Duration::from_millis(self.config.request_timeout_ms);
-        axum::serve(listener, api::router(self.state.clone(), timeout))
+        let cors = api::hardening::cors(&self.config.cors_allowed_origins)
+            .map_err(|e| StartupError::Config(e.to_string()))?;
+        axum::serve(listener, api::router(self.state.clone(), timeout, cors))
             .with_graceful_shutdown(shutdown)
             .await?;
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
         let _ = worker.await;
+        let _ = policy_refresher.await;
         if let Some(embedded) = &self.embedded_vectors {
             embedded.flush().await?;
         }
         self.databases.close().await?;
         Ok(())
     }
+}
+
+/// The shipped (or configured) policy plus the tenants' rules from the control tables.
+async fn load_policy(
+    config: &Config,
+    databases: &Databases,
+) -> Result<PolicyEnforcer, StartupError> {
+    let source = match &config.policy_dir {
+        Some(dir) => PolicySource::Directory(dir.clone()),
+        None => PolicySource::Shipped,
+    };
+    let databases = databases.clone();
+    let stored: AdapterFactory =
+        Arc::new(move || Box::new(SqlPolicyAdapter::new(databases.clone())));
+    Ok(PolicyEnforcer::load(source, Some(stored)).await?)
+}
+
+/// Redis when configured (checked now, so a wrong URL stops the start), else in process.
+async fn rate_counter(config: &Config) -> Result<Arc<dyn RateCounter>, StartupError> {
+    match &config.redis_url {
+        Some(url) => {
+            let counter = RedisCounter::connect(url)?;
+            counter.ping().await?;
+            Ok(Arc::new(counter))
+        }
+        None => Ok(Arc::new(InProcessCounter::default())),
+    }
+}
+
+/// Re-reads the policy now and then, so rules another replica stored apply here too.
+fn spawn_policy_refresh(
+    policy: Arc<PolicyEnforcer>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every.max(Duration::from_millis(100)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {
+                    if let Err(error) = policy.reload().await {
+                        tracing::warn!(%error, "could not refresh the access policy; keeping the current one");
+                    }
+                }
+                _ = stop.changed() => break,
+            }
+        }
+    })
+}
+
+fn parse_isolation(value: &str) -> Result<Isolation, StartupError> {
+    Isolation::parse(value).ok_or_else(|| {
+        StartupError::Config(format!(
+            "default_isolation must be Shared or Dedicated, not {value:?}"
+        ))
+    })
 }
 
 fn relational_config(config: &Config) -> RelationalConfig {

@@ -9,6 +9,10 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::auth::jwt::JwtSettings;
+use crate::auth::secret::Secret;
+use crate::domain::pii::PiiPolicy;
+
 /// Relational backend names accepted in `relational_backend`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -66,6 +70,31 @@ pub struct Config {
     pub request_timeout_ms: u64,
     /// Log format: `json` (default) or `text`.
     pub log_format: String,
+    /// Directory with `model.conf` and `policy.csv` to use instead of the shipped policy.
+    pub policy_dir: Option<PathBuf>,
+    /// How often each replica re-reads the access policy (tenants' grants), in milliseconds.
+    pub policy_refresh_ms: u64,
+    /// Shared secret (at least 32 bytes) that signs HS256 JWTs; unset disables HS256.
+    pub jwt_hs256_secret: Option<Secret>,
+    /// JWKS file with the public keys of RS256/ES256 JWTs.
+    pub jwt_jwks_file: Option<PathBuf>,
+    /// JWKS URL with the public keys of RS256/ES256 JWTs (instead of a file).
+    pub jwt_jwks_url: Option<String>,
+    /// Required `iss` of JWTs, if set.
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of JWTs, if set; tokens naming an audience are refused when unset.
+    pub jwt_audience: Option<String>,
+    /// Clock skew tolerated on `exp`/`nbf`, in seconds (at most 300).
+    pub jwt_leeway_seconds: u64,
+    /// PII policy of tenants that set none: `allow`, `mask` or `reject`.
+    pub pii_default_policy: PiiPolicy,
+    /// Redis URL; rate limits are counted there, shared by every replica. Unset: in process.
+    pub redis_url: Option<String>,
+    /// Requests per credential, route and minute for tenants without their own limit; 0 = off.
+    pub rate_limit_per_minute: u32,
+    /// Browser origins allowed to call the API (CORS), e.g. `["https://console.example"]`;
+    /// `["*"]` allows any; empty (default) sends no CORS headers.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -90,6 +119,18 @@ impl Default for Config {
             outbox_max_retry_ms: 60_000,
             request_timeout_ms: 30_000,
             log_format: "json".to_string(),
+            policy_dir: None,
+            policy_refresh_ms: 5_000,
+            jwt_hs256_secret: None,
+            jwt_jwks_file: None,
+            jwt_jwks_url: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwt_leeway_seconds: 30,
+            pii_default_policy: PiiPolicy::Mask,
+            redis_url: None,
+            rate_limit_per_minute: 600,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -123,6 +164,17 @@ impl Config {
         match serde_json::to_value(Config::default()) {
             Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
             _ => Vec::new(),
+        }
+    }
+
+    pub fn jwt_settings(&self) -> JwtSettings {
+        JwtSettings {
+            hs256_secret: self.jwt_hs256_secret.clone(),
+            jwks_file: self.jwt_jwks_file.clone(),
+            jwks_url: self.jwt_jwks_url.clone(),
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+            leeway_seconds: self.jwt_leeway_seconds,
         }
     }
 
@@ -164,6 +216,36 @@ mod tests {
             assert_eq!(config.vector_backend, VectorBackend::Milvus);
             assert_eq!(config.relational_backend, RelationalBackend::Postgres);
             assert_eq!(config.data_dir, PathBuf::from(".memoryc"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn security_settings_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "MEMORYC_CORS_ALLOWED_ORIGINS",
+                r#"["https://console.example"]"#,
+            );
+            jail.set_env(
+                "MEMORYC_JWT_HS256_SECRET",
+                "a-secret-from-the-environment-32b",
+            );
+            jail.set_env("MEMORYC_REDIS_URL", "redis://127.0.0.1:6379");
+            jail.set_env("MEMORYC_RATE_LIMIT_PER_MINUTE", "42");
+            jail.set_env("MEMORYC_PII_DEFAULT_POLICY", "reject");
+            jail.set_env("MEMORYC_JWT_LEEWAY_SECONDS", "10");
+            let config = Config::load().map_err(|e| e.to_string())?;
+            assert_eq!(config.cors_allowed_origins, vec!["https://console.example"]);
+            assert_eq!(
+                config.jwt_hs256_secret.as_ref().map(Secret::expose),
+                Some("a-secret-from-the-environment-32b")
+            );
+            assert!(!format!("{config:?}").contains("a-secret-from-the-environment"));
+            assert_eq!(config.redis_url.as_deref(), Some("redis://127.0.0.1:6379"));
+            assert_eq!(config.rate_limit_per_minute, 42);
+            assert_eq!(config.pii_default_policy, PiiPolicy::Reject);
+            assert_eq!(config.jwt_leeway_seconds, 10);
             Ok(())
         });
     }

@@ -1,5 +1,8 @@
-//! Control schema: the platform's registry of tenants, their API keys, the vector outbox and
-//! the integrations of each tenant.
+//! Control schema: the platform's registry of tenants, their API keys, the vector outbox, the
+//! integrations of each tenant, tenant policy rules, the audit log and tenant settings.
 
 pub mod m20261124_000001_create_control_tables;
 pub mod m20261124_000002_create_integrations;
+pub mod m20261125_000001_create_policy_rules;
+pub mod m20261125_000002_create_audit_log;
+pub mod m20261125_000003_create_tenant_settings;

@@ -51,7 +51,17 @@ impl ApiError {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "UNAUTHENTICATED",
-            "a valid API key is required in the X-API-Key header",
+            "a valid API key (X-API-Key) or JWT (Authorization: Bearer) is required",
+        )
+    }
+
+    /// The caller is known but its roles do not allow the route. Only ever about the route,
+    /// never about a particular record, so it reveals nothing about what exists.
+    pub fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "the caller's roles do not allow this request",
         )
     }
 }
@@ -100,6 +110,15 @@ impl From<ServiceError> for ApiError {
                 "NOT_FOUND",
                 format!("{what} not found"),
             ),
+            ServiceError::PiiRejected(kinds) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "PII_DETECTED",
+                "the content holds personal data or secrets, which this tenant's PII policy rejects",
+            )
+            .with_context(json!({
+                "field": "content",
+                "kinds": kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+            })),
             ServiceError::Conflict(message) => {
                 ApiError::new(StatusCode::CONFLICT, "CONFLICT", message)
             }
@@ -160,6 +179,22 @@ impl From<JsonRejection> for ApiError {
             )
             .with_context(json!({ "limit_bytes": crate::domain::limits::MAX_REQUEST_BODY_BYTES })),
             _ => ApiError::new(StatusCode::BAD_REQUEST, "MALFORMED_REQUEST", message),
+        }
+    }
+}
+
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {
+        let message = rejection.body_text();
+        if rejection_is_too_large(&message) {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "request body is too large",
+            )
+            .with_context(json!({ "limit_bytes": crate::domain::limits::MAX_REQUEST_BODY_BYTES }))
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "MALFORMED_REQUEST", message)
         }
     }
 }

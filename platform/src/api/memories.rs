@@ -1,5 +1,6 @@
 //! `/api/v1/memories`: store, search, read, change and erase memories.
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,13 +13,13 @@ use uuid::Uuid;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::guard::AuditDetail;
 use super::state::AppState;
-use crate::auth::Principal;
 use crate::domain::limits::DEFAULT_SEARCH_LIMIT;
 use crate::domain::validation::validate_metadata_key;
 use crate::domain::{Category, Memory, MemoryFilter};
 use crate::services::memory_service::{
-    CreateMemory, SearchHit, SearchMode, SearchRequest, UpdateMemory,
+    CreateMemory, SearchHit, SearchMode, SearchRequest, TenantScope, UpdateMemory,
 };
 use crate::services::vector_sync::IndexingState;
 
@@ -35,6 +36,7 @@ pub fn routes() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct CreateMemoryRequest {
     /// The memory's text: not blank, at most 50 000 characters.
+    #[schema(min_length = 1, max_length = 50000, pattern = "\\S")]
     pub content: String,
     /// Omit to have the platform categorise the memory (with a confidence_score).
     pub category: Option<Category>,
@@ -120,10 +122,10 @@ pub struct DeleteParams {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 503, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = []), ("bearer" = [])))]
 pub async fn create_memory(
     State(state): State<AppState>,
-    principal: Principal,
+    scope: TenantScope,
     ApiJson(request): ApiJson<CreateMemoryRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let input = CreateMemory {
@@ -131,9 +133,11 @@ pub async fn create_memory(
         category: request.category,
         metadata: request.metadata,
     };
-    let (memory, indexing) = state.memories.create(&principal.scope(), input).await?;
+    let (memory, indexing) = state.memories.create(&scope, input).await?;
+    let detail = AuditDetail(serde_json::json!({ "memory_id": memory.memory_id }));
     Ok((
         StatusCode::CREATED,
+        Extension(detail),
         axum::Json(MemoryWithIndexing { memory, indexing }),
     ))
 }
@@ -143,14 +147,14 @@ pub async fn create_memory(
     responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 503, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = []), ("bearer" = [])))]
 pub async fn search_memories(
     State(state): State<AppState>,
-    principal: Principal,
+    scope: TenantScope,
     ApiQuery(params): ApiQuery<SearchParams>,
 ) -> Result<axum::Json<SearchResponse>, ApiError> {
     let request = search_request(params)?;
-    let hits = state.memories.search(&principal.scope(), request).await?;
+    let hits = state.memories.search(&scope, request).await?;
     let results: Vec<SearchResult> = hits
         .into_iter()
         .map(|SearchHit { memory, score }| SearchResult { memory, score })
@@ -166,15 +170,13 @@ pub async fn search_memories(
     params(("id" = Uuid, Path, description = "memory_id")),
     responses((status = 200, body = Memory), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = []), ("bearer" = [])))]
 pub async fn get_memory(
     State(state): State<AppState>,
-    principal: Principal,
+    scope: TenantScope,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<Memory>, ApiError> {
-    Ok(axum::Json(
-        state.memories.get(&principal.scope(), id).await?,
-    ))
+    Ok(axum::Json(state.memories.get(&scope, id).await?))
 }
 
 /// Change a memory; new content is embedded again.
@@ -184,10 +186,10 @@ pub async fn get_memory(
     responses((status = 200, body = MemoryWithIndexing), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = []), ("bearer" = [])))]
 pub async fn update_memory(
     State(state): State<AppState>,
-    principal: Principal,
+    scope: TenantScope,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(request): ApiJson<UpdateMemoryRequest>,
 ) -> Result<axum::Json<MemoryWithIndexing>, ApiError> {
@@ -196,7 +198,7 @@ pub async fn update_memory(
         category: request.category,
         metadata: request.metadata,
     };
-    let (memory, indexing) = state.memories.update(&principal.scope(), id, input).await?;
+    let (memory, indexing) = state.memories.update(&scope, id, input).await?;
     Ok(axum::Json(MemoryWithIndexing { memory, indexing }))
 }
 
@@ -205,16 +207,16 @@ pub async fn update_memory(
     params(("id" = Uuid, Path, description = "memory_id"), DeleteParams),
     responses((status = 204), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = []), ("bearer" = [])))]
 pub async fn delete_memory(
     State(state): State<AppState>,
-    principal: Principal,
+    scope: TenantScope,
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(params): ApiQuery<DeleteParams>,
 ) -> Result<StatusCode, ApiError> {
     state
         .memories
-        .delete(&principal.scope(), id, params.purge.unwrap_or(false))
+        .delete(&scope, id, params.purge.unwrap_or(false))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

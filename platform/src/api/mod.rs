@@ -1,10 +1,18 @@
 //! The HTTP API: routes composed per resource, middleware applied in one place.
 
+pub mod admin;
+pub mod audit;
 pub mod error;
 pub mod extract;
+pub mod grants;
+pub mod guard;
+pub mod hardening;
+pub mod keys;
 pub mod memories;
 pub mod monitoring;
 pub mod openapi;
+pub mod permissions;
+pub mod settings;
 pub mod state;
 
 use std::time::Duration;
@@ -23,17 +31,32 @@ pub use state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The whole HTTP surface; `request_timeout` bounds every request.
-pub fn router(state: AppState, request_timeout: Duration) -> Router {
+/// The whole HTTP surface; `request_timeout` bounds every request; `cors` answers browsers of
+/// the configured origins.
+pub fn router(
+    state: AppState,
+    request_timeout: Duration,
+    cors: Option<tower_http::cors::CorsLayer>,
+) -> Router {
     let api = Router::new()
         .merge(memories::routes())
         .merge(monitoring::routes())
-        .route("/openapi.json", get(openapi::openapi_json));
-    Router::new()
+        .merge(keys::routes())
+        .merge(grants::routes())
+        .merge(admin::routes())
+        .merge(audit::routes())
+        .merge(settings::routes())
+        .route("/openapi.json", get(openapi::openapi_json))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ));
+    let routes = Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(monitoring::live))
         .route("/readyz", get(monitoring::health))
-        .fallback(not_found)
+        .fallback(not_found);
+    let router = hardening::with_security_headers(routes)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
         .layer(
             ServiceBuilder::new()
@@ -49,8 +72,12 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
                 .unwrap_or_default();
             tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id)
         }))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .with_state(state)
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.with_state(state)
 }
 
 async fn request_timed_out(_: tower::BoxError) -> error::ApiError {

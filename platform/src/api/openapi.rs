@@ -1,9 +1,13 @@
 //! The OpenAPI document, generated from the handlers and types.
 
+use axum::http::Method;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{memories, monitoring};
+use super::permissions;
+use super::{admin, audit, grants, keys, memories, monitoring, settings};
+use crate::auth::permission::Requirement;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,9 +19,29 @@ use super::{memories, monitoring};
         memories::update_memory,
         memories::delete_memory,
         monitoring::health,
+        keys::issue_key,
+        keys::list_keys,
+        keys::revoke_key,
+        grants::list_grants,
+        grants::add_grant,
+        grants::remove_grant,
+        admin::list_tenants,
+        admin::create_tenant,
+        admin::read_rate_limit,
+        admin::set_rate_limit,
+        audit::read_audit_log,
+        settings::read_pii_policy,
+        settings::set_pii_policy,
     ),
-    modifiers(&SecuritySchemes),
-    tags((name = "memories"), (name = "monitoring"))
+    // Types used only in query and path parameters are not collected on their own.
+    components(schemas(memories::SearchModeParam, crate::domain::Category, crate::auth::Role)),
+    modifiers(&SecuritySchemes, &GuardResponses),
+    tags((name = "memories"), (name = "monitoring"),
+        (name = "keys", description = "API keys of the tenant (tenant-admin)"),
+        (name = "grants", description = "Roles of the tenant's users (tenant-admin)"),
+        (name = "admin", description = "Platform operators (platform-admin)"),
+        (name = "audit", description = "The tenant's audit log (tenant-admin)"),
+        (name = "settings", description = "The tenant's PII policy (tenant-admin)"))
 )]
 pub struct ApiDoc;
 
@@ -40,6 +64,59 @@ impl Modify for SecuritySchemes {
             ),
         );
     }
+}
+
+/// Documents the answers every guarded route can give whatever its handler does (401, 403,
+/// 429 from the guard; 400, 413, 415, 422 from the extractors), so the document matches what
+/// clients and the fuzzer see, and a new route gets them without repeating them.
+struct GuardResponses;
+
+impl Modify for GuardResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                (Method::GET, item.get.as_mut()),
+                (Method::PUT, item.put.as_mut()),
+                (Method::POST, item.post.as_mut()),
+                (Method::DELETE, item.delete.as_mut()),
+                (Method::PATCH, item.patch.as_mut()),
+            ];
+            for (method, operation) in operations {
+                let Some(operation) = operation else {
+                    continue;
+                };
+                let guarded = permissions::lookup(&method, path)
+                    .is_some_and(|route| route.requirement != Requirement::Public);
+                let responses = &mut operation.responses.responses;
+                let mut add = |status: &str, description: &str| {
+                    responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| error_response(description).into());
+                };
+                if guarded {
+                    add("400", "Malformed path, query or body");
+                    add("401", "No valid API key or JWT");
+                    add("403", "The caller's roles do not allow this route");
+                    add("429", "Over the rate limit; see Retry-After");
+                }
+                if operation.request_body.is_some() {
+                    add("413", "Body larger than the limit");
+                    add("415", "Body is not application/json");
+                    add("422", "Body does not match the schema");
+                }
+            }
+        }
+    }
+}
+
+fn error_response(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+        )
+        .build()
 }
 
 pub async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {

@@ -2,13 +2,29 @@
 
 use std::sync::Arc;
 
+use crate::auth::policy::PolicyEnforcer;
+use crate::services::api_keys::ApiKeyService;
+use crate::services::audit::AuditService;
+use crate::services::authentication::Authenticator;
+use crate::services::grants::GrantService;
 use crate::services::health::HealthService;
 use crate::services::memory_service::MemoryService;
+use crate::services::rate_limit::RateLimiter;
 use crate::services::tenant_service::TenantService;
+use crate::services::tenant_settings::TenantSettingsService;
 
 #[derive(Clone)]
 pub struct AppState {
     pub memories: Arc<MemoryService>,
     pub tenants: Arc<TenantService>,
     pub health: Arc<HealthService>,
+    pub keys: Arc<ApiKeyService>,
+    pub authenticator: Arc<Authenticator>,
+    pub policy: Arc<PolicyEnforcer>,
+    pub grants: Arc<GrantService>,
+    pub settings: Arc<TenantSettingsService>,
+    pub rate_limits: Arc<RateLimiter>,
+    pub audit: Arc<AuditService>,
+    /// Isolation of tenants created without one.
+    pub default_isolation: memoryc_crds::layout::Isolation,
 }

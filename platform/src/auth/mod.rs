@@ -1,6 +1,13 @@
-//! Who is calling: API keys today; JWT and RBAC build on the same [`Principal`].
+//! Who is calling and what it may do: API keys and JWTs become a [`Principal`]; Casbin decides.
 
+pub mod access;
 pub mod api_key;
+pub mod jwt;
+pub mod permission;
+pub mod policy;
 pub mod principal;
+pub mod role;
+pub mod secret;
 
-pub use principal::Principal;
+pub use principal::{Credential, Principal};
+pub use role::Role;

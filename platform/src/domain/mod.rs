@@ -3,6 +3,7 @@
 pub mod category;
 pub mod limits;
 pub mod memory;
+pub mod pii;
 pub mod validation;
 
 pub use category::Category;

@@ -19,4 +19,7 @@ pub enum ServiceError {
     Embedding(#[from] EmbeddingError),
     #[error(transparent)]
     Vector(#[from] VectorStoreError),
+    /// The tenant's PII policy refuses content holding these kinds of data.
+    #[error("the content holds personal data or secrets: {0:?}")]
+    PiiRejected(Vec<crate::domain::pii::PiiKind>),
 }

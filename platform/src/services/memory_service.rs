@@ -7,8 +7,10 @@ use uuid::Uuid;
 
 use super::ServiceError;
 use super::categorizer::Categorizer;
+use super::tenant_settings::TenantSettingsService;
 use super::vector_sync::{IndexingState, VectorSync};
 use crate::domain::limits::MAX_SEARCH_LIMIT;
+use crate::domain::pii::{self, PiiPolicy};
 use crate::domain::validation::{InputError, validate_content, validate_metadata};
 use crate::domain::{Category, Memory, MemoryFilter, MemoryPatch, NewMemory};
 use crate::embedding::Embedder;
@@ -20,9 +22,17 @@ use crate::stores::{MemoryRepository, Tenant};
 pub struct TenantScope {
     pub tenant: Tenant,
     pub user_id: Uuid,
+    /// Only this user's memories are visible (a member acting on its own); others answer as
+    /// if they did not exist.
+    pub owner_only: Option<Uuid>,
 }
 
 impl TenantScope {
+    /// Whether the caller may see this memory at all.
+    pub fn sees(&self, memory: &Memory) -> bool {
+        self.owner_only.is_none_or(|owner| owner == memory.user_id)
+    }
+
     pub fn space(&self) -> VectorSpace {
         VectorSpace {
             tenant: self.tenant.name.clone(),
@@ -81,6 +91,7 @@ pub struct MemoryService {
     embedder: Arc<dyn Embedder>,
     categorizer: Arc<Categorizer>,
     vector_sync: Arc<VectorSync>,
+    settings: Arc<TenantSettingsService>,
 }
 
 impl MemoryService {
@@ -90,6 +101,7 @@ impl MemoryService {
         embedder: Arc<dyn Embedder>,
         categorizer: Arc<Categorizer>,
         vector_sync: Arc<VectorSync>,
+        settings: Arc<TenantSettingsService>,
     ) -> Self {
         Self {
             memories,
@@ -97,6 +109,7 @@ impl MemoryService {
             embedder,
             categorizer,
             vector_sync,
+            settings,
         }
     }
 
@@ -106,16 +119,17 @@ impl MemoryService {
         input: CreateMemory,
     ) -> Result<(Memory, IndexingState), ServiceError> {
         validate_content(&input.content)?;
+        let content = self.screen_content(scope, input.content).await?;
         let metadata = input.metadata.unwrap_or_else(|| serde_json::json!({}));
         validate_metadata(&metadata)?;
-        let embedding = self.embed_one(&input.content).await?;
+        let embedding = self.embed_one(&content).await?;
         let (category, confidence_score) = match input.category {
             Some(category) => (category, 1.0),
             None => self.categorizer.categorize(&embedding),
         };
         let new = NewMemory {
             memory_id: Uuid::now_v7(),
-            content: input.content,
+            content,
             category,
             confidence_score,
             metadata,
@@ -156,6 +170,13 @@ impl MemoryService {
             }
             .into());
         }
+        let mut request = request;
+        if let Some(owner) = scope.owner_only {
+            match request.filter.user_id {
+                Some(asked) if asked != owner => return Ok(Vec::new()),
+                _ => request.filter.user_id = Some(owner),
+            }
+        }
         let tenant = &scope.tenant.name;
         let query = request
             .query
@@ -192,6 +213,7 @@ impl MemoryService {
         let mut patch = MemoryPatch::default();
         if let Some(content) = input.content {
             validate_content(&content)?;
+            let content = self.screen_content(scope, content).await?;
             patch.embedding = Some(self.embed_one(&content).await?);
             patch.content = Some(content);
         }
@@ -201,8 +223,10 @@ impl MemoryService {
         }
         patch.category = input.category.map(|category| (category, 1.0));
         let touches_vector = patch.embedding.is_some() || patch.category.is_some();
-        if touches_vector {
+        if touches_vector || scope.owner_only.is_some() {
             self.live(scope, id).await?;
+        }
+        if touches_vector {
             self.vector_sync.intend(tenant, id).await?;
         }
         let memory = self
@@ -230,6 +254,7 @@ impl MemoryService {
             .memories
             .find(tenant, id)
             .await?
+            .filter(|memory| scope.sees(memory))
             .ok_or_else(|| not_found(id))?;
         if existing.is_deleted && !purge {
             return Err(not_found(id));
@@ -303,9 +328,34 @@ impl MemoryService {
         });
     }
 
+    /// Applies the tenant's PII policy: content passes, is masked, or the write is refused.
+    async fn screen_content(
+        &self,
+        scope: &TenantScope,
+        content: String,
+    ) -> Result<String, ServiceError> {
+        let policy = self.settings.pii_policy(scope.tenant.tenant_id).await?;
+        if policy == PiiPolicy::Allow {
+            return Ok(content);
+        }
+        let findings = pii::detect(&content);
+        if findings.is_empty() {
+            return Ok(content);
+        }
+        match policy {
+            PiiPolicy::Reject => Err(ServiceError::PiiRejected(pii::kinds(&findings))),
+            PiiPolicy::Mask | PiiPolicy::Allow => {
+                let masked = pii::mask(&content, &findings);
+                // Markers can be longer than what they replace.
+                validate_content(&masked)?;
+                Ok(masked)
+            }
+        }
+    }
+
     async fn live(&self, scope: &TenantScope, id: Uuid) -> Result<Memory, ServiceError> {
         match self.memories.find(&scope.tenant.name, id).await? {
-            Some(memory) if !memory.is_deleted => Ok(memory),
+            Some(memory) if !memory.is_deleted && scope.sees(&memory) => Ok(memory),
             _ => Err(not_found(id)),
         }
     }

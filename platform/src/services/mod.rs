@@ -1,10 +1,16 @@
 //! Business logic: what happens when a memory is written, found, changed or erased.
 
+pub mod api_keys;
+pub mod audit;
+pub mod authentication;
 pub mod categorizer;
 pub mod error;
+pub mod grants;
 pub mod health;
 pub mod memory_service;
+pub mod rate_limit;
 pub mod tenant_service;
+pub mod tenant_settings;
 pub mod vector_sync;
 
 pub use error::ServiceError;

@@ -1,19 +1,18 @@
-//! Registering tenants: storage, the first admin user and its API key; and resolving API keys.
+//! Registering tenants: storage, the first admin user and its API key; and their users.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::Utc;
 use memoryc_crds::layout::{Isolation, TenantName};
-use tokio::sync::RwLock;
 use uuid::Uuid;
 
 use super::ServiceError;
-use crate::auth::{Principal, api_key};
+use super::api_keys::{ApiKeyService, NewApiKey};
+use crate::auth::Role;
 use crate::domain::validation::InputError;
 use crate::stores::relational::Databases;
 use crate::stores::vector::{VectorSpace, VectorStore};
-use crate::stores::{StoredApiKey, Tenant, TenantRegistry, TenantUser};
+use crate::stores::{Tenant, TenantRegistry, TenantUser};
 
 /// Role of the first key of a tenant (shared with the operator, which registers tenants too).
 pub use memoryc_crds::contract::TENANT_ADMIN_ROLE;
@@ -35,7 +34,7 @@ pub struct TenantService {
     registry: Arc<dyn TenantRegistry>,
     databases: Databases,
     vectors: Arc<dyn VectorStore>,
-    by_id: RwLock<HashMap<Uuid, Tenant>>,
+    keys: Arc<ApiKeyService>,
 }
 
 impl TenantService {
@@ -43,12 +42,13 @@ impl TenantService {
         registry: Arc<dyn TenantRegistry>,
         databases: Databases,
         vectors: Arc<dyn VectorStore>,
+        keys: Arc<ApiKeyService>,
     ) -> Self {
         Self {
             registry,
             databases,
             vectors,
-            by_id: RwLock::new(HashMap::new()),
+            keys,
         }
     }
 
@@ -91,8 +91,18 @@ impl TenantService {
         self.registry.create_user(&name, &admin).await?;
         self.registry.register(&tenant).await?;
         let api_key = self
-            .issue_key(&tenant, admin.user_id, "initial admin key")
-            .await?;
+            .keys
+            .issue(
+                &tenant,
+                NewApiKey {
+                    user_id: admin.user_id,
+                    name: "initial admin key".to_string(),
+                    role: Role::TenantAdmin,
+                    expires_at: None,
+                },
+            )
+            .await?
+            .plaintext;
         Ok(CreatedTenant {
             tenant: name.to_string(),
             tenant_id: tenant.tenant_id,
@@ -104,31 +114,6 @@ impl TenantService {
         })
     }
 
-    /// Issues another tenant-admin key for the tenant's admin user.
-    pub async fn issue_key(
-        &self,
-        tenant: &Tenant,
-        user_id: Uuid,
-        key_name: &str,
-    ) -> Result<String, ServiceError> {
-        let issued = api_key::generate();
-        self.registry
-            .insert_api_key(&StoredApiKey {
-                key_id: Uuid::now_v7(),
-                tenant_id: tenant.tenant_id,
-                user_id,
-                name: key_name.to_string(),
-                prefix: issued.prefix,
-                key_hash: issued.hash,
-                role: TENANT_ADMIN_ROLE.to_string(),
-                created_at: Utc::now(),
-                expires_at: None,
-                revoked_at: None,
-            })
-            .await?;
-        Ok(issued.plaintext)
-    }
-
     /// Adds a user to the tenant's own tables.
     pub async fn create_user(
         &self,
@@ -138,51 +123,40 @@ impl TenantService {
         Ok(self.registry.create_user(tenant, user).await?)
     }
 
+    /// Makes sure a user exists in the tenant's tables (a JWT subject seen for the first time).
+    pub async fn ensure_user(
+        &self,
+        tenant: &TenantName,
+        user: &TenantUser,
+    ) -> Result<(), ServiceError> {
+        if self
+            .registry
+            .find_user(tenant, user.user_id)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        match self.registry.create_user(tenant, user).await {
+            // Another request created it in the meantime.
+            Ok(()) | Err(crate::stores::StoreError::Conflict(_)) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    pub async fn find_user(
+        &self,
+        tenant: &TenantName,
+        user_id: Uuid,
+    ) -> Result<Option<TenantUser>, ServiceError> {
+        Ok(self.registry.find_user(tenant, user_id).await?)
+    }
+
     pub async fn find(&self, name: &TenantName) -> Result<Option<Tenant>, ServiceError> {
         Ok(self.registry.find_by_name(name).await?)
     }
 
     pub async fn list(&self) -> Result<Vec<Tenant>, ServiceError> {
         Ok(self.registry.list().await?)
-    }
-
-    /// The principal behind a presented API key, or `None` when the key is not valid.
-    pub async fn authenticate(&self, presented: &str) -> Result<Option<Principal>, ServiceError> {
-        let Some(prefix) = api_key::prefix_of(presented) else {
-            return Ok(None);
-        };
-        let Some(key) = self.registry.find_api_key(prefix).await? else {
-            return Ok(None);
-        };
-        if !api_key::verify(
-            presented,
-            &key.key_hash,
-            key.expires_at,
-            key.revoked_at,
-            Utc::now(),
-        ) {
-            return Ok(None);
-        }
-        let Some(tenant) = self.tenant_by_id(key.tenant_id).await? else {
-            return Ok(None);
-        };
-        Ok(Some(Principal {
-            tenant,
-            user_id: key.user_id,
-            role: key.role,
-            key_id: key.key_id,
-        }))
-    }
-
-    /// Tenants rarely change; keep them in memory once seen.
-    async fn tenant_by_id(&self, tenant_id: Uuid) -> Result<Option<Tenant>, ServiceError> {
-        if let Some(tenant) = self.by_id.read().await.get(&tenant_id) {
-            return Ok(Some(tenant.clone()));
-        }
-        let tenant = self.registry.find_by_id(tenant_id).await?;
-        if let Some(tenant) = &tenant {
-            self.by_id.write().await.insert(tenant_id, tenant.clone());
-        }
-        Ok(tenant)
     }
 }

@@ -130,8 +130,129 @@ pub trait TenantRegistry: Send + Sync + 'static {
     /// Creates the user in the tenant's own tables.
     async fn create_user(&self, tenant: &TenantName, user: &TenantUser) -> Result<(), StoreError>;
 
+    /// The user, if the tenant's tables have it.
+    async fn find_user(
+        &self,
+        tenant: &TenantName,
+        user_id: Uuid,
+    ) -> Result<Option<TenantUser>, StoreError>;
+
     async fn insert_api_key(&self, key: &StoredApiKey) -> Result<(), StoreError>;
     async fn find_api_key(&self, prefix: &str) -> Result<Option<StoredApiKey>, StoreError>;
+    /// The tenant's keys, newest first.
+    async fn list_api_keys(&self, tenant_id: Uuid) -> Result<Vec<StoredApiKey>, StoreError>;
+    /// Marks the tenant's key revoked at `at`; false when the tenant has no such live key.
+    async fn revoke_api_key(
+        &self,
+        tenant_id: Uuid,
+        key_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// How an audited request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditOutcome {
+    /// Allowed and answered with success.
+    Allowed,
+    /// Allowed, but the request itself failed (validation, not found, backend down).
+    Failed,
+    /// Authenticated, refused by the policy.
+    Denied,
+    /// No valid credential.
+    Unauthenticated,
+    /// Over its rate limit.
+    RateLimited,
+}
+
+impl AuditOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Allowed => "allowed",
+            AuditOutcome::Failed => "failed",
+            AuditOutcome::Denied => "denied",
+            AuditOutcome::Unauthenticated => "unauthenticated",
+            AuditOutcome::RateLimited => "rate_limited",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [
+            AuditOutcome::Allowed,
+            AuditOutcome::Failed,
+            AuditOutcome::Denied,
+            AuditOutcome::Unauthenticated,
+            AuditOutcome::RateLimited,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == value)
+    }
+}
+
+/// One audit record. Never holds a secret: the credential is named by its public prefix or
+/// the JWT's subject.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub audit_id: Uuid,
+    pub tenant_id: Option<Uuid>,
+    pub subject: Option<String>,
+    pub user_id: Option<Uuid>,
+    pub roles: Vec<String>,
+    pub method: String,
+    pub route: String,
+    pub path: String,
+    pub outcome: AuditOutcome,
+    pub status: u16,
+    pub detail: Option<serde_json::Value>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// The audit log.
+#[async_trait]
+pub trait AuditStore: Send + Sync + 'static {
+    async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// The tenant's entries older than `before` (all when `None`), newest first.
+    async fn page(
+        &self,
+        tenant_id: Uuid,
+        before: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+/// A tenant's own choices; `None` means the platform default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TenantSettings {
+    pub pii_policy: Option<crate::domain::pii::PiiPolicy>,
+    pub rate_limit_per_minute: Option<u32>,
+}
+
+/// Per-tenant settings.
+#[async_trait]
+pub trait TenantSettingsStore: Send + Sync + 'static {
+    async fn get(&self, tenant_id: Uuid) -> Result<TenantSettings, StoreError>;
+    async fn set_pii_policy(
+        &self,
+        tenant_id: Uuid,
+        policy: Option<crate::domain::pii::PiiPolicy>,
+    ) -> Result<(), StoreError>;
+    async fn set_rate_limit(
+        &self,
+        tenant_id: Uuid,
+        per_minute: Option<u32>,
+    ) -> Result<(), StoreError>;
+}
+
+/// Tenant-specific policy rules (Casbin `p` and `g` lines) as stored.
+#[async_trait]
+pub trait PolicyRuleStore: Send + Sync + 'static {
+    /// Every stored rule as `(ptype, values)`, oldest first.
+    async fn rules(&self) -> Result<Vec<(String, Vec<String>)>, StoreError>;
+    /// Stores a rule; false when it was stored already.
+    async fn insert(&self, ptype: &str, values: &[String]) -> Result<bool, StoreError>;
+    /// Removes the rule; false when there was none.
+    async fn remove(&self, ptype: &str, values: &[String]) -> Result<bool, StoreError>;
 }
 
 /// A pending vector sync.

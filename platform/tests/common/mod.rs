@@ -1,6 +1,7 @@
 //! Test harness: a real platform on a random port, backed by real databases.
 #![allow(dead_code)]
 
+pub mod matrix;
 pub mod proxy;
 
 use std::path::PathBuf;
@@ -47,8 +48,47 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", &Uuid::new_v4().simple().to_string()[..10])
 }
 
+/// The HS256 secret of every test platform.
+pub const JWT_SECRET: &str = "test-only-hs256-secret-of-at-least-32-bytes";
+
+/// An HS256 token for `claims` (add `exp` yourself to test expiry; one hour is the default).
+pub fn hs256_token(mut claims: Value) -> String {
+    if claims.get("exp").is_none() {
+        claims["exp"] = Value::from(chrono::Utc::now().timestamp() + 3600);
+    }
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .expect("token signs")
+}
+
+/// A token of a platform operator (no tenant).
+pub fn platform_admin_token() -> String {
+    hs256_token(serde_json::json!({"sub": "operator-1", "roles": ["platform-admin"]}))
+}
+
+/// A credential to call the API with.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Nobody,
+    Key(String),
+    Bearer(String),
+}
+
+/// A key issued through the API.
+#[derive(Debug, Clone)]
+pub struct TestKey {
+    pub api_key: String,
+    pub key_id: String,
+    pub user_id: Uuid,
+    pub prefix: String,
+}
+
 pub fn test_config(backends: Backends, data_dir: PathBuf) -> Config {
     let mut config = Config {
+        jwt_hs256_secret: Some(memoryc_platform::auth::secret::Secret::new(JWT_SECRET)),
         listen: "127.0.0.1:0".parse().expect("static address"),
         data_dir,
         model_dir: model_dir(),
@@ -173,6 +213,57 @@ impl TestPlatform {
         (status, json)
     }
 
+    pub async fn call_as(
+        &self,
+        caller: &Caller,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base_url));
+        match caller {
+            Caller::Nobody => {}
+            Caller::Key(key) => request = request.header("X-API-Key", key),
+            Caller::Bearer(token) => request = request.bearer_auth(token),
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let text = response.text().await.expect("body read");
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, json)
+    }
+
+    /// Issues a key with `role` through the API, as the tenant's admin.
+    pub async fn issue_key(&self, admin_key: &str, role: &str) -> TestKey {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/v1/keys",
+                Some(admin_key),
+                Some(serde_json::json!({"name": format!("{role} key"), "role": role})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "issuing a {role} key: {body}");
+        TestKey {
+            api_key: body["api_key"].as_str().expect("api_key").to_string(),
+            key_id: body["key_id"].as_str().expect("key_id").to_string(),
+            user_id: body["user_id"]
+                .as_str()
+                .and_then(|id| Uuid::parse_str(id).ok())
+                .expect("user_id"),
+            prefix: body["prefix"].as_str().expect("prefix").to_string(),
+        }
+    }
+
     pub async fn create_memory(&self, key: &str, body: Value) -> Value {
         let (status, json) = self
             .call(Method::POST, "/api/v1/memories", Some(key), Some(body))
@@ -192,6 +283,16 @@ impl TestPlatform {
             .await;
         assert_eq!(status, StatusCode::OK, "search failed: {json}");
         json["results"].as_array().cloned().expect("results array")
+    }
+
+    /// Stops the server but leaves the databases to another platform sharing them.
+    pub async fn shutdown_keeping_data(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
     }
 
     pub async fn shutdown(mut self) {

@@ -2,7 +2,9 @@
 //! tenant's own tables.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use memoryc_crds::layout::{Isolation, TenantName, collection_for};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
 };
@@ -113,18 +115,64 @@ impl TenantRegistry for SqlTenantRegistry {
             .filter(api_key::Column::Prefix.eq(prefix))
             .one(self.databases.control())
             .await?;
-        Ok(row.map(|row| StoredApiKey {
-            key_id: row.key_id,
-            tenant_id: row.tenant_id,
+        Ok(row.map(to_api_key))
+    }
+
+    async fn list_api_keys(&self, tenant_id: Uuid) -> Result<Vec<StoredApiKey>, StoreError> {
+        let rows = api_key::Entity::find()
+            .filter(api_key::Column::TenantId.eq(tenant_id))
+            .order_by_desc(api_key::Column::CreatedAt)
+            .order_by_desc(api_key::Column::KeyId)
+            .all(self.databases.control())
+            .await?;
+        Ok(rows.into_iter().map(to_api_key).collect())
+    }
+
+    async fn revoke_api_key(
+        &self,
+        tenant_id: Uuid,
+        key_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        // The tenant is part of the condition: a key id of another tenant changes nothing.
+        let result = api_key::Entity::update_many()
+            .col_expr(api_key::Column::RevokedAt, Expr::value(Some(at)))
+            .filter(api_key::Column::TenantId.eq(tenant_id))
+            .filter(api_key::Column::KeyId.eq(key_id))
+            .filter(api_key::Column::RevokedAt.is_null())
+            .exec(self.databases.control())
+            .await?;
+        Ok(result.rows_affected > 0)
+    }
+
+    async fn find_user(
+        &self,
+        tenant: &TenantName,
+        user_id: Uuid,
+    ) -> Result<Option<TenantUser>, StoreError> {
+        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let row = user::Entity::find_by_id(user_id).one(&transaction).await?;
+        transaction.commit().await?;
+        Ok(row.map(|row| TenantUser {
             user_id: row.user_id,
-            name: row.name,
-            prefix: row.prefix,
-            key_hash: row.key_hash,
-            role: row.role,
-            created_at: row.created_at,
-            expires_at: row.expires_at,
-            revoked_at: row.revoked_at,
+            username: row.username,
+            email: row.email,
         }))
+    }
+}
+
+fn to_api_key(row: api_key::Model) -> StoredApiKey {
+    StoredApiKey {
+        key_id: row.key_id,
+        tenant_id: row.tenant_id,
+        user_id: row.user_id,
+        name: row.name,
+        prefix: row.prefix,
+        key_hash: row.key_hash,
+        role: row.role,
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+        revoked_at: row.revoked_at,
     }
 }
 

@@ -6,11 +6,14 @@
 //! one SQLite file per tenant. The control tables live in their own schema (PostgreSQL) or
 //! file (SQLite).
 
+pub mod audit_repository;
 pub mod codec;
 pub mod control_repository;
 pub mod entities;
 pub mod memory_repository;
 pub mod outbox_repository;
+pub mod policy_adapter;
+pub mod settings_repository;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -2,7 +2,10 @@
 //! connection's search path (PostgreSQL) or file (SQLite) decides which tenant they belong to.
 
 pub mod api_key;
+pub mod audit_entry;
 pub mod memory;
 pub mod outbox;
+pub mod policy_rule;
 pub mod tenant;
+pub mod tenant_setting;
 pub mod user;

@@ -1,0 +1,211 @@
+//! Rate limits per credential and route: a fixed window of one minute, counted in Redis when
+//! one is configured (so every replica shares the count) or in process otherwise. The limit is
+//! the tenant's own when it has one, else the platform default.
+
+pub mod in_process;
+pub mod redis;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+
+use super::tenant_settings::TenantSettingsService;
+use crate::auth::Principal;
+
+/// Length of a rate-limit window.
+pub const WINDOW: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateDecision {
+    Allowed { limit: u32, remaining: u32 },
+    Limited { limit: u32, retry_after: Duration },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RateLimitError {
+    #[error("rate limit store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A counter of hits per key and window.
+#[async_trait]
+pub trait RateCounter: Send + Sync + 'static {
+    /// Counts one hit of `key` in the window that holds `now` and returns the count so far.
+    async fn hit(&self, key: &str, window: Duration, now: Duration) -> Result<u64, RateLimitError>;
+}
+
+/// The window that holds `now` (time since the epoch) and the time left in it.
+pub fn window_of(now: Duration, window: Duration) -> (u64, Duration) {
+    let length = window.as_millis().max(1);
+    let index = now.as_millis() / length;
+    let left = length - now.as_millis() % length;
+    (
+        u64::try_from(index).unwrap_or(u64::MAX),
+        Duration::from_millis(u64::try_from(left).unwrap_or(u64::MAX)),
+    )
+}
+
+pub struct RateLimiter {
+    counter: Arc<dyn RateCounter>,
+    settings: Arc<TenantSettingsService>,
+    default_per_minute: u32,
+}
+
+impl RateLimiter {
+    pub fn new(
+        counter: Arc<dyn RateCounter>,
+        settings: Arc<TenantSettingsService>,
+        default_per_minute: u32,
+    ) -> Self {
+        Self {
+            counter,
+            settings,
+            default_per_minute,
+        }
+    }
+
+    /// Counts the request of `principal` on `route` and decides. A limit of 0 turns limiting
+    /// off. When the counter is unreachable the request is allowed: an outage of the limiter
+    /// must not take the API down with it.
+    pub async fn check(&self, principal: &Principal, method: &str, route: &str) -> RateDecision {
+        let limit = self.limit_for(principal).await;
+        if limit == 0 {
+            return RateDecision::Allowed {
+                limit,
+                remaining: 0,
+            };
+        }
+        let scope = principal
+            .tenant
+            .as_ref()
+            .map_or("_platform", |t| t.name.as_str());
+        let key = format!("{scope}|{}|{method} {route}", principal.credential_label());
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        match self.counter.hit(&key, WINDOW, now).await {
+            Ok(count) if count > u64::from(limit) => RateDecision::Limited {
+                limit,
+                retry_after: window_of(now, WINDOW).1,
+            },
+            Ok(count) => RateDecision::Allowed {
+                limit,
+                remaining: u32::try_from(u64::from(limit) - count).unwrap_or(0),
+            },
+            Err(error) => {
+                tracing::warn!(%error, "rate limiter unavailable; allowing the request");
+                RateDecision::Allowed {
+                    limit,
+                    remaining: limit,
+                }
+            }
+        }
+    }
+
+    async fn limit_for(&self, principal: &Principal) -> u32 {
+        let Some(tenant) = &principal.tenant else {
+            return self.default_per_minute;
+        };
+        match self.settings.settings(tenant.tenant_id).await {
+            Ok(settings) => settings
+                .rate_limit_per_minute
+                .unwrap_or(self.default_per_minute),
+            Err(error) => {
+                tracing::warn!(%error, "tenant settings unavailable; using the default rate limit");
+                self.default_per_minute
+            }
+        }
+    }
+
+    /// The platform's default limit per credential, route and minute.
+    pub fn default_per_minute(&self) -> u32 {
+        self.default_per_minute
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::rate_limit::in_process::InProcessCounter;
+    use crate::services::rate_limit::redis::RedisCounter;
+
+    fn redis_url() -> String {
+        std::env::var("MEMORYC_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
+    }
+
+    /// Counts within a window, starts again in the next, keeps keys apart.
+    async fn counts_per_window(counter: &dyn RateCounter) {
+        let key = format!("test-{}", uuid::Uuid::new_v4());
+        let window = Duration::from_secs(1);
+        let start = Duration::from_millis(1_000_000);
+        for expected in 1..=3 {
+            assert_eq!(
+                counter.hit(&key, window, start).await.expect("hit"),
+                expected
+            );
+        }
+        let other = format!("{key}-other");
+        assert_eq!(counter.hit(&other, window, start).await.expect("hit"), 1);
+        let next = start + window;
+        assert_eq!(counter.hit(&key, window, next).await.expect("hit"), 1);
+    }
+
+    #[tokio::test]
+    async fn the_in_process_counter_counts_per_window() {
+        counts_per_window(&InProcessCounter::default()).await;
+    }
+
+    #[tokio::test]
+    async fn the_redis_counter_counts_per_window() {
+        let counter = RedisCounter::connect(&redis_url()).expect("pool");
+        counter.ping().await.expect("Redis answers on the test URL");
+        counts_per_window(&counter).await;
+    }
+
+    #[tokio::test]
+    async fn redis_keys_expire_with_their_window() {
+        let counter = RedisCounter::connect(&redis_url()).expect("pool");
+        let key = format!("test-{}", uuid::Uuid::new_v4());
+        let window = Duration::from_millis(200);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        counter.hit(&key, window, now).await.expect("hit");
+        let mut connection = counter.pool.get().await.expect("connection");
+        let (index, _) = window_of(now, window);
+        let ttl: i64 = deadpool_redis::redis::cmd("PTTL")
+            .arg(format!("memoryc:rate:{key}|{index}"))
+            .query_async(&mut connection)
+            .await
+            .expect("PTTL");
+        assert!(ttl > 0 && ttl <= 1_200, "ttl {ttl}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_redis_is_an_error_not_a_hang() {
+        let counter = RedisCounter::connect("redis://127.0.0.1:1").expect("pool");
+        assert!(counter.ping().await.is_err());
+        assert!(
+            counter
+                .hit("k", Duration::from_secs(1), Duration::from_secs(5))
+                .await
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn windows_split_time_and_say_what_is_left() {
+        let minute = Duration::from_secs(60);
+        assert_eq!(window_of(Duration::from_secs(0), minute), (0, minute));
+        assert_eq!(
+            window_of(Duration::from_millis(61_500), minute),
+            (1, Duration::from_millis(58_500))
+        );
+        assert_eq!(
+            window_of(Duration::from_millis(119_999), minute),
+            (1, Duration::from_millis(1))
+        );
+    }
+}

@@ -1,0 +1,77 @@
+//! Per-tenant settings (PII policy, rate limit) with the platform's defaults, cached briefly so
+//! the hot path does not read the database; other replicas see a change within the cache age.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use quick_cache::sync::Cache;
+use uuid::Uuid;
+
+use super::ServiceError;
+use crate::domain::pii::PiiPolicy;
+use crate::stores::{TenantSettings, TenantSettingsStore};
+
+const CACHED_TENANTS: usize = 10_000;
+
+pub struct TenantSettingsService {
+    store: Arc<dyn TenantSettingsStore>,
+    default_pii_policy: PiiPolicy,
+    max_age: Duration,
+    cache: Cache<Uuid, (Instant, TenantSettings)>,
+}
+
+impl TenantSettingsService {
+    pub fn new(
+        store: Arc<dyn TenantSettingsStore>,
+        default_pii_policy: PiiPolicy,
+        max_age: Duration,
+    ) -> Self {
+        Self {
+            store,
+            default_pii_policy,
+            max_age,
+            cache: Cache::new(CACHED_TENANTS),
+        }
+    }
+
+    pub async fn settings(&self, tenant_id: Uuid) -> Result<TenantSettings, ServiceError> {
+        if let Some((at, settings)) = self.cache.get(&tenant_id)
+            && at.elapsed() < self.max_age
+        {
+            return Ok(settings);
+        }
+        let settings = self.store.get(tenant_id).await?;
+        self.cache
+            .insert(tenant_id, (Instant::now(), settings.clone()));
+        Ok(settings)
+    }
+
+    /// The policy in force: the tenant's own, else the platform default.
+    pub async fn pii_policy(&self, tenant_id: Uuid) -> Result<PiiPolicy, ServiceError> {
+        Ok(self
+            .settings(tenant_id)
+            .await?
+            .pii_policy
+            .unwrap_or(self.default_pii_policy))
+    }
+
+    pub async fn set_pii_policy(
+        &self,
+        tenant_id: Uuid,
+        policy: PiiPolicy,
+    ) -> Result<(), ServiceError> {
+        self.store.set_pii_policy(tenant_id, Some(policy)).await?;
+        self.cache.remove(&tenant_id);
+        Ok(())
+    }
+
+    pub async fn set_rate_limit(
+        &self,
+        tenant_id: Uuid,
+        per_minute: Option<u32>,
+    ) -> Result<(), ServiceError> {
+        self.store.set_rate_limit(tenant_id, per_minute).await?;
+        self.cache.remove(&tenant_id);
+        Ok(())
+    }
+}

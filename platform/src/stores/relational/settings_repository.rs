@@ -1,0 +1,96 @@
+//! [`TenantSettingsStore`] on the control table `tenant_settings`.
+
+use async_trait::async_trait;
+use chrono::Utc;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::NotSet, ActiveValue::Set, EntityTrait};
+use uuid::Uuid;
+
+use super::Databases;
+use super::entities::tenant_setting::{self, Column, Entity as TenantSetting};
+use crate::domain::pii::PiiPolicy;
+use crate::stores::{StoreError, TenantSettings, TenantSettingsStore};
+
+#[derive(Clone)]
+pub struct SqlTenantSettings {
+    databases: Databases,
+}
+
+impl SqlTenantSettings {
+    pub fn new(databases: Databases) -> Self {
+        Self { databases }
+    }
+
+    /// Creates the row or updates only `column`, so the two settings never overwrite each other.
+    async fn upsert(
+        &self,
+        row: tenant_setting::ActiveModel,
+        column: Column,
+    ) -> Result<(), StoreError> {
+        TenantSetting::insert(row)
+            .on_conflict(
+                OnConflict::column(Column::TenantId)
+                    .update_columns([column, Column::UpdatedAt])
+                    .to_owned(),
+            )
+            .exec_without_returning(self.databases.control())
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TenantSettingsStore for SqlTenantSettings {
+    async fn get(&self, tenant_id: Uuid) -> Result<TenantSettings, StoreError> {
+        let Some(row) = TenantSetting::find_by_id(tenant_id)
+            .one(self.databases.control())
+            .await?
+        else {
+            return Ok(TenantSettings::default());
+        };
+        let pii_policy = match row.pii_policy.as_deref() {
+            None => None,
+            Some(value) => Some(PiiPolicy::parse(value).ok_or_else(|| {
+                StoreError::Corrupt(format!("tenant {tenant_id}: PII policy {value:?}"))
+            })?),
+        };
+        Ok(TenantSettings {
+            pii_policy,
+            rate_limit_per_minute: row
+                .rate_limit_per_minute
+                .and_then(|limit| u32::try_from(limit).ok()),
+        })
+    }
+
+    async fn set_pii_policy(
+        &self,
+        tenant_id: Uuid,
+        policy: Option<PiiPolicy>,
+    ) -> Result<(), StoreError> {
+        let row = tenant_setting::ActiveModel {
+            tenant_id: Set(tenant_id),
+            pii_policy: Set(policy.map(|p| p.as_str().to_string())),
+            rate_limit_per_minute: NotSet,
+            updated_at: Set(Utc::now()),
+        };
+        self.upsert(row, Column::PiiPolicy).await
+    }
+
+    async fn set_rate_limit(
+        &self,
+        tenant_id: Uuid,
+        per_minute: Option<u32>,
+    ) -> Result<(), StoreError> {
+        let limit = per_minute
+            .map(i32::try_from)
+            .transpose()
+            .map_err(|_| StoreError::Conflict("rate limit is too large".to_string()))?;
+        let row = tenant_setting::ActiveModel {
+            tenant_id: Set(tenant_id),
+            pii_policy: NotSet,
+            rate_limit_per_minute: Set(limit),
+            updated_at: Set(Utc::now()),
+        };
+        self.upsert(row, Column::RateLimitPerMinute).await
+    }
+}
