@@ -38,7 +38,12 @@ async fn a_full_run_logs_no_secret() {
     let log = std::fs::File::create(&log_path).expect("log file");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_memoryc-platform"))
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_memoryc-platform"));
+    // The platform refuses MEMORYC_* variables it does not know (the tests' own among them).
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("MEMORYC_")) {
+        command.env_remove(name);
+    }
+    let mut child = command
         .arg("serve")
         .env("MEMORYC_LISTEN", format!("127.0.0.1:{port}"))
         .env("MEMORYC_DATA_DIR", data_dir.path())

@@ -225,7 +225,7 @@ impl JwtVerifier {
                         reason: e.to_string(),
                     })?,
             ),
-            JwksSource::Url(url) => (url.clone(), self.fetch(url).await?),
+            JwksSource::Url(url) => (redacted(url), self.fetch(url).await?),
         };
         let set: JwkSet = serde_json::from_str(&text).map_err(|e| JwtError::Jwks {
             source_name: name.clone(),
@@ -241,7 +241,7 @@ impl JwtVerifier {
 
     async fn fetch(&self, url: &str) -> Result<String, JwtError> {
         let failed = |reason: String| JwtError::Jwks {
-            source_name: url.to_string(),
+            source_name: redacted(url),
             reason,
         };
         let response = self
@@ -254,6 +254,19 @@ impl JwtVerifier {
             return Err(failed(format!("HTTP {}", response.status())));
         }
         response.text().await.map_err(|e| failed(e.to_string()))
+    }
+}
+
+/// The URL without credentials or query, fit for logs and errors.
+fn redacted(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) => format!(
+            "{}://{}{}",
+            parsed.scheme(),
+            parsed.host_str().unwrap_or_default(),
+            parsed.path()
+        ),
+        Err(_) => "<invalid JWKS URL>".to_string(),
     }
 }
 
@@ -296,6 +309,15 @@ mod tests {
             leeway_seconds: 30,
             ..JwtSettings::default()
         }
+    }
+
+    #[test]
+    fn jwks_urls_are_logged_without_credentials() {
+        assert_eq!(
+            redacted("https://user:pw@idp.example/keys.json?token=x"),
+            "https://idp.example/keys.json"
+        );
+        assert_eq!(redacted("not a url"), "<invalid JWKS URL>");
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use casbin::{Adapter, CoreApi, DefaultModel, Enforcer, MgmtApi};
+use quick_cache::sync::Cache;
 
 /// The operators' domain. Tenant names are `[a-z0-9-]`, so no tenant can be called this.
 pub const PLATFORM_DOMAIN: &str = "_platform";
@@ -98,9 +99,29 @@ pub fn parse_policy(text: &str) -> Result<Vec<PolicyLine>, PolicyError> {
 /// Builds the adapter that loads the tenants' stored rules; one per enforcer.
 pub type AdapterFactory = Arc<dyn Fn() -> Box<dyn Adapter> + Send + Sync>;
 
+/// Decisions remembered per policy snapshot; a reload starts with an empty memory.
+const REMEMBERED_DECISIONS: usize = 100_000;
+
+/// One loaded policy and the decisions taken on it. Casbin evaluates its matcher (a rhai
+/// script) against every rule, tens of microseconds per call; the same question on the same
+/// snapshot always has the same answer, so it is asked once.
+struct Snapshot {
+    enforcer: Enforcer,
+    decisions: Cache<String, bool>,
+}
+
+impl Snapshot {
+    fn new(enforcer: Enforcer) -> Self {
+        Self {
+            enforcer,
+            decisions: Cache::new(REMEMBERED_DECISIONS),
+        }
+    }
+}
+
 /// The shared enforcer. Readers never block; reloads are serialised.
 pub struct PolicyEnforcer {
-    current: ArcSwap<Enforcer>,
+    current: ArcSwap<Snapshot>,
     source: PolicySource,
     stored_rules: Option<AdapterFactory>,
     reloading: tokio::sync::Mutex<()>,
@@ -114,7 +135,7 @@ impl PolicyEnforcer {
     ) -> Result<Self, PolicyError> {
         let enforcer = build(&source, stored_rules.as_ref()).await?;
         Ok(Self {
-            current: ArcSwap::from_pointee(enforcer),
+            current: ArcSwap::from_pointee(Snapshot::new(enforcer)),
             source,
             stored_rules,
             reloading: tokio::sync::Mutex::new(()),
@@ -125,17 +146,25 @@ impl PolicyEnforcer {
     pub async fn reload(&self) -> Result<(), PolicyError> {
         let _serialised = self.reloading.lock().await;
         let enforcer = build(&self.source, self.stored_rules.as_ref()).await?;
-        self.current.store(Arc::new(enforcer));
+        self.current.store(Arc::new(Snapshot::new(enforcer)));
         Ok(())
     }
 
     /// Whether any of `subjects` (the caller and its roles) may do `action` on `object` in
     /// `domain`. Errors deny.
     pub fn allows(&self, subjects: &[&str], domain: &str, object: &str, action: &str) -> bool {
-        let enforcer = self.current.load();
+        let snapshot = self.current.load();
         subjects.iter().any(|subject| {
-            match enforcer.enforce((*subject, domain, object, action)) {
-                Ok(allowed) => allowed,
+            // Unit separators cannot occur in names, so distinct questions get distinct keys.
+            let question = format!("{subject}\u{1f}{domain}\u{1f}{object}\u{1f}{action}");
+            if let Some(answer) = snapshot.decisions.get(&question) {
+                return answer;
+            }
+            match snapshot.enforcer.enforce((*subject, domain, object, action)) {
+                Ok(allowed) => {
+                    snapshot.decisions.insert(question, allowed);
+                    allowed
+                }
                 Err(error) => {
                     tracing::error!(%error, subject, domain, object, action, "policy evaluation failed; denying");
                     false

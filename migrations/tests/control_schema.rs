@@ -1,0 +1,95 @@
+//! The control migrations apply, roll back and apply again on SQLite, and the security tables
+//! enforce their checks.
+
+use memoryc_migrations::ControlMigrator;
+use memoryc_migrations::sea_orm_migration::MigratorTrait;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+
+async fn sqlite() -> (tempfile::TempDir, DatabaseConnection) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("control.sqlite").display()
+    );
+    let db = Database::connect(url).await.expect("sqlite");
+    (dir, db)
+}
+
+async fn tables(db: &DatabaseConnection) -> Vec<String> {
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'seaql%' AND name NOT LIKE 'sqlite%' ORDER BY name",
+        ))
+        .await
+        .expect("tables");
+    rows.iter()
+        .map(|row| row.try_get::<String>("", "name").expect("name"))
+        .collect()
+}
+
+#[tokio::test]
+async fn control_migrations_apply_roll_back_and_apply_again() {
+    let (_dir, db) = sqlite().await;
+    ControlMigrator::up(&db, None).await.expect("up");
+    assert_eq!(
+        tables(&db).await,
+        vec![
+            "api_keys",
+            "audit_log",
+            "outbox",
+            "policy_rules",
+            "tenant_settings",
+            "tenants"
+        ]
+    );
+    ControlMigrator::down(&db, Some(3))
+        .await
+        .expect("down three");
+    assert_eq!(tables(&db).await, vec!["api_keys", "outbox", "tenants"]);
+    ControlMigrator::up(&db, None).await.expect("up again");
+    assert_eq!(tables(&db).await.len(), 6);
+}
+
+#[tokio::test]
+async fn security_tables_check_their_values() {
+    let (_dir, db) = sqlite().await;
+    ControlMigrator::up(&db, None).await.expect("up");
+    let exec = |sql: &'static str| {
+        let db = db.clone();
+        async move { db.execute_unprepared(sql).await }
+    };
+    exec("INSERT INTO policy_rules (rule_id, ptype, v0, v1, v2, created_at) VALUES ('1', 'g', 'user:1', 'reader', 'acme', '2026-01-01T00:00:00Z')")
+        .await
+        .expect("a rule");
+    assert!(
+        exec("INSERT INTO policy_rules (rule_id, ptype, v0, v1, v2, created_at) VALUES ('2', 'g', 'user:1', 'reader', 'acme', '2026-01-01T00:00:00Z')")
+            .await
+            .is_err(),
+        "the same rule twice"
+    );
+    assert!(
+        exec("INSERT INTO audit_log (audit_id, method, route, path, outcome, status, occurred_at) VALUES ('1', 'GET', '/r', '/r', 'maybe', 200, '2026-01-01T00:00:00Z')")
+            .await
+            .is_err(),
+        "an unknown audit outcome"
+    );
+    exec("INSERT INTO tenants (tenant_id, name, display_name, isolation, schema_name, collection_name, created_at) VALUES ('t', 'acme', 'Acme', 'Shared', 's', 'c', '2026-01-01T00:00:00Z')")
+        .await
+        .expect("a tenant");
+    assert!(
+        exec("INSERT INTO tenant_settings (tenant_id, pii_policy, updated_at) VALUES ('t', 'shred', '2026-01-01T00:00:00Z')")
+            .await
+            .is_err(),
+        "an unknown PII policy"
+    );
+    assert!(
+        exec("INSERT INTO tenant_settings (tenant_id, rate_limit_per_minute, updated_at) VALUES ('t', 0, '2026-01-01T00:00:00Z')")
+            .await
+            .is_err(),
+        "a zero rate limit"
+    );
+    exec("INSERT INTO tenant_settings (tenant_id, pii_policy, rate_limit_per_minute, updated_at) VALUES ('t', 'reject', 10, '2026-01-01T00:00:00Z')")
+        .await
+        .expect("valid settings");
+}
