@@ -37,6 +37,7 @@ async fn control_migrations_apply_roll_back_and_apply_again() {
         vec![
             "api_keys",
             "audit_log",
+            "integrations",
             "outbox",
             "policy_rules",
             "tenant_settings",
@@ -46,9 +47,12 @@ async fn control_migrations_apply_roll_back_and_apply_again() {
     ControlMigrator::down(&db, Some(3))
         .await
         .expect("down three");
-    assert_eq!(tables(&db).await, vec!["api_keys", "outbox", "tenants"]);
+    assert_eq!(
+        tables(&db).await,
+        vec!["api_keys", "integrations", "outbox", "tenants"]
+    );
     ControlMigrator::up(&db, None).await.expect("up again");
-    assert_eq!(tables(&db).await.len(), 6);
+    assert_eq!(tables(&db).await.len(), 7);
 }
 
 #[tokio::test]
