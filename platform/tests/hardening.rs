@@ -195,3 +195,40 @@ async fn bodies_are_capped_in_size_depth_and_type() {
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     platform.shutdown().await;
 }
+
+#[tokio::test]
+async fn nul_characters_are_refused_and_nothing_is_stored() {
+    // PostgreSQL cannot hold U+0000 in text: the refusal must come before the database.
+    let platform = TestPlatform::start(Backends::PostgresMilvus).await;
+    let tenant = platform.create_tenant("Shared").await;
+    let key = Some(tenant.api_key.as_str());
+    for body in [
+        json!({"content": "before\u{0}after"}),
+        json!({"content": "fine", "metadata": {"k": "v\u{0}"}}),
+        json!({"content": "fine", "metadata": {"k\u{0}": 1}}),
+    ] {
+        let (status, answer) = platform
+            .call(Method::POST, "/api/v1/memories", key, Some(body))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!(answer["error_code"], "MALFORMED_REQUEST");
+    }
+    for query in ["query=a%00b", "mode=exact&query=%00", "metadata_key=k%00"] {
+        let (status, answer) = platform
+            .call(Method::GET, &format!("/api/v1/memories?{query}"), key, None)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {answer}");
+        assert_eq!(answer["error_code"], "MALFORMED_REQUEST");
+    }
+    // An escaped backslash before "u0000" is ordinary text and is kept as written.
+    let kept = platform
+        .create_memory(&tenant.api_key, json!({"content": "path C:\\u0000x"}))
+        .await;
+    assert_eq!(kept["content"], "path C:\\u0000x");
+    let (status, listed) = platform
+        .call(Method::GET, "/api/v1/memories", key, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed["results"].as_array().map(Vec::len), Some(1));
+    platform.shutdown().await;
+}

@@ -44,6 +44,9 @@ where
             )
             .with_context(serde_json::json!({ "max_depth": MAX_JSON_DEPTH })));
         }
+        if has_escaped_nul(&bytes) {
+            return Err(nul_refused("body"));
+        }
         let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
         Ok(ApiJson(value))
     }
@@ -94,6 +97,39 @@ pub fn json_depth(bytes: &[u8]) -> usize {
     deepest
 }
 
+/// Whether a JSON document has a `\u0000` escape inside a string. Text with NUL characters
+/// cannot be stored by PostgreSQL and is never meaningful memory content, so it is refused
+/// before anything is parsed. (Raw NUL bytes are invalid JSON; the parser refuses those.)
+pub fn has_escaped_nul(bytes: &[u8]) -> bool {
+    let mut in_string = false;
+    let mut index = 0;
+    while index < bytes.len() {
+        let byte = bytes[index];
+        if !in_string {
+            in_string = byte == b'"';
+        } else if byte == b'"' {
+            in_string = false;
+        } else if byte == b'\\' {
+            let escape = bytes.get(index + 1..index + 6);
+            if escape == Some(b"u0000".as_slice()) {
+                return true;
+            }
+            // Skip the escaped character so `\\` followed by `u0000` stays plain text.
+            index += 1;
+        }
+        index += 1;
+    }
+    false
+}
+
+fn nul_refused(place: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "MALFORMED_REQUEST",
+        format!("the request {place} contains a NUL character (U+0000), which text may not hold"),
+    )
+}
+
 /// `axum::extract::Query` with structured rejections.
 pub struct ApiQuery<T>(pub T);
 
@@ -105,6 +141,10 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        if query.as_bytes().windows(3).any(|w| w.eq_ignore_ascii_case(b"%00")) {
+            return Err(nul_refused("query"));
+        }
         let Query(value) = Query::<T>::from_request_parts(parts, state).await?;
         Ok(ApiQuery(value))
     }
@@ -184,5 +224,15 @@ mod tests {
         assert_eq!(json_depth(b"3"), 0);
         let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
         assert_eq!(json_depth(deep.as_bytes()), 100);
+    }
+
+    #[test]
+    fn escaped_nul_is_found_only_inside_strings_and_only_as_an_escape() {
+        assert!(has_escaped_nul(br#"{"content": "a\u0000b"}"#));
+        assert!(has_escaped_nul(br#"{"metadata": {"k\u0000": 1}}"#));
+        assert!(!has_escaped_nul(br#"{"content": "a\\u0000b"}"#));
+        assert!(!has_escaped_nul(br#"{"content": "u0000"}"#));
+        assert!(has_escaped_nul(br#"{"content": "\u00001"}"#));
+        assert!(!has_escaped_nul(br#"{"content": "\u0001"}"#));
     }
 }

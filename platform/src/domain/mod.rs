@@ -1,5 +1,6 @@
 //! The product's vocabulary: memories, categories and the limits they obey.
 
+pub mod analytics;
 pub mod category;
 pub mod limits;
 pub mod memory;
