@@ -32,8 +32,9 @@ pub struct TenantMigrator;
 
 impl MigratorTrait for TenantMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(
-            tenant::m20261124_000001_create_tenant_tables::Migration,
-        )]
+        vec![
+            Box::new(tenant::m20261124_000001_create_tenant_tables::Migration),
+            Box::new(tenant::m20261126_000001_create_memory_history::Migration),
+        ]
     }
 }

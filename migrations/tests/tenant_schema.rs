@@ -126,6 +126,15 @@ async fn assert_schema_rules(db: &impl ConnectionTrait) {
             .is_err()
     );
 
+    let history = |action: &str| {
+        format!(
+            "INSERT INTO memory_history (history_id, memory_id, action, changed_by, changed_at) VALUES ('{}', '{b}', '{action}', '{b}', '2026-01-01T00:00:00Z')",
+            uuid::Uuid::new_v4()
+        )
+    };
+    run(db, &history("UPDATED")).await.expect("history entry");
+    assert!(run(db, &history("RENAMED")).await.is_err());
+
     // Deleting a memory removes its relationships.
     run(db, &format!("DELETE FROM memories WHERE memory_id = '{b}'"))
         .await
@@ -143,8 +152,8 @@ async fn assert_schema_rules(db: &impl ConnectionTrait) {
 
 async fn table_count(db: &DatabaseConnection, schema_filter: &str) -> i64 {
     let sql = match db.get_database_backend() {
-        DbBackend::Postgres => format!("SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = '{schema_filter}' AND table_name IN ('users','memories','memory_relationships','analytics_events','predictive_insights')"),
-        _ => "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN ('users','memories','memory_relationships','analytics_events','predictive_insights')".to_string(),
+        DbBackend::Postgres => format!("SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = '{schema_filter}' AND table_name IN ('users','memories','memory_relationships','analytics_events','predictive_insights','memory_history')"),
+        _ => "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN ('users','memories','memory_relationships','analytics_events','predictive_insights','memory_history')".to_string(),
     };
     let row = db
         .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
@@ -167,12 +176,12 @@ async fn tenant_schema_on_sqlite_enforces_the_design_and_is_reversible() {
     TenantMigrator::up(&db, None)
         .await
         .expect("up again is a no-op");
-    assert_eq!(table_count(&db, "").await, 5);
+    assert_eq!(table_count(&db, "").await, 6);
     assert_schema_rules(&db).await;
     TenantMigrator::down(&db, None).await.expect("down");
     assert_eq!(table_count(&db, "").await, 0);
     TenantMigrator::up(&db, None).await.expect("up after down");
-    assert_eq!(table_count(&db, "").await, 5);
+    assert_eq!(table_count(&db, "").await, 6);
 }
 
 #[tokio::test]
@@ -198,7 +207,7 @@ async fn tenant_schema_runs_into_any_postgres_schema() {
         txn.commit().await.expect("commit");
     };
     migrate(true).await;
-    assert_eq!(table_count(&db, &schema).await, 5);
+    assert_eq!(table_count(&db, &schema).await, 6);
     assert_eq!(
         table_count(&db, "public").await,
         0,

@@ -17,10 +17,19 @@ use crate::embedding::cached::CachedEmbedder;
 use crate::embedding::minilm::MiniLmEmbedder;
 use crate::embedding::{Embedder, EmbeddingError};
 use crate::services::ServiceError;
+use crate::services::analytics::AnalyticsService;
+use crate::services::analytics::clock::SystemClock;
+use crate::services::analytics::lock::{InProcessLock, RedisRunLock, RunLock};
+use crate::services::analytics::schedule::Schedule;
+use crate::services::analytics::scheduler::AnalyticsScheduler;
+use crate::services::analytics::service::AnalyticsSettings;
 use crate::services::api_keys::{ApiKeyService, NewApiKey};
 use crate::services::audit::AuditService;
 use crate::services::authentication::Authenticator;
 use crate::services::categorizer::Categorizer;
+use crate::services::events::publisher::QUEUE_CAPACITY;
+use crate::services::events::redis_stream::{self, RedisEventStream, StreamSettings};
+use crate::services::events::{EventProcessor, EventPublisher, TenantEvent, in_process};
 use crate::services::grants::GrantService;
 use crate::services::health::HealthService;
 use crate::services::memory_service::MemoryService;
@@ -31,6 +40,7 @@ use crate::services::tenant_service::{CreatedTenant, TenantService};
 use crate::services::tenant_settings::TenantSettingsService;
 use crate::services::vector_sync::VectorSync;
 use crate::stores::StoreError;
+use crate::stores::relational::analytics_repository::SqlAnalyticsRepository;
 use crate::stores::relational::audit_repository::SqlAuditStore;
 use crate::stores::relational::control_repository::SqlTenantRegistry;
 use crate::stores::relational::memory_repository::SqlMemoryRepository;
@@ -65,6 +75,14 @@ pub enum StartupError {
     Jwt(#[from] crate::auth::jwt::JwtError),
     #[error("{0}")]
     RateLimit(#[from] crate::services::rate_limit::RateLimitError),
+    #[error("{0}")]
+    Schedule(#[from] crate::services::analytics::schedule::ScheduleError),
+    #[error("{0}")]
+    Events(#[from] crate::services::events::EventError),
+    #[error("{0}")]
+    Lock(#[from] crate::services::analytics::lock::LockError),
+    #[error("analytics scheduler: {0}")]
+    Scheduler(String),
 }
 
 /// Everything a running platform holds.
@@ -75,6 +93,12 @@ pub struct Platform {
     pub vector_sync: Arc<VectorSync>,
     vectors: Arc<dyn VectorStore>,
     embedded_vectors: Option<Arc<EmbeddedVectorStore>>,
+    /// Runs every tenant's analytics on schedule (when analytics are on).
+    pub analytics_scheduler: Arc<AnalyticsScheduler>,
+    /// Records events and derives relationships, behind whichever transport is configured.
+    pub event_processor: Arc<EventProcessor>,
+    /// Events published and not yet handed to the transport; taken by `serve`.
+    event_queue: Option<tokio::sync::mpsc::Receiver<TenantEvent>>,
 }
 
 impl Platform {
@@ -126,15 +150,34 @@ impl Platform {
             vectors.clone(),
             keys.clone(),
         ));
+        let analytics_repository = Arc::new(SqlAnalyticsRepository::new(databases.clone()));
+        let (events, event_queue) = EventPublisher::new(QUEUE_CAPACITY);
+        let event_processor = Arc::new(EventProcessor::new(analytics_repository.clone(), None));
+        let mut memory_service = MemoryService::new(
+            memories.clone(),
+            vectors.clone(),
+            embedder.clone(),
+            categorizer,
+            vector_sync.clone(),
+            settings.clone(),
+        );
+        let mut analytics =
+            AnalyticsService::new(analytics_repository, memories, analytics_settings(&config));
+        if config.analytics_enabled {
+            memory_service = memory_service.with_events(events.clone());
+            analytics = analytics.with_events(events);
+        }
+        let analytics = Arc::new(analytics);
+        let analytics_scheduler = Arc::new(AnalyticsScheduler::new(
+            Arc::new(SystemClock),
+            run_lock(&config)?,
+            tenants.clone(),
+            analytics.clone(),
+            Schedule::parse(&config.analytics_schedule)?,
+        ));
         let state = AppState {
-            memories: Arc::new(MemoryService::new(
-                memories,
-                vectors.clone(),
-                embedder.clone(),
-                categorizer,
-                vector_sync.clone(),
-                settings.clone(),
-            )),
+            memories: Arc::new(memory_service),
+            analytics,
             authenticator: Arc::new(Authenticator::new(keys.clone(), tenants.clone(), jwt)),
             tenants,
             health: Arc::new(HealthService::new(
@@ -160,6 +203,9 @@ impl Platform {
             vector_sync,
             vectors,
             embedded_vectors,
+            analytics_scheduler,
+            event_processor,
+            event_queue: Some(event_queue),
         })
     }
 
@@ -236,7 +282,7 @@ impl Platform {
 
     /// Serves until `shutdown` resolves, then drains requests and flushes state.
     pub async fn serve(
-        self,
+        mut self,
         listener: TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
@@ -248,8 +294,21 @@ impl Platform {
         let policy_refresher = spawn_policy_refresh(
             self.state.policy.clone(),
             Duration::from_millis(self.config.policy_refresh_ms),
-            stop_rx,
+            stop_rx.clone(),
         );
+        let event_tasks = self.start_event_transport(stop_rx)?;
+        let mut scheduler = if self.config.analytics_enabled {
+            let every = Duration::from_secs(self.config.analytics_tick_seconds);
+            Some(
+                self.analytics_scheduler
+                    .clone()
+                    .start(every)
+                    .await
+                    .map_err(|e| StartupError::Scheduler(e.to_string()))?,
+            )
+        } else {
+            None
+        };
         let address: SocketAddr = listener.local_addr()?;
         tracing::info!(%address, "memoryc platform listening");
         let timeout = Duration::from_millis(self.config.request_timeout_ms);
@@ -262,12 +321,69 @@ impl Platform {
         let _ = stop_tx.send(true);
         let _ = worker.await;
         let _ = policy_refresher.await;
+        if let Some(scheduler) = scheduler.as_mut()
+            && let Err(error) = scheduler.shutdown().await
+        {
+            tracing::warn!(%error, "analytics scheduler did not stop cleanly");
+        }
+        for task in event_tasks {
+            let _ = task.await;
+        }
         if let Some(embedded) = &self.embedded_vectors {
             embedded.flush().await?;
         }
         self.databases.close().await?;
         Ok(())
     }
+}
+
+impl Platform {
+    /// Starts moving published events to the processor: through Redis Streams when Redis is
+    /// configured (shared by every replica), in process otherwise.
+    fn start_event_transport(
+        &mut self,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Vec<tokio::task::JoinHandle<()>>, StartupError> {
+        let Some(queue) = self.event_queue.take() else {
+            return Ok(Vec::new());
+        };
+        match &self.config.redis_url {
+            Some(url) => {
+                let stream = RedisEventStream::connect(
+                    url,
+                    StreamSettings::new(&self.config.redis_key_prefix),
+                )?;
+                Ok(vec![
+                    redis_stream::spawn_forwarder(stream.clone(), queue, stop.clone()),
+                    redis_stream::spawn_consumer(stream, self.event_processor.clone(), stop),
+                ])
+            }
+            None => Ok(vec![in_process::spawn_consumer(
+                queue,
+                self.event_processor.clone(),
+                stop,
+            )]),
+        }
+    }
+}
+
+fn analytics_settings(config: &Config) -> AnalyticsSettings {
+    AnalyticsSettings {
+        insight_ttl: chrono::Duration::hours(
+            i64::try_from(config.insight_ttl_hours).unwrap_or(168),
+        ),
+        window: chrono::Duration::days(i64::try_from(config.analytics_window_days).unwrap_or(30)),
+        ..AnalyticsSettings::default()
+    }
+}
+
+/// Slots of scheduled analytics are claimed in Redis when configured (one run per slot across
+/// replicas), in process otherwise.
+fn run_lock(config: &Config) -> Result<Arc<dyn RunLock>, StartupError> {
+    Ok(match &config.redis_url {
+        Some(url) => Arc::new(RedisRunLock::connect(url, &config.redis_key_prefix)?),
+        None => Arc::new(InProcessLock::default()),
+    })
 }
 
 /// The shipped (or configured) policy plus the tenants' rules from the control tables.

@@ -95,6 +95,23 @@ pub struct Config {
     /// Browser origins allowed to call the API (CORS), e.g. `["https://console.example"]`;
     /// `["*"]` allows any; empty (default) sends no CORS headers.
     pub cors_allowed_origins: Vec<String>,
+    /// Record analytics events, derive relationships and run scheduled analytics.
+    pub analytics_enabled: bool,
+    /// When each tenant's analytics run, as a cron expression with seconds
+    /// (`sec min hour day month weekday`), in UTC.
+    pub analytics_schedule: String,
+    /// How often the scheduler checks which tenants are due, in seconds.
+    pub analytics_tick_seconds: u64,
+    /// How long a generated insight stays valid, in hours.
+    pub insight_ttl_hours: u64,
+    /// How far back scheduled analytics look, in days.
+    pub analytics_window_days: u64,
+    /// Cosine similarity from which two memories are SIMILAR.
+    pub relationship_similar_threshold: f32,
+    /// Cosine similarity from which two memories may CONTRADICT or BUILD_ON one another.
+    pub relationship_related_threshold: f32,
+    /// Prefix of every Redis key the platform writes (streams, locks, cache).
+    pub redis_key_prefix: String,
 }
 
 impl Default for Config {
@@ -131,6 +148,14 @@ impl Default for Config {
             redis_url: None,
             rate_limit_per_minute: 600,
             cors_allowed_origins: Vec::new(),
+            analytics_enabled: true,
+            analytics_schedule: "0 0 * * * *".to_string(),
+            analytics_tick_seconds: 30,
+            insight_ttl_hours: 168,
+            analytics_window_days: 30,
+            relationship_similar_threshold: 0.80,
+            relationship_related_threshold: 0.55,
+            redis_key_prefix: "memoryc:".to_string(),
         }
     }
 }

@@ -34,6 +34,7 @@ struct Target {
     key_id: String,
     user_id: Uuid,
     tenant: String,
+    insight_id: String,
 }
 
 impl Target {
@@ -43,6 +44,7 @@ impl Target {
             key_id: Uuid::now_v7().to_string(),
             user_id: Uuid::now_v7(),
             tenant: unique("nowhere-"),
+            insight_id: Uuid::now_v7().to_string(),
         }
     }
 }
@@ -52,6 +54,7 @@ fn fill_path(route: &RoutePermission, target: &Target) -> String {
     let filled = route
         .path
         .replace("{id}", &target.memory_id)
+        .replace("{insight_id}", &target.insight_id)
         .replace("{key_id}", &target.key_id)
         .replace("{user_id}", &target.user_id.to_string())
         .replace("{role}", "reader")
@@ -77,6 +80,8 @@ fn body_for(route: &RoutePermission, target: &Target) -> Option<Value> {
         ("POST", "/api/v1/grants") => Some(json!({"user_id": target.user_id, "role": "reader"})),
         ("POST", "/api/v1/admin/tenants") => Some(json!({"tenant": unique("p-")})),
         ("PUT", "/api/v1/settings/pii-policy") => Some(json!({"policy": "mask"})),
+        ("PATCH", "/api/v1/analytics/insights/{insight_id}") => Some(json!({"action_taken": true})),
+        ("POST", "/api/v1/analytics/run") => None,
         ("PUT", "/api/v1/admin/tenants/{tenant}/rate-limit") => Some(json!({"per_minute": 5000})),
         (method, _) if method == "POST" || method == "PATCH" || method == "PUT" => {
             panic!(
@@ -155,11 +160,14 @@ impl TenantWorld {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{grant}");
+        let memory_id = memory["memory_id"].as_str().expect("id").to_string();
+        let insight_id = platform.seed_insight(&self.name, content, &memory_id).await;
         Target {
-            memory_id: memory["memory_id"].as_str().expect("id").to_string(),
+            memory_id,
             key_id: key.key_id,
             user_id: key.user_id,
             tenant: self.name.clone(),
+            insight_id: insight_id.to_string(),
         }
     }
 }
@@ -250,7 +258,8 @@ async fn role_matrix_postgres_milvus() {
 }
 
 /// Everything of B that must never appear in an answer to A. The audit log echoes the paths
-/// A itself requested (B's ids among them); those are A's own words, not B's data.
+/// A itself requested (B's ids among them); those are A's own words, not B's data. (A's
+/// searches never name the marker, so its search events and insights may be scanned whole.)
 fn leaks(body: &Value, b_targets: &[Target]) -> Option<String> {
     let mut body = body.clone();
     if let Some(entries) = body.get_mut("entries").and_then(Value::as_array_mut) {
@@ -298,8 +307,10 @@ async fn isolation_matrix(backends: Backends) {
         .await;
     let b_targets = [b_target.clone(), b_memory_of_admin.clone()];
     let searches = [
-        format!("?query={B_MARKER}%20launch%20plan"),
-        format!("?query={B_MARKER}&mode=exact"),
+        // Words of B's memory but not the marker: found by meaning or by text if isolation
+        // failed, and never echoed back as B's marker in A's own events or insights.
+        "?query=secret%20launch%20plan".to_string(),
+        "?query=launch%20plan%20is%20secret&mode=exact".to_string(),
         format!("?user_id={}", b.users[&Role::Member]),
         "?limit=100".to_string(),
         String::new(),
@@ -545,6 +556,7 @@ async fn run_probe(
             key_id: Uuid::from_u128(id.rotate_left(7)).to_string(),
             user_id: Uuid::from_u128(id.rotate_left(13)),
             tenant: format!("t-{:x}", id % 0xffff_ffff),
+            insight_id: Uuid::from_u128(id.rotate_left(29)).to_string(),
         },
         None => {
             owner_world

@@ -142,7 +142,11 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        if query.as_bytes().windows(3).any(|w| w.eq_ignore_ascii_case(b"%00")) {
+        if query
+            .as_bytes()
+            .windows(3)
+            .any(|w| w.eq_ignore_ascii_case(b"%00"))
+        {
             return Err(nul_refused("query"));
         }
         let Query(value) = Query::<T>::from_request_parts(parts, state).await?;
@@ -198,8 +202,37 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        access_of(parts)?.scope().ok_or_else(ApiError::forbidden)
+        let mut scope = access_of(parts)?.scope().ok_or_else(ApiError::forbidden)?;
+        scope.session_id = session_id(&parts.headers)?;
+        Ok(scope)
     }
+}
+
+/// Header naming the caller's session; recorded with the analytics events of the request.
+pub const SESSION_HEADER: &str = "x-session-id";
+/// Longest session id accepted (the width of `analytics_events.session_id`).
+pub const MAX_SESSION_ID_CHARS: usize = 128;
+
+/// The session id, when the caller sent one: 1-128 visible ASCII characters.
+fn session_id(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(SESSION_HEADER) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default();
+    let valid = !text.is_empty()
+        && text.len() <= MAX_SESSION_ID_CHARS
+        && text.bytes().all(|b| b.is_ascii_graphic());
+    if !valid {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+            format!(
+                "X-Session-Id must be 1-{MAX_SESSION_ID_CHARS} visible ASCII characters without spaces"
+            ),
+        )
+        .with_context(serde_json::json!({ "field": "X-Session-Id", "max_length": MAX_SESSION_ID_CHARS })));
+    }
+    Ok(Some(text.to_string()))
 }
 
 /// A handler reached without the guard's decision is refused rather than served.

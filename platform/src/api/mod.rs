@@ -1,6 +1,7 @@
 //! The HTTP API: routes composed per resource, middleware applied in one place.
 
 pub mod admin;
+pub mod analytics;
 pub mod audit;
 pub mod error;
 pub mod extract;
@@ -40,6 +41,7 @@ pub fn router(
 ) -> Router {
     let api = Router::new()
         .merge(memories::routes())
+        .merge(analytics::routes())
         .merge(monitoring::routes())
         .merge(keys::routes())
         .merge(grants::routes())

@@ -6,7 +6,7 @@ use utoipa::openapi::{Content, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::permissions;
-use super::{admin, audit, grants, keys, memories, monitoring, settings};
+use super::{admin, analytics, audit, grants, keys, memories, monitoring, settings};
 use crate::auth::permission::Requirement;
 
 #[derive(OpenApi)]
@@ -18,6 +18,13 @@ use crate::auth::permission::Requirement;
         memories::get_memory,
         memories::update_memory,
         memories::delete_memory,
+        analytics::memory_relationships,
+        analytics::memory_history,
+        analytics::list_insights,
+        analytics::mark_insight,
+        analytics::list_events,
+        analytics::usage_summary,
+        analytics::run_analytics,
         monitoring::health,
         keys::issue_key,
         keys::list_keys,
@@ -34,9 +41,11 @@ use crate::auth::permission::Requirement;
         settings::set_pii_policy,
     ),
     // Types used only in query and path parameters are not collected on their own.
-    components(schemas(memories::SearchModeParam, crate::domain::Category, crate::auth::Role)),
+    components(schemas(memories::SearchModeParam, crate::domain::Category, crate::auth::Role,
+        crate::domain::analytics::EventType, crate::domain::analytics::InsightType)),
     modifiers(&SecuritySchemes, &GuardResponses),
     tags((name = "memories"), (name = "monitoring"),
+        (name = "analytics", description = "Insights, events and usage of the tenant"),
         (name = "keys", description = "API keys of the tenant (tenant-admin)"),
         (name = "grants", description = "Roles of the tenant's users (tenant-admin)"),
         (name = "admin", description = "Platform operators (platform-admin)"),

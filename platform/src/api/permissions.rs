@@ -6,7 +6,7 @@ use axum::http::Method;
 
 use crate::auth::permission::Action::{Read, Write};
 use crate::auth::permission::Requirement::{self, Memories, Platform, Public, Tenant};
-use crate::auth::permission::{AUDIT, GRANTS, KEYS, PII_POLICY, RATE_LIMITS, TENANTS};
+use crate::auth::permission::{ANALYTICS, AUDIT, GRANTS, KEYS, PII_POLICY, RATE_LIMITS, TENANTS};
 
 #[derive(Debug, Clone)]
 pub struct RoutePermission {
@@ -32,6 +32,14 @@ pub static ROUTES: &[RoutePermission] = &[
     route(Method::GET, "/api/v1/memories/{id}", Memories(Read)),
     route(Method::PATCH, "/api/v1/memories/{id}", Memories(Write)),
     route(Method::DELETE, "/api/v1/memories/{id}", Memories(Write)),
+    route(Method::GET, "/api/v1/memories/{id}/relationships", Memories(Read)),
+    route(Method::GET, "/api/v1/memories/{id}/history", Memories(Read)),
+    route(Method::GET, "/api/v1/analytics/insights", Tenant(ANALYTICS, Read)),
+    route(Method::PATCH, "/api/v1/analytics/insights/{insight_id}", Tenant(ANALYTICS, Write)),
+    // Events name memories and queries of individual users: visible as memories are.
+    route(Method::GET, "/api/v1/analytics/events", Memories(Read)),
+    route(Method::GET, "/api/v1/analytics/summary", Tenant(ANALYTICS, Read)),
+    route(Method::POST, "/api/v1/analytics/run", Tenant(ANALYTICS, Write)),
     route(Method::GET, "/api/v1/keys", Tenant(KEYS, Read)),
     route(Method::POST, "/api/v1/keys", Tenant(KEYS, Write)),
     route(Method::DELETE, "/api/v1/keys/{key_id}", Tenant(KEYS, Write)),

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::auth::policy::PolicyEnforcer;
+use crate::services::analytics::AnalyticsService;
 use crate::services::api_keys::ApiKeyService;
 use crate::services::audit::AuditService;
 use crate::services::authentication::Authenticator;
@@ -16,6 +17,7 @@ use crate::services::tenant_settings::TenantSettingsService;
 #[derive(Clone)]
 pub struct AppState {
     pub memories: Arc<MemoryService>,
+    pub analytics: Arc<AnalyticsService>,
     pub tenants: Arc<TenantService>,
     pub health: Arc<HealthService>,
     pub keys: Arc<ApiKeyService>,

@@ -28,6 +28,7 @@ impl Access {
             tenant,
             user_id: self.principal.user_id,
             owner_only: self.owner_only,
+            session_id: None,
         })
     }
 }

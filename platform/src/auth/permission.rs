@@ -48,6 +48,7 @@ pub const OWN_MEMORIES: &str = "own-memories";
 pub const KEYS: &str = "keys";
 pub const GRANTS: &str = "grants";
 pub const AUDIT: &str = "audit";
+pub const ANALYTICS: &str = "analytics";
 pub const PII_POLICY: &str = "pii-policy";
 pub const TENANTS: &str = "tenants";
 pub const RATE_LIMITS: &str = "rate-limits";

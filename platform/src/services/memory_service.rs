@@ -7,8 +7,10 @@ use uuid::Uuid;
 
 use super::ServiceError;
 use super::categorizer::Categorizer;
+use super::events::{EventPublisher, TenantEvent};
 use super::tenant_settings::TenantSettingsService;
 use super::vector_sync::{IndexingState, VectorSync};
+use crate::domain::analytics::{AnalyticsEvent, EventType};
 use crate::domain::limits::MAX_SEARCH_LIMIT;
 use crate::domain::pii::{self, PiiPolicy};
 use crate::domain::validation::{InputError, validate_content, validate_metadata};
@@ -25,12 +27,36 @@ pub struct TenantScope {
     /// Only this user's memories are visible (a member acting on its own); others answer as
     /// if they did not exist.
     pub owner_only: Option<Uuid>,
+    /// The caller's session (`X-Session-Id`), recorded with analytics events.
+    pub session_id: Option<String>,
 }
 
 impl TenantScope {
     /// Whether the caller may see this memory at all.
     pub fn sees(&self, memory: &Memory) -> bool {
         self.owner_only.is_none_or(|owner| owner == memory.user_id)
+    }
+
+    /// An analytics event of this caller, now.
+    fn event(
+        &self,
+        event_type: EventType,
+        memory_id: Option<Uuid>,
+        event_data: serde_json::Value,
+    ) -> TenantEvent {
+        TenantEvent {
+            tenant: self.tenant.name.clone(),
+            isolation: self.tenant.isolation,
+            event: AnalyticsEvent {
+                event_id: Uuid::now_v7(),
+                event_type,
+                user_id: Some(self.user_id),
+                memory_id,
+                event_data,
+                timestamp: Utc::now(),
+                session_id: self.session_id.clone(),
+            },
+        }
     }
 
     pub fn space(&self) -> VectorSpace {
@@ -92,7 +118,12 @@ pub struct MemoryService {
     categorizer: Arc<Categorizer>,
     vector_sync: Arc<VectorSync>,
     settings: Arc<TenantSettingsService>,
+    /// `None` when analytics are switched off.
+    events: Option<EventPublisher>,
 }
+
+/// Longest query text kept in a search event.
+const MAX_EVENT_QUERY_CHARS: usize = 500;
 
 impl MemoryService {
     pub fn new(
@@ -110,6 +141,19 @@ impl MemoryService {
             categorizer,
             vector_sync,
             settings,
+            events: None,
+        }
+    }
+
+    /// Publishes analytics events of every operation to `events`.
+    pub fn with_events(mut self, events: EventPublisher) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    fn publish(&self, event: TenantEvent) {
+        if let Some(events) = &self.events {
+            events.publish(event);
         }
     }
 
@@ -144,6 +188,15 @@ impl MemoryService {
             .vector_sync
             .sync_or_defer(&scope.space(), memory.memory_id)
             .await;
+        self.publish(scope.event(
+            EventType::MemoryCreated,
+            Some(memory.memory_id),
+            serde_json::json!({
+                "category": memory.category,
+                "confidence_score": memory.confidence_score,
+                "categorised": input.category.is_none(),
+            }),
+        ));
         Ok((memory, indexing))
     }
 
@@ -152,6 +205,7 @@ impl MemoryService {
         let tenant = &scope.tenant.name;
         let memory = self.live(scope, id).await?;
         self.memories.record_access(tenant, &[id]).await?;
+        self.publish(scope.event(EventType::MemoryAccessed, Some(id), serde_json::json!({})));
         Ok(Memory {
             access_count: memory.access_count + 1,
             ..memory
@@ -200,6 +254,21 @@ impl MemoryService {
             }
         };
         self.count_accesses(scope, &hits);
+        self.publish(scope.event(
+            EventType::SearchPerformed,
+            None,
+            serde_json::json!({
+                "query": query.map(|q| q.chars().take(MAX_EVENT_QUERY_CHARS).collect::<String>()),
+                "mode": match (query, request.mode) {
+                    (None, _) => "list",
+                    (Some(_), SearchMode::Exact) => "exact",
+                    (Some(_), SearchMode::Semantic) => "semantic",
+                },
+                "result_count": hits.len(),
+                "top_score": hits.first().and_then(|hit| hit.score),
+                "category": request.filter.category,
+            }),
+        ));
         Ok(hits)
     }
 
@@ -231,7 +300,7 @@ impl MemoryService {
         }
         let memory = self
             .memories
-            .update(tenant, id, &patch, Utc::now())
+            .update(tenant, id, &patch, scope.user_id, Utc::now())
             .await?
             .ok_or_else(|| not_found(id))?;
         let indexing = if touches_vector {
@@ -239,6 +308,19 @@ impl MemoryService {
         } else {
             IndexingState::Indexed
         };
+        let changed: Vec<&str> = [
+            ("content", patch.content.is_some()),
+            ("category", patch.category.is_some()),
+            ("metadata", patch.metadata.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(field, changed)| changed.then_some(field))
+        .collect();
+        self.publish(scope.event(
+            EventType::MemoryUpdated,
+            Some(id),
+            serde_json::json!({ "fields": changed }),
+        ));
         Ok((memory, indexing))
     }
 
@@ -263,9 +345,18 @@ impl MemoryService {
         if purge {
             self.memories.purge(tenant, id).await?;
         } else {
-            self.memories.soft_delete(tenant, id, Utc::now()).await?;
+            self.memories
+                .soft_delete(tenant, id, scope.user_id, Utc::now())
+                .await?;
         }
         self.vector_sync.sync_or_defer(&scope.space(), id).await;
+        // An erased memory leaves no trace, not even its id in an event.
+        let (memory_id, data) = if purge {
+            (None, serde_json::json!({ "purged": true }))
+        } else {
+            (Some(id), serde_json::json!({ "purged": false }))
+        };
+        self.publish(scope.event(EventType::MemoryDeleted, memory_id, data));
         Ok(())
     }
 

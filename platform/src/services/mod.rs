@@ -1,10 +1,12 @@
 //! Business logic: what happens when a memory is written, found, changed or erased.
 
+pub mod analytics;
 pub mod api_keys;
 pub mod audit;
 pub mod authentication;
 pub mod categorizer;
 pub mod error;
+pub mod events;
 pub mod grants;
 pub mod health;
 pub mod memory_service;

@@ -2,6 +2,7 @@
 //!
 //! Services talk to these traits only; which database sits behind them is configuration.
 
+pub mod analytics;
 pub mod error;
 pub mod relational;
 pub mod vector;
@@ -25,6 +26,7 @@ pub struct VectorSource {
 /// A tenant's memories in the relational store. Every call names the tenant explicitly.
 #[async_trait]
 pub trait MemoryRepository: Send + Sync + 'static {
+    /// Stores a new memory and the first entry of its history (made by its owner).
     async fn insert(&self, tenant: &TenantName, memory: &NewMemory) -> Result<Memory, StoreError>;
 
     /// The memory, deleted or not.
@@ -51,24 +53,29 @@ pub trait MemoryRepository: Send + Sync + 'static {
         limit: u64,
     ) -> Result<Vec<Memory>, StoreError>;
 
-    /// Applies `patch` to a live memory; `None` when there is no such live memory.
+    /// Applies `patch` to a live memory and records the change in its history, made by
+    /// `actor`; `None` when there is no such live memory.
     async fn update(
         &self,
         tenant: &TenantName,
         id: Uuid,
         patch: &MemoryPatch,
+        actor: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Option<Memory>, StoreError>;
 
-    /// Marks a live memory deleted and drops its embedding; false when there was none.
+    /// Marks a live memory deleted, drops its embedding and records the deletion in its
+    /// history, made by `actor`; false when there was none.
     async fn soft_delete(
         &self,
         tenant: &TenantName,
         id: Uuid,
+        actor: Uuid,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
-    /// Erases the memory and everything that mentions it; false when it did not exist.
+    /// Erases the memory and everything that mentions it (events, relationships, insights,
+    /// history); false when it did not exist.
     async fn purge(&self, tenant: &TenantName, id: Uuid) -> Result<bool, StoreError>;
 
     /// Adds one to the access count of each memory.

@@ -44,6 +44,19 @@ pub fn milvus_url() -> String {
 }
 
 /// A short random suffix so parallel tests never share names.
+pub fn redis_url() -> String {
+    std::env::var("MEMORYC_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
+}
+
+/// PostgreSQL, Milvus and Redis (events on Redis Streams, locks in Redis), with Redis keys of
+/// this test only.
+pub fn production_config(data_dir: PathBuf) -> Config {
+    let mut config = test_config(Backends::PostgresMilvus, data_dir);
+    config.redis_url = Some(redis_url());
+    config.redis_key_prefix = format!("{}:", unique("memoryc-test-"));
+    config
+}
+
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", &Uuid::new_v4().simple().to_string()[..10])
 }
@@ -117,6 +130,8 @@ pub struct TestPlatform {
     pub data_dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
+    /// A connection of the test's own to the platform's databases, for seeding.
+    databases: tokio::sync::OnceCell<memoryc_platform::stores::relational::Databases>,
 }
 
 /// A tenant created through the platform, with its admin key.
@@ -163,6 +178,7 @@ impl TestPlatform {
             data_dir,
             stop: Some(stop),
             server: Some(server),
+            databases: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -240,6 +256,54 @@ impl TestPlatform {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
         (status, json)
+    }
+
+    /// The platform's databases, as the test sees them.
+    pub async fn databases(&self) -> &memoryc_platform::stores::relational::Databases {
+        use memoryc_platform::stores::relational::{Databases, RelationalConfig};
+        self.databases
+            .get_or_init(|| async {
+                let config = match self.config.relational_backend {
+                    RelationalBackend::Sqlite => RelationalConfig::Sqlite {
+                        dir: self.config.sqlite_dir(),
+                    },
+                    RelationalBackend::Postgres => RelationalConfig::Postgres {
+                        url: self.config.database_url.clone(),
+                        control_schema: self.config.control_schema.clone(),
+                        max_connections: 4,
+                        acquire_timeout: Duration::from_secs(5),
+                    },
+                };
+                Databases::connect(&config).await.expect("test connection")
+            })
+            .await
+    }
+
+    /// Stores an unexpired insight (confidence 0.9) about `memory_id` straight into the
+    /// tenant's tables, as an analytics run would.
+    pub async fn seed_insight(&self, tenant: &str, content: &str, memory_id: &str) -> Uuid {
+        use memoryc_platform::domain::analytics::{InsightType, PredictiveInsight};
+        use memoryc_platform::stores::analytics::AnalyticsRepository;
+        use memoryc_platform::stores::relational::analytics_repository::SqlAnalyticsRepository;
+        let repository = SqlAnalyticsRepository::new(self.databases().await.clone());
+        let now = chrono::Utc::now();
+        let insight = PredictiveInsight {
+            insight_id: Uuid::now_v7(),
+            insight_type: InsightType::Pattern,
+            content: content.to_string(),
+            confidence: 0.9,
+            supporting_memories: vec![Uuid::parse_str(memory_id).expect("memory id")],
+            created_at: now,
+            expires_at: Some(now + chrono::Duration::hours(1)),
+            action_taken: false,
+            user_id: None,
+        };
+        let name = memoryc_crds::layout::TenantName::parse(tenant).expect("tenant name");
+        repository
+            .save_insights(&name, std::slice::from_ref(&insight))
+            .await
+            .expect("insight stored");
+        insight.insight_id
     }
 
     /// Issues a key with `role` through the API, as the tenant's admin.

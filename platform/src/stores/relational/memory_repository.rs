@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use super::Databases;
 use super::codec::{decode_embedding, encode_embedding};
+use super::entities::history;
 use super::entities::memory::{self, Column, Entity as Memories};
+use crate::domain::analytics::HistoryAction;
 use crate::domain::{Category, Memory, MemoryFilter, MemoryPatch, NewMemory};
 use crate::stores::{MemoryRepository, StoreError, VectorSource};
 
@@ -76,6 +78,16 @@ impl MemoryRepository for SqlMemoryRepository {
         }
         .insert(&transaction)
         .await?;
+        record_history(
+            &transaction,
+            new.memory_id,
+            HistoryAction::Created,
+            None,
+            Some(snapshot(&row)),
+            new.user_id,
+            new.created_at,
+        )
+        .await?;
         transaction.commit().await?;
         to_memory(row)
     }
@@ -129,6 +141,7 @@ impl MemoryRepository for SqlMemoryRepository {
         tenant: &TenantName,
         id: Uuid,
         patch: &MemoryPatch,
+        actor: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Option<Memory>, StoreError> {
         let transaction = self.databases.tenant_transaction(tenant).await?;
@@ -140,6 +153,7 @@ impl MemoryRepository for SqlMemoryRepository {
         else {
             return Ok(None);
         };
+        let before = row.clone();
         let mut active: memory::ActiveModel = row.into();
         if let Some(content) = &patch.content {
             active.content = Set(content.clone());
@@ -156,6 +170,17 @@ impl MemoryRepository for SqlMemoryRepository {
         }
         active.updated_at = Set(now);
         let row = active.update(&transaction).await?;
+        let (old_value, new_value) = changed_fields(&before, &row);
+        record_history(
+            &transaction,
+            id,
+            HistoryAction::Updated,
+            Some(old_value),
+            Some(new_value),
+            actor,
+            now,
+        )
+        .await?;
         transaction.commit().await?;
         to_memory(row).map(Some)
     }
@@ -164,9 +189,14 @@ impl MemoryRepository for SqlMemoryRepository {
         &self,
         tenant: &TenantName,
         id: Uuid,
+        actor: Uuid,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let transaction = self.databases.tenant_transaction(tenant).await?;
+        let before = Memories::find_by_id(id)
+            .filter(Column::IsDeleted.eq(false))
+            .one(&transaction)
+            .await?;
         let result = Memories::update_many()
             .col_expr(Column::IsDeleted, Expr::value(true))
             .col_expr(Column::Embedding, Expr::value(Option::<Vec<u8>>::None))
@@ -175,6 +205,18 @@ impl MemoryRepository for SqlMemoryRepository {
             .filter(Column::IsDeleted.eq(false))
             .exec(&transaction)
             .await?;
+        if let Some(before) = before.filter(|_| result.rows_affected > 0) {
+            record_history(
+                &transaction,
+                id,
+                HistoryAction::Deleted,
+                Some(snapshot(&before)),
+                None,
+                actor,
+                now,
+            )
+            .await?;
+        }
         transaction.commit().await?;
         Ok(result.rows_affected > 0)
     }
@@ -182,12 +224,28 @@ impl MemoryRepository for SqlMemoryRepository {
     async fn purge(&self, tenant: &TenantName, id: Uuid) -> Result<bool, StoreError> {
         let transaction = self.databases.tenant_transaction(tenant).await?;
         let backend = transaction.get_database_backend();
-        // Events and insights mention memories without a foreign key; erase those mentions too.
+        // Events, history and insights mention memories without a foreign key; erase those
+        // mentions too (relationships go with the row, by cascade).
+        for sql in [
+            "DELETE FROM analytics_events WHERE memory_id = ?",
+            "DELETE FROM memory_history WHERE memory_id = ?",
+        ] {
+            transaction
+                .execute_raw(sea_orm::Statement::from_sql_and_values(
+                    backend,
+                    placeholders(backend, sql),
+                    [id.into()],
+                ))
+                .await?;
+        }
         transaction
             .execute_raw(sea_orm::Statement::from_sql_and_values(
                 backend,
-                placeholders(backend, "DELETE FROM analytics_events WHERE memory_id = ?"),
-                [id.into()],
+                placeholders(
+                    backend,
+                    "DELETE FROM predictive_insights WHERE CAST(supporting_memories AS TEXT) LIKE ?",
+                ),
+                [format!("%{id}%").into()],
             ))
             .await?;
         let result = Memories::delete_by_id(id).exec(&transaction).await?;
@@ -234,6 +292,58 @@ impl MemoryRepository for SqlMemoryRepository {
         transaction.commit().await?;
         Ok(count)
     }
+}
+
+/// The fields a caller sees and changes, as recorded in the history.
+fn snapshot(row: &memory::Model) -> serde_json::Value {
+    serde_json::json!({
+        "content": row.content,
+        "category": row.category,
+        "confidence_score": row.confidence_score,
+        "metadata": row.metadata,
+    })
+}
+
+/// The fields that differ between two versions of a row, before and after.
+fn changed_fields(
+    before: &memory::Model,
+    after: &memory::Model,
+) -> (serde_json::Value, serde_json::Value) {
+    let (old, new) = (snapshot(before), snapshot(after));
+    let mut changed_old = serde_json::Map::new();
+    let mut changed_new = serde_json::Map::new();
+    if let (Some(old), Some(new)) = (old.as_object(), new.as_object()) {
+        for (field, value) in new {
+            if old.get(field) != Some(value) {
+                changed_old.insert(field.clone(), old.get(field).cloned().unwrap_or_default());
+                changed_new.insert(field.clone(), value.clone());
+            }
+        }
+    }
+    (changed_old.into(), changed_new.into())
+}
+
+async fn record_history(
+    transaction: &sea_orm::DatabaseTransaction,
+    memory_id: Uuid,
+    action: HistoryAction,
+    old_value: Option<serde_json::Value>,
+    new_value: Option<serde_json::Value>,
+    changed_by: Uuid,
+    changed_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    history::ActiveModel {
+        history_id: Set(Uuid::now_v7()),
+        memory_id: Set(memory_id),
+        action: Set(action.as_str().to_string()),
+        old_value: Set(old_value),
+        new_value: Set(new_value),
+        changed_by: Set(changed_by),
+        changed_at: Set(changed_at),
+    }
+    .insert(transaction)
+    .await?;
+    Ok(())
 }
 
 trait LockIfSupported {
@@ -302,7 +412,7 @@ fn escape_like(text: &str) -> String {
 }
 
 /// Rewrites `?` placeholders into PostgreSQL's `$n`.
-fn placeholders(backend: DbBackend, sql: &str) -> String {
+pub(super) fn placeholders(backend: DbBackend, sql: &str) -> String {
     if backend != DbBackend::Postgres {
         return sql.to_string();
     }
@@ -319,7 +429,7 @@ fn placeholders(backend: DbBackend, sql: &str) -> String {
     numbered
 }
 
-fn to_memory(row: memory::Model) -> Result<Memory, StoreError> {
+pub(super) fn to_memory(row: memory::Model) -> Result<Memory, StoreError> {
     let category = Category::parse(&row.category)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown category {:?}", row.category)))?;
     Ok(Memory {

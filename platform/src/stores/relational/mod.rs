@@ -6,6 +6,7 @@
 //! one SQLite file per tenant. The control tables live in their own schema (PostgreSQL) or
 //! file (SQLite).
 
+pub mod analytics_repository;
 pub mod audit_repository;
 pub mod codec;
 pub mod control_repository;

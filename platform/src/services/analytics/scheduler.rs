@@ -1,0 +1,193 @@
+//! Runs every tenant's analytics on its schedule. A tokio-cron-scheduler job ticks every few
+//! seconds; each tick reads the clock, finds the tenants with a schedule slot since the last
+//! tick, and runs each slot once across all replicas (a run lock keyed by tenant and slot).
+//! Failed runs are retried with backoff and reported.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use backon::{ExponentialBuilder, Retryable};
+use chrono::{DateTime, Utc};
+use memoryc_crds::layout::TenantName;
+use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
+
+use super::RunReport;
+use super::clock::Clock;
+use super::lock::RunLock;
+use super::schedule::Schedule;
+use crate::services::ServiceError;
+use crate::services::tenant_service::TenantService;
+use crate::stores::Tenant;
+
+/// What runs for one tenant at one slot.
+#[async_trait]
+pub trait AnalyticsRunner: Send + Sync + 'static {
+    async fn run(&self, tenant: &Tenant, now: DateTime<Utc>) -> Result<RunReport, ServiceError>;
+}
+
+/// Sees every run (metrics); the default does nothing.
+pub trait RunObserver: Send + Sync + 'static {
+    fn finished(&self, _outcome: &str, _seconds: f64) {}
+}
+
+struct NoObserver;
+impl RunObserver for NoObserver {}
+
+/// What one tick did.
+#[derive(Debug, Default)]
+pub struct TickReport {
+    pub ran: Vec<(TenantName, RunReport)>,
+    /// Due, but another replica had claimed the slot.
+    pub claimed_elsewhere: Vec<TenantName>,
+    pub failed: Vec<(TenantName, String)>,
+}
+
+/// How long a claimed slot stays claimed: longer than any run, shorter than any sane schedule.
+const SLOT_CLAIM: Duration = Duration::from_secs(6 * 3600);
+
+pub struct AnalyticsScheduler {
+    clock: Arc<dyn Clock>,
+    lock: Arc<dyn RunLock>,
+    tenants: Arc<TenantService>,
+    runner: Arc<dyn AnalyticsRunner>,
+    schedule: Schedule,
+    last_tick: Mutex<DateTime<Utc>>,
+    retry: ExponentialBuilder,
+    observer: Arc<dyn RunObserver>,
+}
+
+impl AnalyticsScheduler {
+    /// Slots before the clock's current time are not run: a replica that starts does not
+    /// replay the past.
+    pub fn new(
+        clock: Arc<dyn Clock>,
+        lock: Arc<dyn RunLock>,
+        tenants: Arc<TenantService>,
+        runner: Arc<dyn AnalyticsRunner>,
+        schedule: Schedule,
+    ) -> Self {
+        let started = clock.now();
+        Self {
+            clock,
+            lock,
+            tenants,
+            runner,
+            schedule,
+            last_tick: Mutex::new(started),
+            retry: ExponentialBuilder::default()
+                .with_min_delay(Duration::from_secs(1))
+                .with_max_delay(Duration::from_secs(30))
+                .with_max_times(3),
+            observer: Arc::new(NoObserver),
+        }
+    }
+
+    pub fn with_observer(mut self, observer: Arc<dyn RunObserver>) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    /// Retry delays for failed runs (tests shorten them).
+    pub fn with_retry(mut self, retry: ExponentialBuilder) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Runs what became due since the previous tick.
+    pub async fn tick(&self) -> TickReport {
+        let now = self.clock.now();
+        let previous = {
+            let mut last = self
+                .last_tick
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            std::mem::replace(&mut *last, now)
+        };
+        let mut report = TickReport::default();
+        let Some(slot) = self.schedule.latest_slot(previous, now) else {
+            return report;
+        };
+        let tenants = match self.tenants.list().await {
+            Ok(tenants) => tenants,
+            Err(error) => {
+                tracing::warn!(%error, "cannot list tenants for scheduled analytics");
+                return report;
+            }
+        };
+        for tenant in tenants {
+            let key = format!("analytics:{}:{}", tenant.name, slot.timestamp());
+            match self.lock.claim(&key, SLOT_CLAIM).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    report.claimed_elsewhere.push(tenant.name.clone());
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, tenant = %tenant.name, "cannot claim the analytics slot; skipping it");
+                    report.failed.push((tenant.name.clone(), error.to_string()));
+                    continue;
+                }
+            }
+            match self.run_with_retries(&tenant, now).await {
+                Ok(run) => report.ran.push((tenant.name.clone(), run)),
+                Err(error) => report.failed.push((tenant.name.clone(), error.to_string())),
+            }
+        }
+        report
+    }
+
+    /// Runs one tenant now (also the "run now" of the API), retrying failures.
+    pub async fn run_with_retries(
+        &self,
+        tenant: &Tenant,
+        now: DateTime<Utc>,
+    ) -> Result<RunReport, ServiceError> {
+        let started = Instant::now();
+        let attempt = || self.runner.run(tenant, now);
+        let outcome = attempt
+            .retry(self.retry)
+            .notify(|error, delay| {
+                tracing::warn!(%error, tenant = %tenant.name, ?delay, "analytics run failed; retrying");
+            })
+            .await;
+        let label = if outcome.is_ok() {
+            "succeeded"
+        } else {
+            "failed"
+        };
+        self.observer
+            .finished(label, started.elapsed().as_secs_f64());
+        if let Err(error) = &outcome {
+            tracing::error!(%error, tenant = %tenant.name, "analytics run failed");
+        }
+        outcome
+    }
+
+    /// Ticks every `every` on a tokio-cron-scheduler job until the returned scheduler is shut
+    /// down.
+    pub async fn start(
+        self: Arc<Self>,
+        every: Duration,
+    ) -> Result<JobScheduler, JobSchedulerError> {
+        let scheduler = JobScheduler::new().await?;
+        let this = self.clone();
+        let job = Job::new_repeated_async(every.max(Duration::from_secs(1)), move |_id, _jobs| {
+            let this = this.clone();
+            Box::pin(async move {
+                let report = this.tick().await;
+                if !report.ran.is_empty() || !report.failed.is_empty() {
+                    tracing::info!(
+                        ran = report.ran.len(),
+                        failed = report.failed.len(),
+                        elsewhere = report.claimed_elsewhere.len(),
+                        "scheduled analytics"
+                    );
+                }
+            })
+        })?;
+        scheduler.add(job).await?;
+        scheduler.start().await?;
+        Ok(scheduler)
+    }
+}

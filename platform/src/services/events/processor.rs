@@ -1,0 +1,102 @@
+//! What a consumer does with events: store them (idempotently) and derive relationships for
+//! memories that were created or changed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use memoryc_crds::layout::{Isolation, TenantName};
+use uuid::Uuid;
+
+use super::TenantEvent;
+use crate::domain::analytics::{AnalyticsEvent, EventType};
+use crate::services::ServiceError;
+use crate::stores::analytics::{AnalyticsRepository, FoundRelationship};
+
+/// Finds the relationships of one memory (nearest neighbours and content).
+#[async_trait]
+pub trait RelationshipFinder: Send + Sync + 'static {
+    /// `None` when the memory no longer exists or is deleted: nothing to relate.
+    async fn find(
+        &self,
+        tenant: &TenantName,
+        isolation: Isolation,
+        memory_id: Uuid,
+    ) -> Result<Option<Vec<FoundRelationship>>, ServiceError>;
+}
+
+/// Observes processed events (metrics); the default does nothing.
+pub trait EventObserver: Send + Sync + 'static {
+    fn processed(&self, _event: &AnalyticsEvent, _lag_seconds: f64) {}
+}
+
+struct NoObserver;
+impl EventObserver for NoObserver {}
+
+pub struct EventProcessor {
+    analytics: Arc<dyn AnalyticsRepository>,
+    relationships: Option<Arc<dyn RelationshipFinder>>,
+    observer: Arc<dyn EventObserver>,
+}
+
+impl EventProcessor {
+    /// Without a finder, events are only recorded (relationships switched off).
+    pub fn new(
+        analytics: Arc<dyn AnalyticsRepository>,
+        relationships: Option<Arc<dyn RelationshipFinder>>,
+    ) -> Self {
+        Self {
+            analytics,
+            relationships,
+            observer: Arc::new(NoObserver),
+        }
+    }
+
+    pub fn with_observer(mut self, observer: Arc<dyn EventObserver>) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    /// Handles a batch. Safe to call again with the same events: stored events are skipped,
+    /// relationships replaced. An error means some of the batch may not be done; the caller
+    /// redelivers it.
+    pub async fn handle(&self, events: &[TenantEvent]) -> Result<(), ServiceError> {
+        let mut per_tenant: BTreeMap<&TenantName, Vec<&TenantEvent>> = BTreeMap::new();
+        for event in events {
+            per_tenant.entry(&event.tenant).or_default().push(event);
+        }
+        for (tenant, events) in per_tenant {
+            let rows: Vec<AnalyticsEvent> = events.iter().map(|e| e.event.clone()).collect();
+            self.analytics.record_events(tenant, &rows).await?;
+            if let Some(finder) = &self.relationships {
+                // Each changed memory once per batch, whatever the number of its events.
+                let mut changed: Vec<(Uuid, Isolation)> = Vec::new();
+                for event in &events {
+                    let relevant = matches!(
+                        event.event.event_type,
+                        EventType::MemoryCreated | EventType::MemoryUpdated
+                    );
+                    if let (true, Some(id)) = (relevant, event.event.memory_id)
+                        && !changed.iter().any(|(seen, _)| *seen == id)
+                    {
+                        changed.push((id, event.isolation));
+                    }
+                }
+                for (memory_id, isolation) in changed {
+                    if let Some(found) = finder.find(tenant, isolation, memory_id).await? {
+                        self.analytics
+                            .replace_relationships(tenant, memory_id, &found, Utc::now())
+                            .await?;
+                    }
+                }
+            }
+            let now = Utc::now();
+            for event in events {
+                let lag = (now - event.event.timestamp).num_milliseconds().max(0) as f64 / 1e3;
+                self.observer.processed(&event.event, lag);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,50 @@
+//! The side the memory service sees: hand over an event and go on.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::mpsc;
+
+use super::TenantEvent;
+
+/// Events waiting for the transport; beyond this the newest are dropped (and counted) rather
+/// than making a write wait.
+pub const QUEUE_CAPACITY: usize = 65_536;
+
+#[derive(Clone)]
+pub struct EventPublisher {
+    queue: mpsc::Sender<TenantEvent>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl EventPublisher {
+    /// A publisher and the receiving end the transport drains.
+    pub fn new(capacity: usize) -> (Self, mpsc::Receiver<TenantEvent>) {
+        let (queue, receiver) = mpsc::channel(capacity.max(1));
+        (
+            Self {
+                queue,
+                dropped: Arc::new(AtomicU64::new(0)),
+            },
+            receiver,
+        )
+    }
+
+    /// Queues the event without waiting. A full or closed queue drops it with a warning:
+    /// analytics are never worth failing or slowing a write.
+    pub fn publish(&self, event: TenantEvent) {
+        if let Err(error) = self.queue.try_send(event) {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            let reason = match error {
+                mpsc::error::TrySendError::Full(_) => "queue full",
+                mpsc::error::TrySendError::Closed(_) => "transport stopped",
+            };
+            tracing::warn!(reason, dropped, "analytics event dropped");
+        }
+    }
+
+    /// Events dropped since start.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}

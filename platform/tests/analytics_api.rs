@@ -1,0 +1,309 @@
+//! Events, history, usage summary and insights through the HTTP API, on embedded defaults
+//! (in-process events) and on PostgreSQL + Milvus + Redis Streams.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Backends, TestPlatform, eventually, production_config};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn start(production: bool) -> TestPlatform {
+    if production {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let config = production_config(data_dir.path().to_path_buf());
+        TestPlatform::start_with(config, data_dir).await
+    } else {
+        TestPlatform::start(Backends::Embedded).await
+    }
+}
+
+/// GET with an optional session header.
+async fn get_with_session(
+    platform: &TestPlatform,
+    key: &str,
+    path: &str,
+    session: &str,
+) -> (StatusCode, Value) {
+    let response = platform
+        .client
+        .get(format!("{}{path}", platform.base_url))
+        .header("X-API-Key", key)
+        .header("X-Session-Id", session)
+        .send()
+        .await
+        .expect("sent");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn history_records_every_change_with_who_and_what(production: bool) {
+    let platform = start(production).await;
+    let tenant = platform.create_tenant("Shared").await;
+    let key = tenant.api_key.as_str();
+    let created = platform
+        .create_memory(
+            key,
+            json!({"content": "The release train leaves on Tuesdays", "category": "WORKFLOW"}),
+        )
+        .await;
+    let id = created["memory_id"].as_str().expect("id").to_string();
+    let (status, _) = platform
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/memories/{id}"),
+            Some(key),
+            Some(json!({"content": "The release train leaves on Thursdays"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = platform
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/memories/{id}"),
+            Some(key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let (status, body) = platform
+        .call(
+            Method::GET,
+            &format!("/api/v1/memories/{id}/history"),
+            Some(key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let history = body["history"].as_array().expect("history");
+    let actions: Vec<&str> = history
+        .iter()
+        .map(|h| h["action"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(actions, ["CREATED", "UPDATED", "DELETED"]);
+    let user = tenant.user_id.to_string();
+    assert!(history.iter().all(|h| h["changed_by"] == user.as_str()));
+    assert_eq!(history[0]["old_value"], Value::Null);
+    assert_eq!(
+        history[0]["new_value"]["content"],
+        "The release train leaves on Tuesdays"
+    );
+    // Only what changed, before and after.
+    assert_eq!(
+        history[1]["old_value"],
+        json!({"content": "The release train leaves on Tuesdays"})
+    );
+    assert_eq!(
+        history[1]["new_value"],
+        json!({"content": "The release train leaves on Thursdays"})
+    );
+    assert_eq!(
+        history[2]["old_value"]["content"],
+        "The release train leaves on Thursdays"
+    );
+    assert_eq!(history[2]["new_value"], Value::Null);
+
+    // Purging erases the history with the memory.
+    let (status, _) = platform
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/memories/{id}?purge=true"),
+            Some(key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = platform
+        .call(
+            Method::GET,
+            &format!("/api/v1/memories/{id}/history"),
+            Some(key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    platform.shutdown().await;
+}
+
+#[tokio::test]
+async fn history_on_embedded_defaults() {
+    history_records_every_change_with_who_and_what(false).await;
+}
+
+#[tokio::test]
+async fn history_on_postgres() {
+    history_records_every_change_with_who_and_what(true).await;
+}
+
+async fn events_are_recorded_with_the_session_and_paginated(production: bool) {
+    let platform = start(production).await;
+    let tenant = platform.create_tenant("Shared").await;
+    let key = tenant.api_key.as_str();
+    let response = platform
+        .client
+        .post(format!("{}/api/v1/memories", platform.base_url))
+        .header("X-API-Key", key)
+        .header("X-Session-Id", "session-42")
+        .json(&json!({"content": "Deployments go through the staging cluster first"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.expect("json");
+    let id = created["memory_id"].as_str().expect("id").to_string();
+    let (status, _) = get_with_session(
+        &platform,
+        key,
+        &format!("/api/v1/memories/{id}"),
+        "session-42",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = get_with_session(
+        &platform,
+        key,
+        "/api/v1/memories?query=how%20do%20we%20deploy",
+        "session-42",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The write path does not wait for analytics: the events arrive shortly after.
+    let seen = std::sync::Mutex::new(Value::Null);
+    let arrived = eventually(Duration::from_secs(20), || async {
+        let (_, body) = platform
+            .call(
+                Method::GET,
+                "/api/v1/analytics/events?session_id=session-42",
+                Some(key),
+                None,
+            )
+            .await;
+        let complete = body["events"].as_array().map(Vec::len) == Some(3);
+        *seen.lock().expect("lock") = body;
+        complete
+    })
+    .await;
+    let seen = seen.into_inner().expect("lock");
+    assert!(arrived, "events: {seen}");
+    let events = seen["events"].as_array().expect("events");
+    let types: Vec<&str> = events
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap_or_default())
+        .collect();
+    // Newest first.
+    assert_eq!(
+        types,
+        ["SEARCH_PERFORMED", "MEMORY_ACCESSED", "MEMORY_CREATED"]
+    );
+    assert!(events.iter().all(|e| e["session_id"] == "session-42"));
+    assert_eq!(events[2]["memory_id"], id.as_str());
+    assert_eq!(events[0]["event_data"]["query"], "how do we deploy");
+    assert_eq!(events[0]["event_data"]["result_count"], 1);
+
+    // Filters and pages.
+    let (_, only_created) = platform
+        .call(
+            Method::GET,
+            "/api/v1/analytics/events?event_type=MEMORY_CREATED",
+            Some(key),
+            None,
+        )
+        .await;
+    assert_eq!(only_created["events"].as_array().map(Vec::len), Some(1));
+    let (_, first) = platform
+        .call(
+            Method::GET,
+            "/api/v1/analytics/events?session_id=session-42&limit=2",
+            Some(key),
+            None,
+        )
+        .await;
+    assert_eq!(first["events"].as_array().map(Vec::len), Some(2));
+    let next = first["next"].as_str().expect("a next page");
+    let (_, second) = platform
+        .call(
+            Method::GET,
+            &format!("/api/v1/analytics/events?session_id=session-42&limit=2&before={next}"),
+            Some(key),
+            None,
+        )
+        .await;
+    assert_eq!(second["events"][0]["event_type"], "MEMORY_CREATED");
+    assert_eq!(second["events"].as_array().map(Vec::len), Some(1));
+    assert!(second.get("next").is_none(), "{second}");
+
+    // Bad input is refused with a structured error: values out of range 422, unparsable 400.
+    for (path, expected) in [
+        (
+            "/api/v1/analytics/events?limit=0",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/api/v1/analytics/events?limit=101",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/api/v1/analytics/events?event_type=NOT_A_TYPE",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/analytics/events?before=not-an-id",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/analytics/insights?confidence_threshold=1.5",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/api/v1/analytics/insights?type=HUNCH",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/analytics/summary?days=0",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/api/v1/analytics/summary?days=91",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let (status, body) = platform.call(Method::GET, path, Some(key), None).await;
+        assert_eq!(status, expected, "{path}: {body}");
+        assert!(body["error_code"].is_string(), "{path}: {body}");
+    }
+    let (status, body) =
+        get_with_session(&platform, key, "/api/v1/memories", &"s".repeat(129)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error_code"], "VALIDATION_FAILED");
+
+    // Usage summary: today has one memory and one search.
+    let (status, summary) = platform
+        .call(
+            Method::GET,
+            "/api/v1/analytics/summary?days=7",
+            Some(key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(summary["growth"].as_array().map(Vec::len), Some(7));
+    assert_eq!(summary["memories_created"], 1);
+    assert_eq!(summary["searches"], 1);
+    assert_eq!(summary["live_memories"], 1);
+    assert_eq!(summary["growth"][6]["memories_created"], 1);
+    assert_eq!(summary["top_categories"].as_array().map(Vec::len), Some(1));
+    platform.shutdown().await;
+}
+
+#[tokio::test]
+async fn events_on_embedded_defaults() {
+    events_are_recorded_with_the_session_and_paginated(false).await;
+}
+
+#[tokio::test]
+async fn events_on_redis_streams_and_postgres() {
+    events_are_recorded_with_the_session_and_paginated(true).await;
+}
