@@ -4,7 +4,8 @@
 //!
 //! `cargo bench -p memoryc-platform --bench http_bench`. Environment:
 //! `BENCH_SIZES` (default `10000,100000`), `BENCH_BACKENDS` (`embedded,postgres-milvus`),
-//! `BENCH_QUERIES` (default 300), `BENCH_CONCURRENCY` (default 32), plus the test variables
+//! `BENCH_QUERIES` (default 300), `BENCH_CONCURRENCY` (default 32), `BENCH_ANALYTICS_SIZE`
+//! (memories ingested with analytics off and on, default 2000; 0 skips), plus the test variables
 //! `MEMORYC_MODEL_DIR`, `MEMORYC_TEST_DATABASE_URL`, `MEMORYC_TEST_MILVUS_URL`.
 
 use std::collections::HashSet;
@@ -17,6 +18,7 @@ use memoryc_platform::app::Platform;
 use memoryc_platform::config::{Config, RelationalBackend, VectorBackend};
 use memoryc_platform::embedding::Embedder;
 use memoryc_platform::embedding::minilm::MiniLmEmbedder;
+use memoryc_platform::stores::analytics::AnalyticsRepository;
 use memoryc_platform::stores::relational::Databases;
 use memoryc_platform::stores::vector::{VectorFilter, VectorSpace, VectorStore};
 use sea_orm::{ConnectionTrait, Statement};
@@ -155,6 +157,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let concurrency = env_number("BENCH_CONCURRENCY", 32);
 
     let model_throughput = embedding_throughput().await?;
+    let analytics_size = env_number("BENCH_ANALYTICS_SIZE", 2000);
+    if analytics_size > 0 {
+        analytics_overhead(analytics_size, concurrency).await?;
+    }
     for backend in &backends {
         run_backend(backend, &sizes, queries, concurrency, model_throughput).await?;
     }
@@ -199,6 +205,8 @@ async fn run_backend(
         model_dir: model_dir(),
         demo_tenant: false,
         log_format: "text".to_string(),
+        // Throughput is measured, not limited.
+        rate_limit_per_minute: 0,
         ..Config::default()
     };
     let isolation = match backend {
@@ -286,6 +294,79 @@ async fn run_backend(
     }
     let _ = stop.send(());
     server.await??;
+    Ok(())
+}
+
+/// Ingest throughput on embedded defaults with analytics (events, relationships) off and on.
+/// With them on, the write path is timed, and separately the time until every event has been
+/// recorded and every relationship derived.
+async fn analytics_overhead(
+    size: usize,
+    concurrency: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut rates = Vec::new();
+    for enabled in [false, true] {
+        let data_dir = tempfile::tempdir()?;
+        let config = Config {
+            listen: "127.0.0.1:0".parse()?,
+            data_dir: data_dir.path().to_path_buf(),
+            model_dir: model_dir(),
+            demo_tenant: false,
+            log_format: "text".to_string(),
+            rate_limit_per_minute: 0,
+            analytics_enabled: enabled,
+            ..Config::default()
+        };
+        let platform = Platform::build(config).await?;
+        let created = platform
+            .state
+            .tenants
+            .create("bench-analytics", None, Isolation::Shared)
+            .await?;
+        let analytics = platform.state.analytics.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(platform.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(concurrency)
+            .build()?;
+        let started = Instant::now();
+        let inserted = ingest(&client, &base, &created.api_key, 0..size, concurrency).await?;
+        let written = started.elapsed().as_secs_f64();
+        let label = if enabled { "on" } else { "off" };
+        let rate = inserted as f64 / written;
+        rates.push(rate);
+        if enabled {
+            let tenant = TenantName::parse("bench-analytics")?;
+            let since = chrono::Utc::now() - chrono::Duration::days(1);
+            loop {
+                let usage = analytics.repository().usage(&tenant, since).await?;
+                let recorded: u64 = usage.days.iter().map(|d| d.memories_created).sum();
+                if recorded >= inserted as u64 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let drained = started.elapsed().as_secs_f64();
+            println!(
+                "analytics {label}: ingest {rate:.0} memories/s on the write path; {:.0} memories/s until every event is recorded and related",
+                inserted as f64 / drained
+            );
+        } else {
+            println!("analytics {label}: ingest {rate:.0} memories/s");
+        }
+        let _ = stop.send(());
+        server.await??;
+    }
+    if let [off, on] = rates[..] {
+        println!(
+            "analytics overhead: ingest with analytics on is {:.0}% of off ({size} memories, embedded)",
+            100.0 * on / off
+        );
+    }
     Ok(())
 }
 

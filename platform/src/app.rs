@@ -173,6 +173,7 @@ impl Platform {
             run_lock(&config)?,
             tenants.clone(),
             analytics.clone(),
+            settings.clone(),
             Schedule::parse(&config.analytics_schedule)?,
         ));
         let state = AppState {
@@ -195,6 +196,7 @@ impl Platform {
                 databases.clone(),
             )))),
             default_isolation,
+            default_analytics_schedule: config.analytics_schedule.clone(),
         };
         Ok(Self {
             config,

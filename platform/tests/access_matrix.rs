@@ -80,6 +80,7 @@ fn body_for(route: &RoutePermission, target: &Target) -> Option<Value> {
         ("POST", "/api/v1/grants") => Some(json!({"user_id": target.user_id, "role": "reader"})),
         ("POST", "/api/v1/admin/tenants") => Some(json!({"tenant": unique("p-")})),
         ("PUT", "/api/v1/settings/pii-policy") => Some(json!({"policy": "mask"})),
+        ("PUT", "/api/v1/settings/analytics") => Some(json!({"schedule": "0 30 2 * * *"})),
         ("PATCH", "/api/v1/analytics/insights/{insight_id}") => Some(json!({"action_taken": true})),
         ("POST", "/api/v1/analytics/run") => None,
         ("PUT", "/api/v1/admin/tenants/{tenant}/rate-limit") => Some(json!({"per_minute": 5000})),

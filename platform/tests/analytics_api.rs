@@ -307,3 +307,43 @@ async fn events_on_embedded_defaults() {
 async fn events_on_redis_streams_and_postgres() {
     events_are_recorded_with_the_session_and_paginated(true).await;
 }
+
+#[tokio::test]
+async fn a_tenant_sets_its_own_analytics_schedule() {
+    let platform = start(false).await;
+    let tenant = platform.create_tenant("Shared").await;
+    let key = Some(tenant.api_key.as_str());
+    let (status, body) = platform
+        .call(Method::GET, "/api/v1/settings/analytics", key, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["schedule"], Value::Null);
+    assert_eq!(body["effective_schedule"], "0 0 * * * *");
+    for bad in [
+        json!({"schedule": "every hour"}),
+        json!({"schedule": "x".repeat(129)}),
+    ] {
+        let (status, body) = platform
+            .call(Method::PUT, "/api/v1/settings/analytics", key, Some(bad))
+            .await;
+        assert!(
+            status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::PAYLOAD_TOO_LARGE,
+            "{status} {body}"
+        );
+    }
+    let (status, body) = platform
+        .call(
+            Method::PUT,
+            "/api/v1/settings/analytics",
+            key,
+            Some(json!({"schedule": "0 30 2 * * *"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, body) = platform
+        .call(Method::GET, "/api/v1/settings/analytics", key, None)
+        .await;
+    assert_eq!(body["schedule"], "0 30 2 * * *");
+    assert_eq!(body["effective_schedule"], "0 30 2 * * *");
+    platform.shutdown().await;
+}

@@ -6,3 +6,4 @@ pub mod m20261124_000002_create_integrations;
 pub mod m20261125_000001_create_policy_rules;
 pub mod m20261125_000002_create_audit_log;
 pub mod m20261125_000003_create_tenant_settings;
+pub mod m20261126_000001_add_analytics_schedule;

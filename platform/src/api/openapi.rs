@@ -39,6 +39,8 @@ use crate::auth::permission::Requirement;
         audit::read_audit_log,
         settings::read_pii_policy,
         settings::set_pii_policy,
+        settings::read_analytics_settings,
+        settings::set_analytics_settings,
     ),
     // Types used only in query and path parameters are not collected on their own.
     components(schemas(memories::SearchModeParam, crate::domain::Category, crate::auth::Role,
@@ -50,7 +52,7 @@ use crate::auth::permission::Requirement;
         (name = "grants", description = "Roles of the tenant's users (tenant-admin)"),
         (name = "admin", description = "Platform operators (platform-admin)"),
         (name = "audit", description = "The tenant's audit log (tenant-admin)"),
-        (name = "settings", description = "The tenant's PII policy (tenant-admin)"))
+        (name = "settings", description = "The tenant's PII policy and analytics schedule (tenant-admin)"))
 )]
 pub struct ApiDoc;
 

@@ -49,6 +49,8 @@ pub static ROUTES: &[RoutePermission] = &[
     route(Method::GET, "/api/v1/audit", Tenant(AUDIT, Read)),
     route(Method::GET, "/api/v1/settings/pii-policy", Tenant(PII_POLICY, Read)),
     route(Method::PUT, "/api/v1/settings/pii-policy", Tenant(PII_POLICY, Write)),
+    route(Method::GET, "/api/v1/settings/analytics", Tenant(ANALYTICS, Read)),
+    route(Method::PUT, "/api/v1/settings/analytics", Tenant(ANALYTICS, Write)),
     route(Method::GET, "/api/v1/admin/tenants", Platform(TENANTS, Read)),
     route(Method::POST, "/api/v1/admin/tenants", Platform(TENANTS, Write)),
     route(Method::GET, "/api/v1/admin/tenants/{tenant}/rate-limit", Platform(RATE_LIMITS, Read)),

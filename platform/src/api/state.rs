@@ -27,6 +27,8 @@ pub struct AppState {
     pub settings: Arc<TenantSettingsService>,
     pub rate_limits: Arc<RateLimiter>,
     pub audit: Arc<AuditService>,
+    /// Analytics schedule of tenants that set none.
+    pub default_analytics_schedule: String,
     /// Isolation of tenants created without one.
     pub default_isolation: memoryc_crds::layout::Isolation,
 }

@@ -74,4 +74,25 @@ impl TenantSettingsService {
         self.cache.remove(&tenant_id);
         Ok(())
     }
+
+    /// The tenant's own analytics schedule, if it set one.
+    pub async fn analytics_schedule(
+        &self,
+        tenant_id: Uuid,
+    ) -> Result<Option<String>, ServiceError> {
+        Ok(self.settings(tenant_id).await?.analytics_schedule)
+    }
+
+    /// Sets (or with `None` clears) the tenant's analytics schedule; validated by the caller.
+    pub async fn set_analytics_schedule(
+        &self,
+        tenant_id: Uuid,
+        schedule: Option<String>,
+    ) -> Result<(), ServiceError> {
+        self.store
+            .set_analytics_schedule(tenant_id, schedule)
+            .await?;
+        self.cache.remove(&tenant_id);
+        Ok(())
+    }
 }

@@ -233,6 +233,8 @@ pub trait AuditStore: Send + Sync + 'static {
 pub struct TenantSettings {
     pub pii_policy: Option<crate::domain::pii::PiiPolicy>,
     pub rate_limit_per_minute: Option<u32>,
+    /// Cron expression of the tenant's analytics runs; `None` is the platform default.
+    pub analytics_schedule: Option<String>,
 }
 
 /// Per-tenant settings.
@@ -248,6 +250,11 @@ pub trait TenantSettingsStore: Send + Sync + 'static {
         &self,
         tenant_id: Uuid,
         per_minute: Option<u32>,
+    ) -> Result<(), StoreError>;
+    async fn set_analytics_schedule(
+        &self,
+        tenant_id: Uuid,
+        schedule: Option<String>,
     ) -> Result<(), StoreError>;
 }
 

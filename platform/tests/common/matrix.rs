@@ -44,6 +44,8 @@ pub const EXPECTED: &[Expectation] = &[
     ("GET", "/api/v1/audit", &[(TenantAdmin, Allowed)]),
     ("GET", "/api/v1/settings/pii-policy", &[(TenantAdmin, Allowed)]),
     ("PUT", "/api/v1/settings/pii-policy", &[(TenantAdmin, Allowed)]),
+    ("GET", "/api/v1/settings/analytics", &[(TenantAdmin, Allowed), (Reader, Allowed), (Member, Allowed)]),
+    ("PUT", "/api/v1/settings/analytics", &[(TenantAdmin, Allowed)]),
     ("GET", "/api/v1/admin/tenants", &[(PlatformAdmin, Allowed)]),
     ("POST", "/api/v1/admin/tenants", &[(PlatformAdmin, Allowed)]),
     ("GET", "/api/v1/admin/tenants/{tenant}/rate-limit", &[(PlatformAdmin, Allowed)]),

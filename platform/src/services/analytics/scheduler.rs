@@ -18,6 +18,7 @@ use super::lock::RunLock;
 use super::schedule::Schedule;
 use crate::services::ServiceError;
 use crate::services::tenant_service::TenantService;
+use crate::services::tenant_settings::TenantSettingsService;
 use crate::stores::Tenant;
 
 /// What runs for one tenant at one slot.
@@ -51,6 +52,8 @@ pub struct AnalyticsScheduler {
     lock: Arc<dyn RunLock>,
     tenants: Arc<TenantService>,
     runner: Arc<dyn AnalyticsRunner>,
+    settings: Arc<TenantSettingsService>,
+    /// Schedule of tenants that set none.
     schedule: Schedule,
     last_tick: Mutex<DateTime<Utc>>,
     retry: ExponentialBuilder,
@@ -65,6 +68,7 @@ impl AnalyticsScheduler {
         lock: Arc<dyn RunLock>,
         tenants: Arc<TenantService>,
         runner: Arc<dyn AnalyticsRunner>,
+        settings: Arc<TenantSettingsService>,
         schedule: Schedule,
     ) -> Self {
         let started = clock.now();
@@ -73,6 +77,7 @@ impl AnalyticsScheduler {
             lock,
             tenants,
             runner,
+            settings,
             schedule,
             last_tick: Mutex::new(started),
             retry: ExponentialBuilder::default()
@@ -105,9 +110,6 @@ impl AnalyticsScheduler {
             std::mem::replace(&mut *last, now)
         };
         let mut report = TickReport::default();
-        let Some(slot) = self.schedule.latest_slot(previous, now) else {
-            return report;
-        };
         let tenants = match self.tenants.list().await {
             Ok(tenants) => tenants,
             Err(error) => {
@@ -116,6 +118,9 @@ impl AnalyticsScheduler {
             }
         };
         for tenant in tenants {
+            let Some(slot) = self.schedule_of(&tenant).await.latest_slot(previous, now) else {
+                continue;
+            };
             let key = format!("analytics:{}:{}", tenant.name, slot.timestamp());
             match self.lock.claim(&key, SLOT_CLAIM).await {
                 Ok(true) => {}
@@ -137,7 +142,23 @@ impl AnalyticsScheduler {
         report
     }
 
-    /// Runs one tenant now (also the "run now" of the API), retrying failures.
+    /// The tenant's own schedule, or the default when it set none (or one that no longer
+    /// parses).
+    async fn schedule_of(&self, tenant: &Tenant) -> Schedule {
+        match self.settings.analytics_schedule(tenant.tenant_id).await {
+            Ok(Some(expression)) => Schedule::parse(&expression).unwrap_or_else(|error| {
+                tracing::warn!(%error, tenant = %tenant.name, "using the default analytics schedule");
+                self.schedule.clone()
+            }),
+            Ok(None) => self.schedule.clone(),
+            Err(error) => {
+                tracing::warn!(%error, tenant = %tenant.name, "cannot read the analytics schedule; using the default");
+                self.schedule.clone()
+            }
+        }
+    }
+
+    /// Runs one tenant now, retrying failures.
     pub async fn run_with_retries(
         &self,
         tenant: &Tenant,

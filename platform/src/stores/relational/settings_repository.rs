@@ -59,6 +59,7 @@ impl TenantSettingsStore for SqlTenantSettings {
             rate_limit_per_minute: row
                 .rate_limit_per_minute
                 .and_then(|limit| u32::try_from(limit).ok()),
+            analytics_schedule: row.analytics_schedule,
         })
     }
 
@@ -71,6 +72,7 @@ impl TenantSettingsStore for SqlTenantSettings {
             tenant_id: Set(tenant_id),
             pii_policy: Set(policy.map(|p| p.as_str().to_string())),
             rate_limit_per_minute: NotSet,
+            analytics_schedule: NotSet,
             updated_at: Set(Utc::now()),
         };
         self.upsert(row, Column::PiiPolicy).await
@@ -89,8 +91,24 @@ impl TenantSettingsStore for SqlTenantSettings {
             tenant_id: Set(tenant_id),
             pii_policy: NotSet,
             rate_limit_per_minute: Set(limit),
+            analytics_schedule: NotSet,
             updated_at: Set(Utc::now()),
         };
         self.upsert(row, Column::RateLimitPerMinute).await
+    }
+
+    async fn set_analytics_schedule(
+        &self,
+        tenant_id: Uuid,
+        schedule: Option<String>,
+    ) -> Result<(), StoreError> {
+        let row = tenant_setting::ActiveModel {
+            tenant_id: Set(tenant_id),
+            pii_policy: NotSet,
+            rate_limit_per_minute: NotSet,
+            analytics_schedule: Set(schedule),
+            updated_at: Set(Utc::now()),
+        };
+        self.upsert(row, Column::AnalyticsSchedule).await
     }
 }

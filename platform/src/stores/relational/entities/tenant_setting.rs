@@ -9,6 +9,7 @@ pub struct Model {
     pub tenant_id: Uuid,
     pub pii_policy: Option<String>,
     pub rate_limit_per_minute: Option<i32>,
+    pub analytics_schedule: Option<String>,
     pub updated_at: DateTimeUtc,
 }
 

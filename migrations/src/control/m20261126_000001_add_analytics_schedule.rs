@@ -1,0 +1,43 @@
+//! Adds the tenant's own analytics schedule (a cron expression) to tenant_settings; null means
+//! the platform's default schedule.
+
+use sea_orm_migration::prelude::*;
+
+use super::m20261125_000003_create_tenant_settings::TenantSettings;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden, Clone, Copy)]
+enum Added {
+    AnalyticsSchedule,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(TenantSettings::Table)
+                    .add_column_if_not_exists(
+                        ColumnDef::new(Added::AnalyticsSchedule)
+                            .string_len(128)
+                            .null(),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(TenantSettings::Table)
+                    .drop_column(Added::AnalyticsSchedule)
+                    .to_owned(),
+            )
+            .await
+    }
+}
