@@ -144,7 +144,7 @@ pub async fn memory_history(
 /// Insights generated for the tenant (unexpired, most confident first).
 #[utoipa::path(get, path = "/api/v1/analytics/insights", tag = "analytics",
     params(InsightParams),
-    responses((status = 200, body = InsightsResponse), (status = 400, body = ErrorBody),
+    responses((status = 200, body = InsightsResponse), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn list_insights(
@@ -191,7 +191,7 @@ pub async fn mark_insight(
 /// Recorded events, newest first, a page at a time.
 #[utoipa::path(get, path = "/api/v1/analytics/events", tag = "analytics",
     params(EventParams),
-    responses((status = 200, body = EventsResponse), (status = 400, body = ErrorBody),
+    responses((status = 200, body = EventsResponse), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn list_events(
@@ -223,7 +223,7 @@ pub async fn list_events(
 /// Usage over the last days: growth per day, searches, top categories.
 #[utoipa::path(get, path = "/api/v1/analytics/summary", tag = "analytics",
     params(SummaryParams),
-    responses((status = 200, body = UsageSummary), (status = 400, body = ErrorBody),
+    responses((status = 200, body = UsageSummary), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn usage_summary(

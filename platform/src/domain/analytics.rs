@@ -7,12 +7,15 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Declares a wire enum: SCREAMING_SNAKE_CASE names, `as_str`, `parse`, `ALL` and `Display`.
+/// The wire name given for each variant must be its SCREAMING_SNAKE_CASE form (a test checks
+/// that serde and `as_str` agree).
 macro_rules! wire_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
         pub enum $name {
-            $(#[serde(rename = $wire)] $variant),+
+            $($variant),+
         }
 
         impl $name {
@@ -151,9 +154,17 @@ mod tests {
         }
         for value in RelationshipType::ALL {
             assert_eq!(RelationshipType::parse(value.as_str()), Some(*value));
+            let json = serde_json::to_string(value).expect("serialise");
+            assert_eq!(json, format!("\"{value}\""));
         }
         for value in InsightType::ALL {
             assert_eq!(InsightType::parse(value.as_str()), Some(*value));
+            let json = serde_json::to_string(value).expect("serialise");
+            assert_eq!(json, format!("\"{value}\""));
+        }
+        for value in HistoryAction::ALL {
+            let json = serde_json::to_string(value).expect("serialise");
+            assert_eq!(json, format!("\"{value}\""));
         }
         assert_eq!(EventType::parse("memory_created"), None);
         assert_eq!(EventType::ALL.len(), 7);
