@@ -44,9 +44,19 @@ async fn control_migrations_apply_roll_back_and_apply_again() {
             "tenants"
         ]
     );
+    db.execute_unprepared("SELECT analytics_schedule FROM tenant_settings")
+        .await
+        .expect("a column for the tenant's own analytics schedule");
+    ControlMigrator::down(&db, Some(1)).await.expect("down one");
+    assert!(
+        db.execute_unprepared("SELECT analytics_schedule FROM tenant_settings")
+            .await
+            .is_err(),
+        "the schedule column is gone"
+    );
     ControlMigrator::down(&db, Some(3))
         .await
-        .expect("down three");
+        .expect("down three more");
     assert_eq!(
         tables(&db).await,
         vec!["api_keys", "integrations", "outbox", "tenants"]

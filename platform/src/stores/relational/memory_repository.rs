@@ -108,13 +108,18 @@ impl MemoryRepository for SqlMemoryRepository {
             return Ok(Vec::new());
         }
         let transaction = self.databases.tenant_transaction(tenant).await?;
+        // Only the primary key in SQL: with `is_deleted = false` beside it, SQLite (which has
+        // no statistics) prefers the (is_deleted, created_at) index and scans every live row,
+        // which costs ~150 ms per search at 100 000 memories. Deleted rows are dropped here.
         let rows = Memories::find()
             .filter(Column::MemoryId.is_in(ids.iter().copied()))
-            .filter(Column::IsDeleted.eq(false))
             .all(&transaction)
             .await?;
         transaction.commit().await?;
-        rows.into_iter().map(to_memory).collect()
+        rows.into_iter()
+            .filter(|row| !row.is_deleted)
+            .map(to_memory)
+            .collect()
     }
 
     async fn list(
