@@ -20,6 +20,9 @@ use crate::services::ServiceError;
 use crate::services::api_keys::{ApiKeyService, NewApiKey};
 use crate::services::audit::AuditService;
 use crate::services::authentication::Authenticator;
+use crate::services::cache::in_process::InProcessMemoryCache;
+use crate::services::cache::redis::RedisMemoryCache;
+use crate::services::cache::{CacheError, MemoryCache, ReadCache};
 use crate::services::categorizer::Categorizer;
 use crate::services::grants::GrantService;
 use crate::services::health::HealthService;
@@ -65,6 +68,8 @@ pub enum StartupError {
     Jwt(#[from] crate::auth::jwt::JwtError),
     #[error("{0}")]
     RateLimit(#[from] crate::services::rate_limit::RateLimitError),
+    #[error("{0}")]
+    Cache(#[from] CacheError),
 }
 
 /// Everything a running platform holds.
@@ -88,14 +93,18 @@ impl Platform {
         let memories = Arc::new(SqlMemoryRepository::new(databases.clone()));
         let registry = Arc::new(SqlTenantRegistry::new(databases.clone()));
         let outbox = Arc::new(SqlOutboxRepository::new(databases.clone()));
-        let vector_sync = Arc::new(VectorSync::new(
-            memories.clone(),
-            vectors.clone(),
-            outbox,
-            registry.clone(),
-            Duration::from_millis(config.outbox_min_retry_ms),
-            Duration::from_millis(config.outbox_max_retry_ms),
-        ));
+        let cache = read_cache(&config)?;
+        let vector_sync = Arc::new(
+            VectorSync::new(
+                memories.clone(),
+                vectors.clone(),
+                outbox,
+                registry.clone(),
+                Duration::from_millis(config.outbox_min_retry_ms),
+                Duration::from_millis(config.outbox_max_retry_ms),
+            )
+            .with_cache(cache.clone()),
+        );
         let keys = Arc::new(ApiKeyService::new(registry.clone()));
         let settings = Arc::new(TenantSettingsService::new(
             Arc::new(SqlTenantSettings::new(databases.clone())),
@@ -127,14 +136,17 @@ impl Platform {
             keys.clone(),
         ));
         let state = AppState {
-            memories: Arc::new(MemoryService::new(
-                memories,
-                vectors.clone(),
-                embedder.clone(),
-                categorizer,
-                vector_sync.clone(),
-                settings.clone(),
-            )),
+            memories: Arc::new(
+                MemoryService::new(
+                    memories,
+                    vectors.clone(),
+                    embedder.clone(),
+                    categorizer,
+                    vector_sync.clone(),
+                    settings.clone(),
+                )
+                .with_cache(cache.clone()),
+            ),
             authenticator: Arc::new(Authenticator::new(keys.clone(), tenants.clone(), jwt)),
             tenants,
             health: Arc::new(HealthService::new(
@@ -151,6 +163,7 @@ impl Platform {
             audit: Arc::new(AuditService::new(Arc::new(SqlAuditStore::new(
                 databases.clone(),
             )))),
+            cache,
             default_isolation,
         };
         Ok(Self {
@@ -295,6 +308,19 @@ async fn rate_counter(config: &Config) -> Result<Arc<dyn RateCounter>, StartupEr
         }
         None => Ok(Arc::new(InProcessCounter::default())),
     }
+}
+
+/// The read cache: off when `cache_enabled` is false, in Redis when one is configured (so
+/// every replica sees every invalidation), in process otherwise.
+fn read_cache(config: &Config) -> Result<Arc<ReadCache>, StartupError> {
+    if !config.cache_enabled {
+        return Ok(Arc::new(ReadCache::disabled()));
+    }
+    let store: Arc<dyn MemoryCache> = match &config.redis_url {
+        Some(url) => Arc::new(RedisMemoryCache::connect(url, &config.cache_key_prefix)?),
+        None => Arc::new(InProcessMemoryCache::new(config.cache_max_entries)),
+    };
+    Ok(Arc::new(ReadCache::new(store, config.cache_ttl())))
 }
 
 /// Re-reads the policy now and then, so rules another replica stored apply here too.

@@ -142,7 +142,11 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        if query.as_bytes().windows(3).any(|w| w.eq_ignore_ascii_case(b"%00")) {
+        if query
+            .as_bytes()
+            .windows(3)
+            .any(|w| w.eq_ignore_ascii_case(b"%00"))
+        {
             return Err(nul_refused("query"));
         }
         let Query(value) = Query::<T>::from_request_parts(parts, state).await?;

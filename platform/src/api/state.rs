@@ -6,6 +6,7 @@ use crate::auth::policy::PolicyEnforcer;
 use crate::services::api_keys::ApiKeyService;
 use crate::services::audit::AuditService;
 use crate::services::authentication::Authenticator;
+use crate::services::cache::ReadCache;
 use crate::services::grants::GrantService;
 use crate::services::health::HealthService;
 use crate::services::memory_service::MemoryService;
@@ -25,6 +26,8 @@ pub struct AppState {
     pub settings: Arc<TenantSettingsService>,
     pub rate_limits: Arc<RateLimiter>,
     pub audit: Arc<AuditService>,
+    /// Cached reads; its `stats()` feed the metrics.
+    pub cache: Arc<ReadCache>,
     /// Isolation of tenants created without one.
     pub default_isolation: memoryc_crds::layout::Isolation,
 }

@@ -6,6 +6,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::ServiceError;
+use super::cache::{Lookup, ReadCache, SearchKey};
 use super::categorizer::Categorizer;
 use super::tenant_settings::TenantSettingsService;
 use super::vector_sync::{IndexingState, VectorSync};
@@ -92,6 +93,7 @@ pub struct MemoryService {
     categorizer: Arc<Categorizer>,
     vector_sync: Arc<VectorSync>,
     settings: Arc<TenantSettingsService>,
+    cache: Arc<ReadCache>,
 }
 
 impl MemoryService {
@@ -110,7 +112,14 @@ impl MemoryService {
             categorizer,
             vector_sync,
             settings,
+            cache: Arc::new(ReadCache::disabled()),
         }
+    }
+
+    /// Serves repeated reads from `cache`; every write to a tenant invalidates its entries.
+    pub fn with_cache(mut self, cache: Arc<ReadCache>) -> Self {
+        self.cache = cache;
+        self
     }
 
     pub async fn create(
@@ -139,21 +148,36 @@ impl MemoryService {
         };
         let tenant = &scope.tenant.name;
         self.vector_sync.intend(tenant, new.memory_id).await?;
+        let invalidation = self.cache.guard(scope.tenant.tenant_id);
         let memory = self.memories.insert(tenant, &new).await?;
         let indexing = self
             .vector_sync
             .sync_or_defer(&scope.space(), memory.memory_id)
             .await;
+        invalidation.finish().await;
         Ok((memory, indexing))
     }
 
-    /// The live memory; counts as an access.
+    /// The live memory; counts as an access. A cached copy saves the read, never the count:
+    /// the count comes from the database with each access.
     pub async fn get(&self, scope: &TenantScope, id: Uuid) -> Result<Memory, ServiceError> {
         let tenant = &scope.tenant.name;
-        let memory = self.live(scope, id).await?;
-        self.memories.record_access(tenant, &[id]).await?;
+        let memory = match self.cache.memory(scope.tenant.tenant_id, id).await {
+            Lookup::Hit(memory) if scope.sees(&memory) => memory,
+            Lookup::Hit(_) => return Err(not_found(id)),
+            Lookup::Miss(ticket) => {
+                let memory = self.live(scope, id).await?;
+                self.cache.store_memory(ticket, &memory).await;
+                memory
+            }
+        };
+        let access_count = self
+            .memories
+            .record_one_access(tenant, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
         Ok(Memory {
-            access_count: memory.access_count + 1,
+            access_count,
             ..memory
         })
     }
@@ -183,6 +207,21 @@ impl MemoryService {
             .as_deref()
             .map(str::trim)
             .filter(|q| !q.is_empty());
+        // Results served from the cache carry the access counts of when they were cached.
+        let key = SearchKey {
+            owner_only: scope.owner_only,
+            mode: request.mode,
+            query,
+            filter: &request.filter,
+            limit: request.limit,
+        };
+        let ticket = match self.cache.search(scope.tenant.tenant_id, &key).await {
+            Lookup::Hit(hits) => {
+                self.count_accesses(scope, &hits);
+                return Ok(hits);
+            }
+            Lookup::Miss(ticket) => ticket,
+        };
         let hits = match (query, request.mode) {
             (None, _) => unscored(
                 self.memories
@@ -199,6 +238,7 @@ impl MemoryService {
                     .await?
             }
         };
+        self.cache.store_search(ticket, &hits).await;
         self.count_accesses(scope, &hits);
         Ok(hits)
     }
@@ -229,6 +269,7 @@ impl MemoryService {
         if touches_vector {
             self.vector_sync.intend(tenant, id).await?;
         }
+        let invalidation = self.cache.guard(scope.tenant.tenant_id);
         let memory = self
             .memories
             .update(tenant, id, &patch, Utc::now())
@@ -239,6 +280,7 @@ impl MemoryService {
         } else {
             IndexingState::Indexed
         };
+        invalidation.finish().await;
         Ok((memory, indexing))
     }
 
@@ -260,12 +302,14 @@ impl MemoryService {
             return Err(not_found(id));
         }
         self.vector_sync.intend(tenant, id).await?;
+        let invalidation = self.cache.guard(scope.tenant.tenant_id);
         if purge {
             self.memories.purge(tenant, id).await?;
         } else {
             self.memories.soft_delete(tenant, id, Utc::now()).await?;
         }
         self.vector_sync.sync_or_defer(&scope.space(), id).await;
+        invalidation.finish().await;
         Ok(())
     }
 

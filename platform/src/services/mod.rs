@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod authentication;
+pub mod cache;
 pub mod categorizer;
 pub mod error;
 pub mod grants;
