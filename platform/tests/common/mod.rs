@@ -115,6 +115,8 @@ pub struct TestPlatform {
     pub client: Client,
     pub config: Config,
     pub data_dir: tempfile::TempDir,
+    /// The running platform's services (e.g. to read its cache counters).
+    pub state: memoryc_platform::api::AppState,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -143,6 +145,7 @@ impl TestPlatform {
         let platform = Platform::build(config.clone())
             .await
             .expect("platform starts");
+        let state = platform.state.clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             let shutdown = async move {
@@ -161,6 +164,7 @@ impl TestPlatform {
             client,
             config,
             data_dir,
+            state,
             stop: Some(stop),
             server: Some(server),
         }
