@@ -26,6 +26,9 @@ use crate::services::analytics::service::AnalyticsSettings;
 use crate::services::api_keys::{ApiKeyService, NewApiKey};
 use crate::services::audit::AuditService;
 use crate::services::authentication::Authenticator;
+use crate::services::cache::in_process::InProcessMemoryCache;
+use crate::services::cache::redis::RedisMemoryCache;
+use crate::services::cache::{CacheError, MemoryCache, ReadCache};
 use crate::services::categorizer::Categorizer;
 use crate::services::events::publisher::QUEUE_CAPACITY;
 use crate::services::events::redis_stream::{self, RedisEventStream, StreamSettings};
@@ -83,6 +86,8 @@ pub enum StartupError {
     Lock(#[from] crate::services::analytics::lock::LockError),
     #[error("analytics scheduler: {0}")]
     Scheduler(String),
+    #[error("{0}")]
+    Cache(#[from] CacheError),
 }
 
 /// Everything a running platform holds.
@@ -112,14 +117,18 @@ impl Platform {
         let memories = Arc::new(SqlMemoryRepository::new(databases.clone()));
         let registry = Arc::new(SqlTenantRegistry::new(databases.clone()));
         let outbox = Arc::new(SqlOutboxRepository::new(databases.clone()));
-        let vector_sync = Arc::new(VectorSync::new(
-            memories.clone(),
-            vectors.clone(),
-            outbox,
-            registry.clone(),
-            Duration::from_millis(config.outbox_min_retry_ms),
-            Duration::from_millis(config.outbox_max_retry_ms),
-        ));
+        let cache = read_cache(&config)?;
+        let vector_sync = Arc::new(
+            VectorSync::new(
+                memories.clone(),
+                vectors.clone(),
+                outbox,
+                registry.clone(),
+                Duration::from_millis(config.outbox_min_retry_ms),
+                Duration::from_millis(config.outbox_max_retry_ms),
+            )
+            .with_cache(cache.clone()),
+        );
         let keys = Arc::new(ApiKeyService::new(registry.clone()));
         let settings = Arc::new(TenantSettingsService::new(
             Arc::new(SqlTenantSettings::new(databases.clone())),
@@ -177,7 +186,7 @@ impl Platform {
             Schedule::parse(&config.analytics_schedule)?,
         ));
         let state = AppState {
-            memories: Arc::new(memory_service),
+            memories: Arc::new(memory_service.with_cache(cache.clone())),
             analytics,
             authenticator: Arc::new(Authenticator::new(keys.clone(), tenants.clone(), jwt)),
             tenants,
@@ -195,6 +204,7 @@ impl Platform {
             audit: Arc::new(AuditService::new(Arc::new(SqlAuditStore::new(
                 databases.clone(),
             )))),
+            cache,
             default_isolation,
             default_analytics_schedule: config.analytics_schedule.clone(),
         };
@@ -413,6 +423,19 @@ async fn rate_counter(config: &Config) -> Result<Arc<dyn RateCounter>, StartupEr
         }
         None => Ok(Arc::new(InProcessCounter::default())),
     }
+}
+
+/// The read cache: off when `cache_enabled` is false, in Redis when one is configured (so
+/// every replica sees every invalidation), in process otherwise.
+fn read_cache(config: &Config) -> Result<Arc<ReadCache>, StartupError> {
+    if !config.cache_enabled {
+        return Ok(Arc::new(ReadCache::disabled()));
+    }
+    let store: Arc<dyn MemoryCache> = match &config.redis_url {
+        Some(url) => Arc::new(RedisMemoryCache::connect(url, &config.cache_key_prefix)?),
+        None => Arc::new(InProcessMemoryCache::new(config.cache_max_entries)),
+    };
+    Ok(Arc::new(ReadCache::new(store, config.cache_ttl())))
 }
 
 /// Re-reads the policy now and then, so rules another replica stored apply here too.

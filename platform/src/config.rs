@@ -88,8 +88,17 @@ pub struct Config {
     pub jwt_leeway_seconds: u64,
     /// PII policy of tenants that set none: `allow`, `mask` or `reject`.
     pub pii_default_policy: PiiPolicy,
-    /// Redis URL; rate limits are counted there, shared by every replica. Unset: in process.
+    /// Redis URL; rate limits and the read cache live there, shared by every replica.
+    /// Unset: both are kept in process.
     pub redis_url: Option<String>,
+    /// Serve repeated reads (one memory, a search) from the cache; writes invalidate them.
+    pub cache_enabled: bool,
+    /// Longest time a cached read is served, in seconds.
+    pub cache_ttl_seconds: u64,
+    /// Most entries of the in-process cache (used when `redis_url` is unset).
+    pub cache_max_entries: usize,
+    /// Prefix of every cache key in Redis, so platforms sharing one Redis keep apart.
+    pub cache_key_prefix: String,
     /// Requests per credential, route and minute for tenants without their own limit; 0 = off.
     pub rate_limit_per_minute: u32,
     /// Browser origins allowed to call the API (CORS), e.g. `["https://console.example"]`;
@@ -146,6 +155,10 @@ impl Default for Config {
             jwt_leeway_seconds: 30,
             pii_default_policy: PiiPolicy::Mask,
             redis_url: None,
+            cache_enabled: true,
+            cache_ttl_seconds: 300,
+            cache_max_entries: 10_000,
+            cache_key_prefix: "memoryc:cache:".to_string(),
             rate_limit_per_minute: 600,
             cors_allowed_origins: Vec::new(),
             analytics_enabled: true,
@@ -218,6 +231,10 @@ impl Config {
     pub fn demo_key_path(&self) -> PathBuf {
         self.data_dir.join("demo-api-key")
     }
+
+    pub fn cache_ttl(&self) -> Duration {
+        Duration::from_secs(self.cache_ttl_seconds)
+    }
 }
 
 #[cfg(test)]
@@ -271,6 +288,28 @@ mod tests {
             assert_eq!(config.rate_limit_per_minute, 42);
             assert_eq!(config.pii_default_policy, PiiPolicy::Reject);
             assert_eq!(config.jwt_leeway_seconds, 10);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn cache_settings_come_from_the_file_and_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "memoryc.toml",
+                "cache_ttl_seconds = 60\ncache_max_entries = 500\n",
+            )?;
+            jail.set_env("MEMORYC_CACHE_ENABLED", "false");
+            jail.set_env("MEMORYC_CACHE_KEY_PREFIX", "staging:cache:");
+            let config = Config::load().map_err(|e| e.to_string())?;
+            assert!(!config.cache_enabled);
+            assert_eq!(config.cache_ttl(), Duration::from_secs(60));
+            assert_eq!(config.cache_max_entries, 500);
+            assert_eq!(config.cache_key_prefix, "staging:cache:");
+            let defaults = Config::default();
+            assert!(defaults.cache_enabled);
+            assert_eq!(defaults.cache_ttl_seconds, 300);
+            assert_eq!(defaults.cache_max_entries, 10_000);
             Ok(())
         });
     }

@@ -7,6 +7,7 @@ use crate::services::analytics::AnalyticsService;
 use crate::services::api_keys::ApiKeyService;
 use crate::services::audit::AuditService;
 use crate::services::authentication::Authenticator;
+use crate::services::cache::ReadCache;
 use crate::services::grants::GrantService;
 use crate::services::health::HealthService;
 use crate::services::memory_service::MemoryService;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub audit: Arc<AuditService>,
     /// Analytics schedule of tenants that set none.
     pub default_analytics_schedule: String,
+    /// Cached reads; its `stats()` feed the metrics.
+    pub cache: Arc<ReadCache>,
     /// Isolation of tenants created without one.
     pub default_isolation: memoryc_crds::layout::Isolation,
 }

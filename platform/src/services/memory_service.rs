@@ -6,6 +6,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::ServiceError;
+use super::cache::{Lookup, ReadCache, SearchKey};
 use super::categorizer::Categorizer;
 use super::events::{EventPublisher, TenantEvent};
 use super::tenant_settings::TenantSettingsService;
@@ -120,6 +121,7 @@ pub struct MemoryService {
     settings: Arc<TenantSettingsService>,
     /// `None` when analytics are switched off.
     events: Option<EventPublisher>,
+    cache: Arc<ReadCache>,
 }
 
 /// Longest query text kept in a search event.
@@ -142,6 +144,7 @@ impl MemoryService {
             vector_sync,
             settings,
             events: None,
+            cache: Arc::new(ReadCache::disabled()),
         }
     }
 
@@ -155,6 +158,12 @@ impl MemoryService {
         if let Some(events) = &self.events {
             events.publish(event);
         }
+    }
+
+    /// Serves repeated reads from `cache`; every write to a tenant invalidates its entries.
+    pub fn with_cache(mut self, cache: Arc<ReadCache>) -> Self {
+        self.cache = cache;
+        self
     }
 
     pub async fn create(
@@ -183,11 +192,13 @@ impl MemoryService {
         };
         let tenant = &scope.tenant.name;
         self.vector_sync.intend(tenant, new.memory_id).await?;
+        let invalidation = self.cache.guard(scope.tenant.tenant_id);
         let memory = self.memories.insert(tenant, &new).await?;
         let indexing = self
             .vector_sync
             .sync_or_defer(&scope.space(), memory.memory_id)
             .await;
+        invalidation.finish().await;
         self.publish(scope.event(
             EventType::MemoryCreated,
             Some(memory.memory_id),
@@ -200,14 +211,27 @@ impl MemoryService {
         Ok((memory, indexing))
     }
 
-    /// The live memory; counts as an access.
+    /// The live memory; counts as an access. A cached copy saves the read, never the count:
+    /// the count comes from the database with each access.
     pub async fn get(&self, scope: &TenantScope, id: Uuid) -> Result<Memory, ServiceError> {
         let tenant = &scope.tenant.name;
-        let memory = self.live(scope, id).await?;
-        self.memories.record_access(tenant, &[id]).await?;
+        let memory = match self.cache.memory(scope.tenant.tenant_id, id).await {
+            Lookup::Hit(memory) if scope.sees(&memory) => memory,
+            Lookup::Hit(_) => return Err(not_found(id)),
+            Lookup::Miss(ticket) => {
+                let memory = self.live(scope, id).await?;
+                self.cache.store_memory(ticket, &memory).await;
+                memory
+            }
+        };
+        let access_count = self
+            .memories
+            .record_one_access(tenant, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
         self.publish(scope.event(EventType::MemoryAccessed, Some(id), serde_json::json!({})));
         Ok(Memory {
-            access_count: memory.access_count + 1,
+            access_count,
             ..memory
         })
     }
@@ -237,6 +261,22 @@ impl MemoryService {
             .as_deref()
             .map(str::trim)
             .filter(|q| !q.is_empty());
+        // Results served from the cache carry the access counts of when they were cached.
+        let key = SearchKey {
+            owner_only: scope.owner_only,
+            mode: request.mode,
+            query,
+            filter: &request.filter,
+            limit: request.limit,
+        };
+        let ticket = match self.cache.search(scope.tenant.tenant_id, &key).await {
+            Lookup::Hit(hits) => {
+                self.count_accesses(scope, &hits);
+                self.search_performed(scope, &request, query, &hits, true);
+                return Ok(hits);
+            }
+            Lookup::Miss(ticket) => ticket,
+        };
         let hits = match (query, request.mode) {
             (None, _) => unscored(
                 self.memories
@@ -253,22 +293,9 @@ impl MemoryService {
                     .await?
             }
         };
+        self.cache.store_search(ticket, &hits).await;
         self.count_accesses(scope, &hits);
-        self.publish(scope.event(
-            EventType::SearchPerformed,
-            None,
-            serde_json::json!({
-                "query": query.map(|q| q.chars().take(MAX_EVENT_QUERY_CHARS).collect::<String>()),
-                "mode": match (query, request.mode) {
-                    (None, _) => "list",
-                    (Some(_), SearchMode::Exact) => "exact",
-                    (Some(_), SearchMode::Semantic) => "semantic",
-                },
-                "result_count": hits.len(),
-                "top_score": hits.first().and_then(|hit| hit.score),
-                "category": request.filter.category,
-            }),
-        ));
+        self.search_performed(scope, &request, query, &hits, false);
         Ok(hits)
     }
 
@@ -298,6 +325,7 @@ impl MemoryService {
         if touches_vector {
             self.vector_sync.intend(tenant, id).await?;
         }
+        let invalidation = self.cache.guard(scope.tenant.tenant_id);
         let memory = self
             .memories
             .update(tenant, id, &patch, scope.user_id, Utc::now())
@@ -308,6 +336,7 @@ impl MemoryService {
         } else {
             IndexingState::Indexed
         };
+        invalidation.finish().await;
         let changed: Vec<&str> = [
             ("content", patch.content.is_some()),
             ("category", patch.category.is_some()),
@@ -342,6 +371,7 @@ impl MemoryService {
             return Err(not_found(id));
         }
         self.vector_sync.intend(tenant, id).await?;
+        let invalidation = self.cache.guard(scope.tenant.tenant_id);
         if purge {
             self.memories.purge(tenant, id).await?;
         } else {
@@ -350,6 +380,7 @@ impl MemoryService {
                 .await?;
         }
         self.vector_sync.sync_or_defer(&scope.space(), id).await;
+        invalidation.finish().await;
         // An erased memory leaves no trace, not even its id in an event.
         let (memory_id, data) = if purge {
             (None, serde_json::json!({ "purged": true }))
@@ -402,6 +433,34 @@ impl MemoryService {
             }
         }
         Ok(hits)
+    }
+
+    /// Records a SEARCH_PERFORMED event: what was asked, how many results, the best score.
+    fn search_performed(
+        &self,
+        scope: &TenantScope,
+        request: &SearchRequest,
+        query: Option<&str>,
+        hits: &[SearchHit],
+        cached: bool,
+    ) {
+        let mode = match (query, request.mode) {
+            (None, _) => "list",
+            (Some(_), SearchMode::Exact) => "exact",
+            (Some(_), SearchMode::Semantic) => "semantic",
+        };
+        self.publish(scope.event(
+            EventType::SearchPerformed,
+            None,
+            serde_json::json!({
+                "query": query.map(|q| q.chars().take(MAX_EVENT_QUERY_CHARS).collect::<String>()),
+                "mode": mode,
+                "result_count": hits.len(),
+                "top_score": hits.first().and_then(|hit| hit.score),
+                "category": request.filter.category,
+                "cached": cached,
+            }),
+        ));
     }
 
     /// Counts search results as accesses without making the caller wait for it.

@@ -4,6 +4,7 @@ pub mod analytics;
 pub mod api_keys;
 pub mod audit;
 pub mod authentication;
+pub mod cache;
 pub mod categorizer;
 pub mod error;
 pub mod events;

@@ -19,6 +19,7 @@ use crate::stores::vector::{VectorPoint, VectorSpace, VectorStore};
 use crate::stores::{MemoryRepository, OutboxRepository, TenantRegistry, VectorSource};
 
 use super::ServiceError;
+use super::cache::ReadCache;
 
 /// Whether a memory's vector reached the vector store before the response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -42,6 +43,7 @@ pub struct VectorSync {
     tenants: Arc<dyn TenantRegistry>,
     backoff: ExponentialBuilder,
     inline_paused_until_ms: AtomicI64,
+    cache: Option<Arc<ReadCache>>,
 }
 
 impl VectorSync {
@@ -66,7 +68,15 @@ impl VectorSync {
             tenants,
             backoff,
             inline_paused_until_ms: AtomicI64::new(0),
+            cache: None,
         }
+    }
+
+    /// Invalidates a tenant's cached reads whenever a deferred sync lands, so a search cached
+    /// while the vector was missing is not served after it arrived.
+    pub fn with_cache(mut self, cache: Arc<ReadCache>) -> Self {
+        self.cache = Some(cache);
+        self
     }
 
     /// Records that the memory's vector must follow its row. Call before changing the row.
@@ -133,7 +143,12 @@ impl VectorSync {
                 isolation: tenant.isolation,
             };
             match self.sync(&space, entry.memory_id).await {
-                Ok(()) => landed += 1,
+                Ok(()) => {
+                    landed += 1;
+                    if let Some(cache) = &self.cache {
+                        cache.invalidate(tenant.tenant_id).await;
+                    }
+                }
                 Err(error) => {
                     self.defer(&space.tenant, entry.memory_id, entry.attempts, &error)
                         .await;

@@ -81,6 +81,15 @@ pub trait MemoryRepository: Send + Sync + 'static {
     /// Adds one to the access count of each memory.
     async fn record_access(&self, tenant: &TenantName, ids: &[Uuid]) -> Result<(), StoreError>;
 
+    /// Adds one to the access count of a live memory and returns the new count, in one
+    /// statement (`UPDATE … RETURNING`), so a read served from the cache still counts and
+    /// shows the right count; `None` when there is no such live memory.
+    async fn record_one_access(
+        &self,
+        tenant: &TenantName,
+        id: Uuid,
+    ) -> Result<Option<i64>, StoreError>;
+
     /// The memory with its stored embedding, for syncing the vector store.
     async fn vector_source(
         &self,

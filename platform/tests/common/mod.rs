@@ -110,6 +110,8 @@ pub fn test_config(backends: Backends, data_dir: PathBuf) -> Config {
         outbox_interval_ms: 100,
         outbox_min_retry_ms: 100,
         outbox_max_retry_ms: 1_000,
+        // Tests that configure Redis get keys (event stream, locks) of their own.
+        redis_key_prefix: format!("{}:", unique("memoryc-test-")),
         ..Config::default()
     };
     if backends == Backends::PostgresMilvus {
@@ -128,6 +130,8 @@ pub struct TestPlatform {
     pub client: Client,
     pub config: Config,
     pub data_dir: tempfile::TempDir,
+    /// The running platform's services (e.g. to read its cache counters).
+    pub state: memoryc_platform::api::AppState,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     /// A connection of the test's own to the platform's databases, for seeding.
@@ -158,6 +162,7 @@ impl TestPlatform {
         let platform = Platform::build(config.clone())
             .await
             .expect("platform starts");
+        let state = platform.state.clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             let shutdown = async move {
@@ -176,6 +181,7 @@ impl TestPlatform {
             client,
             config,
             data_dir,
+            state,
             stop: Some(stop),
             server: Some(server),
             databases: tokio::sync::OnceCell::new(),

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::TenantEvent;
 use crate::domain::analytics::{AnalyticsEvent, EventType};
 use crate::services::ServiceError;
+use crate::stores::StoreError;
 use crate::stores::analytics::{AnalyticsRepository, FoundRelationship};
 
 /// Finds the relationships of one memory (nearest neighbours and content).
@@ -66,13 +67,35 @@ impl EventProcessor {
         for event in events {
             per_tenant.entry(&event.tenant).or_default().push(event);
         }
+        let mut failure = None;
         for (tenant, events) in per_tenant {
+            // One tenant's trouble must not hold back the others' events.
+            match self.handle_tenant(tenant, &events).await {
+                Ok(()) => {}
+                Err(ServiceError::Store(StoreError::UnknownTenant(_))) => {
+                    tracing::warn!(%tenant, events = events.len(), "dropping events of a tenant that no longer exists");
+                }
+                Err(error) => failure = Some(error),
+            }
+        }
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    async fn handle_tenant(
+        &self,
+        tenant: &TenantName,
+        events: &[&TenantEvent],
+    ) -> Result<(), ServiceError> {
+        {
             let rows: Vec<AnalyticsEvent> = events.iter().map(|e| e.event.clone()).collect();
             self.analytics.record_events(tenant, &rows).await?;
             if let Some(finder) = &self.relationships {
                 // Each changed memory once per batch, whatever the number of its events.
                 let mut changed: Vec<(Uuid, Isolation)> = Vec::new();
-                for event in &events {
+                for event in events {
                     let relevant = matches!(
                         event.event.event_type,
                         EventType::MemoryCreated | EventType::MemoryUpdated

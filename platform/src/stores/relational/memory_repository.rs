@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use memoryc_crds::layout::TenantName;
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend,
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -270,6 +270,26 @@ impl MemoryRepository for SqlMemoryRepository {
             .await?;
         transaction.commit().await?;
         Ok(())
+    }
+
+    async fn record_one_access(
+        &self,
+        tenant: &TenantName,
+        id: Uuid,
+    ) -> Result<Option<i64>, StoreError> {
+        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let statement = Query::update()
+            .table(Memories)
+            .value(Column::AccessCount, Expr::col(Column::AccessCount).add(1))
+            .and_where(Column::MemoryId.eq(id))
+            .and_where(Column::IsDeleted.eq(false))
+            .returning_col(Column::AccessCount)
+            .to_owned();
+        let row = transaction.query_one(&statement).await?;
+        transaction.commit().await?;
+        row.map(|row| row.try_get::<i64>("", "access_count"))
+            .transpose()
+            .map_err(StoreError::from)
     }
 
     async fn vector_source(
