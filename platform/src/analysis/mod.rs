@@ -2,6 +2,8 @@
 //! relationships, recurring topics and the insights drawn from them. Plain functions over plain
 //! inputs; the analytics jobs load the inputs and store the results.
 
+pub mod conflicts;
+pub mod polarity;
 pub mod references;
 pub mod text;
 
@@ -10,6 +12,7 @@ use uuid::Uuid;
 
 use crate::domain::Category;
 
+pub use conflicts::contradiction;
 pub use references::{Reference, extract_references};
 
 /// A memory as the analysis reads it, borrowed from wherever the job loaded it.
