@@ -5,6 +5,7 @@
 pub mod conflicts;
 pub mod polarity;
 pub mod references;
+pub mod relationships;
 pub mod text;
 
 use chrono::{DateTime, Utc};
@@ -14,6 +15,7 @@ use crate::domain::Category;
 
 pub use conflicts::contradiction;
 pub use references::{Reference, extract_references};
+pub use relationships::{RelationshipFinding, RelationshipThresholds, classify};
 
 /// A memory as the analysis reads it, borrowed from wherever the job loaded it.
 #[derive(Debug, Clone, Copy)]
