@@ -3,6 +3,7 @@
 //! inputs; the analytics jobs load the inputs and store the results.
 
 pub mod conflicts;
+pub mod patterns;
 pub mod polarity;
 pub mod references;
 pub mod relationships;
@@ -14,6 +15,7 @@ use uuid::Uuid;
 use crate::domain::Category;
 
 pub use conflicts::contradiction;
+pub use patterns::{PatternCluster, find_patterns};
 pub use references::{Reference, extract_references};
 pub use relationships::{RelationshipFinding, RelationshipThresholds, classify};
 
