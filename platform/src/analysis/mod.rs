@@ -3,6 +3,7 @@
 //! inputs; the analytics jobs load the inputs and store the results.
 
 pub mod conflicts;
+pub mod insights;
 pub mod patterns;
 pub mod polarity;
 pub mod references;
@@ -15,6 +16,7 @@ use uuid::Uuid;
 use crate::domain::Category;
 
 pub use conflicts::contradiction;
+pub use insights::{InsightConfig, InsightDraft, pattern_insights, recommendations, risks};
 pub use patterns::{PatternCluster, find_patterns};
 pub use references::{Reference, extract_references};
 pub use relationships::{RelationshipFinding, RelationshipThresholds, classify};
