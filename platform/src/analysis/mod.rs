@@ -10,6 +10,9 @@ pub mod references;
 pub mod relationships;
 pub mod text;
 
+#[cfg(test)]
+mod model_tests;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
