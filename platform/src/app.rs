@@ -8,6 +8,7 @@ use memoryc_crds::layout::{Isolation, TenantName};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::analysis::RelationshipThresholds;
 use crate::api::{self, AppState};
 use crate::auth::jwt::JwtVerifier;
 use crate::auth::policy::{AdapterFactory, PolicyEnforcer, PolicyError, PolicySource};
@@ -39,6 +40,7 @@ use crate::services::memory_service::MemoryService;
 use crate::services::rate_limit::in_process::InProcessCounter;
 use crate::services::rate_limit::redis::RedisCounter;
 use crate::services::rate_limit::{RateCounter, RateLimiter};
+use crate::services::relationships::RelationshipDiscovery;
 use crate::services::tenant_service::{CreatedTenant, TenantService};
 use crate::services::tenant_settings::TenantSettingsService;
 use crate::services::vector_sync::VectorSync;
@@ -161,7 +163,19 @@ impl Platform {
         ));
         let analytics_repository = Arc::new(SqlAnalyticsRepository::new(databases.clone()));
         let (events, event_queue) = EventPublisher::new(QUEUE_CAPACITY);
-        let event_processor = Arc::new(EventProcessor::new(analytics_repository.clone(), None));
+        let relationships = RelationshipDiscovery::new(
+            memories.clone(),
+            vectors.clone(),
+            RelationshipThresholds {
+                similar: config.relationship_similar_threshold,
+                related: config.relationship_related_threshold,
+                ..RelationshipThresholds::default()
+            },
+        );
+        let event_processor = Arc::new(EventProcessor::new(
+            analytics_repository.clone(),
+            Some(Arc::new(relationships)),
+        ));
         let mut memory_service = MemoryService::new(
             memories.clone(),
             vectors.clone(),

@@ -2,6 +2,7 @@
 //!
 //! `api` (HTTP) → `services` (business logic) → `stores` (repository traits) → backends.
 
+pub mod analysis;
 pub mod api;
 pub mod app;
 pub mod auth;

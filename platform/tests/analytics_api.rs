@@ -347,3 +347,200 @@ async fn a_tenant_sets_its_own_analytics_schedule() {
     assert_eq!(body["effective_schedule"], "0 30 2 * * *");
     platform.shutdown().await;
 }
+
+async fn create(platform: &TestPlatform, key: &str, content: &str) -> String {
+    let memory = platform
+        .create_memory(key, json!({"content": content, "category": "TECHNICAL"}))
+        .await;
+    memory["memory_id"].as_str().expect("id").to_string()
+}
+
+/// The relationships of `id` once they have been derived (the write path does not wait).
+async fn relationships(
+    platform: &TestPlatform,
+    key: &str,
+    id: &str,
+    expect_some: bool,
+) -> Vec<Value> {
+    let found = std::sync::Mutex::new(Vec::new());
+    eventually(Duration::from_secs(20), || async {
+        let (status, body) = platform
+            .call(
+                Method::GET,
+                &format!("/api/v1/memories/{id}/relationships"),
+                Some(key),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let list = body["relationships"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let done = list.is_empty() != expect_some;
+        *found.lock().expect("lock") = list;
+        done
+    })
+    .await;
+    found.into_inner().expect("lock")
+}
+
+fn has(list: &[Value], kind: &str, source: &str, target: &str) -> bool {
+    list.iter().any(|r| {
+        r["relationship_type"] == kind
+            && r["source_memory_id"] == source
+            && r["target_memory_id"] == target
+            && r["context"].as_str().is_some_and(|c| !c.is_empty())
+            && r["strength"]
+                .as_f64()
+                .is_some_and(|s| (0.0..=1.0).contains(&s))
+    })
+}
+
+async fn relationships_are_derived_from_meaning_and_content(production: bool) {
+    let platform = start(production).await;
+    let tenant = platform.create_tenant("Shared").await;
+    let key = tenant.api_key.as_str();
+    let pipeline = create(
+        &platform,
+        key,
+        "The deploy pipeline runs the integration tests before every release.",
+    )
+    .await;
+    let paraphrase = create(
+        &platform,
+        key,
+        "Before each release, the deployment pipeline runs the integration test suite.",
+    )
+    .await;
+    let tabs = create(
+        &platform,
+        key,
+        "We use tabs for indentation in all Python files.",
+    )
+    .await;
+    let no_tabs = create(
+        &platform,
+        key,
+        "We never use tabs for indentation in Python files.",
+    )
+    .await;
+    let staging = create(
+        &platform,
+        key,
+        "The staging database is PostgreSQL 16 on the shared cluster.",
+    )
+    .await;
+    let more = create(
+        &platform,
+        key,
+        "The staging database is PostgreSQL 16 on the shared cluster; nightly backups go to an S3 bucket and are kept for thirty days.",
+    )
+    .await;
+    let follow_up = create(
+        &platform,
+        key,
+        &format!("Follow-up to {pipeline}: the release checklist now links the test report."),
+    )
+    .await;
+    let unrelated = create(
+        &platform,
+        key,
+        "I like short answers and dark mode in every editor.",
+    )
+    .await;
+
+    let of_paraphrase = relationships(&platform, key, &paraphrase, true).await;
+    assert!(
+        has(&of_paraphrase, "SIMILAR", &paraphrase, &pipeline),
+        "{of_paraphrase:?}"
+    );
+    let of_no_tabs = relationships(&platform, key, &no_tabs, true).await;
+    assert!(
+        has(&of_no_tabs, "CONTRADICTS", &no_tabs, &tabs),
+        "{of_no_tabs:?}"
+    );
+    assert!(
+        !has(&of_no_tabs, "BUILDS_ON", &no_tabs, &tabs),
+        "{of_no_tabs:?}"
+    );
+    let of_more = relationships(&platform, key, &more, true).await;
+    assert!(has(&of_more, "BUILDS_ON", &more, &staging), "{of_more:?}");
+    let of_follow_up = relationships(&platform, key, &follow_up, true).await;
+    assert!(
+        has(&of_follow_up, "REFERENCES", &follow_up, &pipeline),
+        "{of_follow_up:?}"
+    );
+    // Both directions are listed for a memory: the pipeline note is the target of two.
+    let of_pipeline = relationships(&platform, key, &pipeline, true).await;
+    assert!(
+        has(&of_pipeline, "SIMILAR", &paraphrase, &pipeline),
+        "{of_pipeline:?}"
+    );
+    assert!(
+        has(&of_pipeline, "REFERENCES", &follow_up, &pipeline),
+        "{of_pipeline:?}"
+    );
+    // The unrelated note relates to nothing of its own. A later note naming it is processed
+    // after it, so once that one's REFERENCES is there, the unrelated note has been looked at.
+    let sentinel = create(&platform, key, &format!("Filed under {unrelated}.")).await;
+    let of_sentinel = relationships(&platform, key, &sentinel, true).await;
+    assert!(
+        has(&of_sentinel, "REFERENCES", &sentinel, &unrelated),
+        "{of_sentinel:?}"
+    );
+    let of_unrelated = relationships(&platform, key, &unrelated, true).await;
+    assert!(
+        of_unrelated
+            .iter()
+            .all(|r| r["source_memory_id"] != unrelated.as_str()),
+        "{of_unrelated:?}"
+    );
+
+    // A deleted memory's relationships are not shown from the other side.
+    let (status, _) = platform
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/memories/{paraphrase}"),
+            Some(key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, body) = platform
+        .call(
+            Method::GET,
+            &format!("/api/v1/memories/{pipeline}/relationships"),
+            Some(key),
+            None,
+        )
+        .await;
+    let listed = body["relationships"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        !has(&listed, "SIMILAR", &paraphrase, &pipeline),
+        "{listed:?}"
+    );
+    let (status, _) = platform
+        .call(
+            Method::GET,
+            &format!("/api/v1/memories/{paraphrase}/relationships"),
+            Some(key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    platform.shutdown().await;
+}
+
+#[tokio::test]
+async fn relationships_on_embedded_defaults() {
+    relationships_are_derived_from_meaning_and_content(false).await;
+}
+
+#[tokio::test]
+async fn relationships_on_postgres_milvus_and_redis() {
+    relationships_are_derived_from_meaning_and_content(true).await;
+}

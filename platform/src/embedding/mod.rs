@@ -4,7 +4,7 @@ pub mod batching;
 pub mod cached;
 pub mod minilm;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
 use async_trait::async_trait;
 

@@ -12,6 +12,7 @@ pub mod grants;
 pub mod health;
 pub mod memory_service;
 pub mod rate_limit;
+pub mod relationships;
 pub mod tenant_service;
 pub mod tenant_settings;
 pub mod vector_sync;

@@ -2,6 +2,7 @@
 //! summary of a tenant.
 
 pub mod clock;
+pub mod generate;
 pub mod lock;
 pub mod schedule;
 pub mod scheduler;

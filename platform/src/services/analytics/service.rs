@@ -9,15 +9,17 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::RunReport;
 use super::scheduler::AnalyticsRunner;
+use super::{RunReport, generate};
+use crate::analysis::InsightConfig;
 use crate::domain::Category;
 use crate::domain::analytics::{
-    AnalyticsEvent, HistoryEntry, InsightType, MemoryRelationship, PredictiveInsight,
+    AnalyticsEvent, EventType, HistoryEntry, InsightType, MemoryRelationship, PredictiveInsight,
+    RelationshipType,
 };
 use crate::domain::validation::InputError;
 use crate::services::ServiceError;
-use crate::services::events::EventPublisher;
+use crate::services::events::{EventPublisher, TenantEvent};
 use crate::services::memory_service::TenantScope;
 use crate::stores::analytics::{AnalyticsRepository, EventQuery, InsightQuery};
 use crate::stores::{MemoryRepository, Tenant};
@@ -34,8 +36,10 @@ pub const MAX_SUMMARY_DAYS: u32 = 90;
 pub struct AnalyticsSettings {
     pub insight_ttl: Duration,
     pub window: Duration,
-    /// Most recent memories one run looks at.
+    /// Most recent memories one run looks at (near-duplicate detection compares pairs).
     pub max_memories: u64,
+    /// Thresholds of the insight rules.
+    pub insights: InsightConfig,
 }
 
 impl Default for AnalyticsSettings {
@@ -43,7 +47,8 @@ impl Default for AnalyticsSettings {
         Self {
             insight_ttl: Duration::hours(168),
             window: Duration::days(30),
-            max_memories: 5_000,
+            max_memories: 2_000,
+            insights: InsightConfig::default(),
         }
     }
 }
@@ -268,19 +273,119 @@ impl AnalyticsService {
         Ok(self.analytics.history(tenant, memory).await?)
     }
 
-    /// Removes expired insights; the rest of a run is in `generate`.
-    async fn prune(&self, tenant: &Tenant, now: DateTime<Utc>) -> Result<u64, ServiceError> {
-        Ok(self.analytics.prune_insights(&tenant.name, now).await?)
+    /// Announces what a run produced: PATTERN_DETECTED per pattern, INSIGHT_GENERATED per
+    /// insight.
+    fn publish_run(&self, tenant: &Tenant, insights: &[PredictiveInsight], now: DateTime<Utc>) {
+        let Some(events) = &self.events else { return };
+        for insight in insights {
+            let mut types = vec![EventType::InsightGenerated];
+            if insight.insight_type == InsightType::Pattern {
+                types.push(EventType::PatternDetected);
+            }
+            for event_type in types {
+                events.publish(TenantEvent {
+                    tenant: tenant.name.clone(),
+                    isolation: tenant.isolation,
+                    event: AnalyticsEvent {
+                        event_id: Uuid::now_v7(),
+                        event_type,
+                        user_id: insight.user_id,
+                        memory_id: None,
+                        event_data: serde_json::json!({
+                            "insight_id": insight.insight_id,
+                            "insight_type": insight.insight_type,
+                            "confidence": insight.confidence,
+                            "supporting_memories": insight.supporting_memories.len(),
+                        }),
+                        timestamp: now,
+                        session_id: None,
+                    },
+                });
+            }
+        }
     }
 }
 
+/// Most searches one run reads.
+const MAX_SEARCHES: u64 = 10_000;
+/// Most contradictions one run reads.
+const MAX_CONTRADICTIONS: u64 = 500;
+/// Most unexpired insights compared against, to skip repeating them.
+const MAX_KNOWN_INSIGHTS: u64 = 10_000;
+
 #[async_trait]
 impl AnalyticsRunner for AnalyticsService {
+    /// Prunes expired insights, then draws new ones from the recent window: patterns,
+    /// recommendations and risks. Insights still valid and saying the same are not repeated.
     async fn run(&self, tenant: &Tenant, now: DateTime<Utc>) -> Result<RunReport, ServiceError> {
-        let pruned = self.prune(tenant, now).await?;
+        let name = &tenant.name;
+        let pruned = self.analytics.prune_insights(name, now).await?;
+        let since = now - self.settings.window;
+        let snapshots = self
+            .analytics
+            .recent_memories(name, since, self.settings.max_memories)
+            .await?;
+        let search_events = self
+            .analytics
+            .events(
+                name,
+                &EventQuery {
+                    event_type: Some(EventType::SearchPerformed),
+                    since: Some(since),
+                    limit: MAX_SEARCHES,
+                    ..EventQuery::default()
+                },
+            )
+            .await?;
+        let searches: Vec<_> = search_events
+            .iter()
+            .filter_map(generate::search_record)
+            .collect();
+        let contradictions: Vec<(Uuid, Uuid, String)> = self
+            .analytics
+            .relationships_of_type(name, RelationshipType::Contradicts, MAX_CONTRADICTIONS)
+            .await?
+            .into_iter()
+            .map(|r| {
+                (
+                    r.source_memory_id,
+                    r.target_memory_id,
+                    r.context.unwrap_or_default(),
+                )
+            })
+            .collect();
+        let known = self
+            .analytics
+            .insights(
+                name,
+                &InsightQuery {
+                    insight_type: None,
+                    min_confidence: 0.0,
+                    now,
+                    limit: MAX_KNOWN_INSIGHTS,
+                },
+            )
+            .await?;
+        let mut fresh: Vec<PredictiveInsight> = Vec::new();
+        let mut keys = std::collections::HashSet::new();
+        for draft in generate::drafts(
+            &snapshots,
+            &searches,
+            &contradictions,
+            now,
+            &self.settings.insights,
+        ) {
+            if generate::already_known(&draft, &known) || !keys.insert(draft.key.clone()) {
+                continue;
+            }
+            fresh.push(generate::insight(draft, now, self.settings.insight_ttl));
+        }
+        self.analytics.save_insights(name, &fresh).await?;
+        self.publish_run(tenant, &fresh, now);
         Ok(RunReport {
+            insights: fresh,
             pruned,
-            ..RunReport::default()
+            memories_analysed: snapshots.len(),
         })
     }
 }

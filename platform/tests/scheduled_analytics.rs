@@ -1,0 +1,248 @@
+//! Scheduled analytics, with the scheduler's clock driven by the test: nothing runs before a
+//! slot, one run per slot across two replicas, insights appear for a seeded tenant, expired
+//! insights are never listed and are pruned, and a rerun does not repeat known insights.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use common::{Backends, production_config, test_config, unique};
+use memoryc_crds::layout::{Isolation, TenantName};
+use memoryc_platform::app::Platform;
+use memoryc_platform::domain::analytics::{InsightType, PredictiveInsight};
+use memoryc_platform::services::analytics::clock::ManualClock;
+use memoryc_platform::services::analytics::lock::{InProcessLock, RedisRunLock, RunLock};
+use memoryc_platform::services::analytics::schedule::Schedule;
+use memoryc_platform::services::analytics::scheduler::AnalyticsScheduler;
+use memoryc_platform::services::memory_service::{CreateMemory, TenantScope};
+use uuid::Uuid;
+
+const DEPLOYS: [&str; 4] = [
+    "Rolling back a failed deployment of the payments service takes ten minutes with Helm.",
+    "To roll back the payments deployment run helm rollback and watch the pods restart.",
+    "Last week's payments deployment failed and we rolled it back with Helm.",
+    "Helm rollback of the payments service deployment needs the previous release number.",
+];
+const OTHERS: [&str; 2] = [
+    "Alice prefers tea over coffee in the afternoon.",
+    "The office plants need watering on Fridays.",
+];
+
+async fn scheduled_run_produces_insights(production: bool) {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let config = if production {
+        production_config(data_dir.path().to_path_buf())
+    } else {
+        test_config(Backends::Embedded, data_dir.path().to_path_buf())
+    };
+    let platform = Platform::build(config.clone()).await.expect("platform");
+    let name = unique("sched-");
+    let created = platform
+        .state
+        .tenants
+        .create(&name, None, Isolation::Shared)
+        .await
+        .expect("tenant");
+    let tenant_name = TenantName::parse(&name).expect("name");
+    let tenant = platform
+        .state
+        .tenants
+        .find(&tenant_name)
+        .await
+        .expect("lookup")
+        .expect("tenant exists");
+    let scope = TenantScope {
+        tenant: tenant.clone(),
+        user_id: created.user_id,
+        owner_only: None,
+        session_id: None,
+    };
+    let mut deploy_ids = Vec::new();
+    for text in DEPLOYS {
+        let (memory, _) = platform
+            .state
+            .memories
+            .create(
+                &scope,
+                CreateMemory {
+                    content: text.to_string(),
+                    category: None,
+                    metadata: None,
+                },
+            )
+            .await
+            .expect("memory");
+        deploy_ids.push(memory.memory_id);
+    }
+    for text in OTHERS {
+        platform
+            .state
+            .memories
+            .create(
+                &scope,
+                CreateMemory {
+                    content: text.to_string(),
+                    category: None,
+                    metadata: None,
+                },
+            )
+            .await
+            .expect("memory");
+    }
+    // An insight that expired an hour ago: never listed, pruned by the next run.
+    let now = Utc::now();
+    let expired = PredictiveInsight {
+        insight_id: Uuid::now_v7(),
+        insight_type: InsightType::Recommendation,
+        content: "An old recommendation".to_string(),
+        confidence: 0.99,
+        supporting_memories: vec![deploy_ids[0]],
+        created_at: now - Duration::hours(3),
+        expires_at: Some(now - Duration::hours(1)),
+        action_taken: false,
+        user_id: None,
+    };
+    platform
+        .state
+        .analytics
+        .repository()
+        .save_insights(&tenant_name, std::slice::from_ref(&expired))
+        .await
+        .expect("seeded");
+    let listed = platform
+        .state
+        .analytics
+        .insights(&scope, None, Some(0.0), None)
+        .await
+        .expect("insights");
+    assert!(
+        listed.is_empty(),
+        "expired insights are never listed: {listed:?}"
+    );
+
+    let clock = Arc::new(ManualClock::new(now));
+    let lock: Arc<dyn RunLock> = if production {
+        Arc::new(
+            RedisRunLock::connect(&common::redis_url(), &config.redis_key_prefix).expect("lock"),
+        )
+    } else {
+        Arc::new(InProcessLock::default())
+    };
+    let replica = |lock: Arc<dyn RunLock>| {
+        AnalyticsScheduler::new(
+            clock.clone(),
+            lock,
+            platform.state.tenants.clone(),
+            platform.state.analytics.clone(),
+            platform.state.settings.clone(),
+            Schedule::parse("0 0 * * * *").expect("hourly"),
+        )
+    };
+    // Two replicas; in production they share only Redis.
+    let first = replica(lock.clone());
+    let second = replica(if production {
+        Arc::new(
+            RedisRunLock::connect(&common::redis_url(), &config.redis_key_prefix).expect("lock"),
+        )
+    } else {
+        lock.clone()
+    });
+
+    let before = first.tick().await;
+    assert!(before.ran.is_empty(), "nothing is due before the next slot");
+
+    clock.advance(Duration::hours(1));
+    let ran = first.tick().await;
+    assert!(ran.failed.is_empty(), "{:?}", ran.failed);
+    let (ran_tenant, report) = ran
+        .ran
+        .iter()
+        .find(|(t, _)| *t == tenant_name)
+        .expect("the tenant ran");
+    assert_eq!(*ran_tenant, tenant_name);
+    assert_eq!(report.pruned, 1, "the expired insight was pruned");
+    let elsewhere = second.tick().await;
+    assert!(
+        elsewhere.claimed_elsewhere.contains(&tenant_name),
+        "the second replica must not run the same slot"
+    );
+    assert!(!elsewhere.ran.iter().any(|(t, _)| *t == tenant_name));
+
+    let patterns = platform
+        .state
+        .analytics
+        .insights(&scope, Some(InsightType::Pattern), Some(0.0), None)
+        .await
+        .expect("insights");
+    let pattern = patterns
+        .iter()
+        .find(|p| {
+            p.supporting_memories
+                .iter()
+                .all(|id| deploy_ids.contains(id))
+        })
+        .unwrap_or_else(|| panic!("a PATTERN over the deployment memories: {patterns:?}"));
+    assert!(pattern.supporting_memories.len() >= 3, "{pattern:?}");
+    assert!(pattern.expires_at.is_some_and(|e| e > pattern.created_at));
+    assert!(
+        pattern.content.to_lowercase().contains("rollback")
+            || pattern.content.to_lowercase().contains("helm")
+            || pattern.content.to_lowercase().contains("payment")
+            || pattern.content.to_lowercase().contains("deploy"),
+        "the topic names what the memories share: {}",
+        pattern.content
+    );
+    assert!(
+        report
+            .insights
+            .iter()
+            .any(|i| i.insight_id == pattern.insight_id),
+        "the run reports what it produced"
+    );
+
+    // The next slot finds nothing new to say about unchanged memories.
+    clock.advance(Duration::hours(1));
+    let again = first.tick().await;
+    let (_, rerun) = again
+        .ran
+        .iter()
+        .find(|(t, _)| *t == tenant_name)
+        .expect("ran again");
+    assert!(
+        !rerun
+            .insights
+            .iter()
+            .any(|i| i.insight_type == InsightType::Pattern && i.content == pattern.content),
+        "known insights are not repeated: {:?}",
+        rerun.insights
+    );
+    if production {
+        use sea_orm::ConnectionTrait;
+        platform
+            .databases
+            .drop_tenant(&tenant_name)
+            .await
+            .expect("drop tenant");
+        platform
+            .databases
+            .control()
+            .execute_unprepared(&format!(
+                "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+                config.control_schema
+            ))
+            .await
+            .expect("drop control schema");
+    }
+    platform.databases.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn insights_after_one_scheduled_run_on_embedded_defaults() {
+    scheduled_run_produces_insights(false).await;
+}
+
+#[tokio::test]
+async fn insights_after_one_scheduled_run_on_postgres_and_redis() {
+    scheduled_run_produces_insights(true).await;
+}
