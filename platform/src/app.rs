@@ -16,6 +16,10 @@ use crate::embedding::batching::BatchingEmbedder;
 use crate::embedding::cached::CachedEmbedder;
 use crate::embedding::minilm::MiniLmEmbedder;
 use crate::embedding::{Embedder, EmbeddingError};
+use crate::metrics::PlatformMetrics;
+use crate::metrics::embedder::MeteredEmbedder;
+use crate::metrics::inventory::InventoryRefresher;
+use crate::metrics::token::MetricsToken;
 use crate::services::ServiceError;
 use crate::services::api_keys::{ApiKeyService, NewApiKey};
 use crate::services::audit::AuditService;
@@ -75,6 +79,7 @@ pub struct Platform {
     pub vector_sync: Arc<VectorSync>,
     vectors: Arc<dyn VectorStore>,
     embedded_vectors: Option<Arc<EmbeddedVectorStore>>,
+    inventory: Arc<InventoryRefresher>,
 }
 
 impl Platform {
@@ -82,7 +87,14 @@ impl Platform {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let databases = Databases::connect(&relational_config(&config)).await?;
         let (vectors, embedded_vectors) = vector_store(&config).await?;
-        let embedder = load_embedder(&config).await?;
+        let metrics = PlatformMetrics::new();
+        let metrics_token = config
+            .metrics_token
+            .as_ref()
+            .map(MetricsToken::new)
+            .transpose()
+            .map_err(|e| StartupError::Config(e.to_string()))?;
+        let embedder = load_embedder(&config, &metrics).await?;
         let categorizer = Arc::new(Categorizer::new(&embedder).await?);
 
         let memories = Arc::new(SqlMemoryRepository::new(databases.clone()));
@@ -95,6 +107,12 @@ impl Platform {
             registry.clone(),
             Duration::from_millis(config.outbox_min_retry_ms),
             Duration::from_millis(config.outbox_max_retry_ms),
+        ));
+        let inventory = Arc::new(InventoryRefresher::new(
+            metrics.clone(),
+            registry.clone(),
+            memories.clone(),
+            vector_sync.clone(),
         ));
         let keys = Arc::new(ApiKeyService::new(registry.clone()));
         let settings = Arc::new(TenantSettingsService::new(
@@ -152,6 +170,8 @@ impl Platform {
                 databases.clone(),
             )))),
             default_isolation,
+            metrics,
+            metrics_token,
         };
         Ok(Self {
             config,
@@ -160,6 +180,7 @@ impl Platform {
             vector_sync,
             vectors,
             embedded_vectors,
+            inventory,
         })
     }
 
@@ -248,6 +269,12 @@ impl Platform {
         let policy_refresher = spawn_policy_refresh(
             self.state.policy.clone(),
             Duration::from_millis(self.config.policy_refresh_ms),
+            stop_rx.clone(),
+        );
+        // Counted once before the first request, so the first scrape already has the gauges.
+        self.inventory.refresh_logged().await;
+        let inventory_refresher = self.inventory.clone().spawn(
+            Duration::from_millis(self.config.metrics_refresh_ms),
             stop_rx,
         );
         let address: SocketAddr = listener.local_addr()?;
@@ -262,6 +289,7 @@ impl Platform {
         let _ = stop_tx.send(true);
         let _ = worker.await;
         let _ = policy_refresher.await;
+        let _ = inventory_refresher.await;
         if let Some(embedded) = &self.embedded_vectors {
             embedded.flush().await?;
         }
@@ -357,7 +385,12 @@ async fn vector_store(
     }
 }
 
-async fn load_embedder(config: &Config) -> Result<Arc<dyn Embedder>, StartupError> {
+/// The model, metered, behind the batching and the cache: the metrics see real inference
+/// batches, not cache hits.
+async fn load_embedder(
+    config: &Config,
+    metrics: &PlatformMetrics,
+) -> Result<Arc<dyn Embedder>, StartupError> {
     let model_dir = config.model_dir.clone();
     let model = tokio::task::spawn_blocking(move || MiniLmEmbedder::load(&model_dir))
         .await
@@ -365,7 +398,8 @@ async fn load_embedder(config: &Config) -> Result<Arc<dyn Embedder>, StartupErro
             path: String::new(),
             reason: e.to_string(),
         })??;
-    let batching = BatchingEmbedder::new(model, config.embedding_batch_size)?;
+    let metered = MeteredEmbedder::new(model, metrics.clone());
+    let batching = BatchingEmbedder::new(metered, config.embedding_batch_size)?;
     Ok(Arc::new(CachedEmbedder::new(
         batching,
         config.embedding_cache_entries,

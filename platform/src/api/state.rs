@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use crate::auth::policy::PolicyEnforcer;
+use crate::metrics::PlatformMetrics;
+use crate::metrics::token::MetricsToken;
 use crate::services::api_keys::ApiKeyService;
 use crate::services::audit::AuditService;
 use crate::services::authentication::Authenticator;
@@ -27,4 +29,7 @@ pub struct AppState {
     pub audit: Arc<AuditService>,
     /// Isolation of tenants created without one.
     pub default_isolation: memoryc_crds::layout::Isolation,
+    pub metrics: PlatformMetrics,
+    /// Required of scrapers when set; `/metrics` is public otherwise.
+    pub metrics_token: Option<MetricsToken>,
 }
