@@ -81,4 +81,24 @@ pub mod platform_metrics {
     pub const HTTP_REQUEST_DURATION: &str = "memoryc_platform_http_request_duration_seconds";
     /// Gauge of vector syncs waiting in the outbox.
     pub const OUTBOX_PENDING: &str = "memoryc_platform_outbox_pending";
+    /// Histogram of memory searches in seconds, label `mode` (`semantic`, `exact`, `list`).
+    pub const SEARCH_DURATION: &str = "memoryc_platform_search_duration_seconds";
+    /// Histogram of embedding-model batches in seconds.
+    pub const EMBEDDING_DURATION: &str = "memoryc_platform_embedding_duration_seconds";
+    /// Counter of texts the embedding model turned into vectors.
+    pub const EMBEDDED_TEXTS: &str = "memoryc_platform_embedded_texts_total";
+    /// Gauge of live (not deleted) memories, label `tenant`.
+    pub const MEMORIES: &str = "memoryc_platform_memories";
+    /// Counter of cache lookups, labels `cache`, `result` (`hit`, `miss`).
+    pub const CACHE_REQUESTS: &str = "memoryc_platform_cache_requests_total";
+    /// Counter of analytics events published, label `event_type`.
+    pub const EVENTS_PUBLISHED: &str = "memoryc_platform_events_published_total";
+    /// Counter of analytics events processed, label `event_type`.
+    pub const EVENTS_PROCESSED: &str = "memoryc_platform_events_processed_total";
+    /// Histogram of the seconds between an event's publication and its processing.
+    pub const EVENT_LAG: &str = "memoryc_platform_event_lag_seconds";
+    /// Counter of scheduled analytics runs, labels `job`, `outcome`.
+    pub const ANALYTICS_RUNS: &str = "memoryc_platform_analytics_runs_total";
+    /// Histogram of analytics run durations in seconds, label `job`.
+    pub const ANALYTICS_RUN_DURATION: &str = "memoryc_platform_analytics_run_duration_seconds";
 }

@@ -17,6 +17,10 @@ use crate::embedding::batching::BatchingEmbedder;
 use crate::embedding::cached::CachedEmbedder;
 use crate::embedding::minilm::MiniLmEmbedder;
 use crate::embedding::{Embedder, EmbeddingError};
+use crate::metrics::PlatformMetrics;
+use crate::metrics::embedder::MeteredEmbedder;
+use crate::metrics::inventory::InventoryRefresher;
+use crate::metrics::token::MetricsToken;
 use crate::services::ServiceError;
 use crate::services::analytics::AnalyticsService;
 use crate::services::analytics::clock::SystemClock;
@@ -106,6 +110,7 @@ pub struct Platform {
     pub event_processor: Arc<EventProcessor>,
     /// Events published and not yet handed to the transport; taken by `serve`.
     event_queue: Option<tokio::sync::mpsc::Receiver<TenantEvent>>,
+    inventory: Arc<InventoryRefresher>,
 }
 
 impl Platform {
@@ -113,13 +118,20 @@ impl Platform {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let databases = Databases::connect(&relational_config(&config)).await?;
         let (vectors, embedded_vectors) = vector_store(&config).await?;
-        let embedder = load_embedder(&config).await?;
+        let metrics = PlatformMetrics::new();
+        let metrics_token = config
+            .metrics_token
+            .as_ref()
+            .map(MetricsToken::new)
+            .transpose()
+            .map_err(|e| StartupError::Config(e.to_string()))?;
+        let embedder = load_embedder(&config, &metrics).await?;
         let categorizer = Arc::new(Categorizer::new(&embedder).await?);
 
         let memories = Arc::new(SqlMemoryRepository::new(databases.clone()));
         let registry = Arc::new(SqlTenantRegistry::new(databases.clone()));
         let outbox = Arc::new(SqlOutboxRepository::new(databases.clone()));
-        let cache = read_cache(&config)?;
+        let cache = read_cache(&config, &metrics)?;
         let vector_sync = Arc::new(
             VectorSync::new(
                 memories.clone(),
@@ -131,6 +143,12 @@ impl Platform {
             )
             .with_cache(cache.clone()),
         );
+        let inventory = Arc::new(InventoryRefresher::new(
+            metrics.clone(),
+            registry.clone(),
+            memories.clone(),
+            vector_sync.clone(),
+        ));
         let keys = Arc::new(ApiKeyService::new(registry.clone()));
         let settings = Arc::new(TenantSettingsService::new(
             Arc::new(SqlTenantSettings::new(databases.clone())),
@@ -163,6 +181,7 @@ impl Platform {
         ));
         let analytics_repository = Arc::new(SqlAnalyticsRepository::new(databases.clone()));
         let (events, event_queue) = EventPublisher::new(QUEUE_CAPACITY);
+        let events = events.with_metrics(metrics.clone());
         let relationships = RelationshipDiscovery::new(
             memories.clone(),
             vectors.clone(),
@@ -172,10 +191,10 @@ impl Platform {
                 ..RelationshipThresholds::default()
             },
         );
-        let event_processor = Arc::new(EventProcessor::new(
-            analytics_repository.clone(),
-            Some(Arc::new(relationships)),
-        ));
+        let event_processor = Arc::new(
+            EventProcessor::new(analytics_repository.clone(), Some(Arc::new(relationships)))
+                .with_observer(Arc::new(metrics.clone())),
+        );
         let mut memory_service = MemoryService::new(
             memories.clone(),
             vectors.clone(),
@@ -191,14 +210,17 @@ impl Platform {
             analytics = analytics.with_events(events);
         }
         let analytics = Arc::new(analytics);
-        let analytics_scheduler = Arc::new(AnalyticsScheduler::new(
-            Arc::new(SystemClock),
-            run_lock(&config)?,
-            tenants.clone(),
-            analytics.clone(),
-            settings.clone(),
-            Schedule::parse(&config.analytics_schedule)?,
-        ));
+        let analytics_scheduler = Arc::new(
+            AnalyticsScheduler::new(
+                Arc::new(SystemClock),
+                run_lock(&config)?,
+                tenants.clone(),
+                analytics.clone(),
+                settings.clone(),
+                Schedule::parse(&config.analytics_schedule)?,
+            )
+            .with_observer(Arc::new(metrics.clone())),
+        );
         let state = AppState {
             memories: Arc::new(memory_service.with_cache(cache.clone())),
             analytics,
@@ -221,6 +243,8 @@ impl Platform {
             cache,
             default_isolation,
             default_analytics_schedule: config.analytics_schedule.clone(),
+            metrics,
+            metrics_token,
         };
         Ok(Self {
             config,
@@ -232,6 +256,7 @@ impl Platform {
             analytics_scheduler,
             event_processor,
             event_queue: Some(event_queue),
+            inventory,
         })
     }
 
@@ -322,6 +347,12 @@ impl Platform {
             Duration::from_millis(self.config.policy_refresh_ms),
             stop_rx.clone(),
         );
+        // Counted once before the first request, so the first scrape already has the gauges.
+        self.inventory.refresh_logged().await;
+        let inventory_refresher = self.inventory.clone().spawn(
+            Duration::from_millis(self.config.metrics_refresh_ms),
+            stop_rx.clone(),
+        );
         let event_tasks = self.start_event_transport(stop_rx)?;
         let mut scheduler = if self.config.analytics_enabled {
             let every = Duration::from_secs(self.config.analytics_tick_seconds);
@@ -355,6 +386,7 @@ impl Platform {
         for task in event_tasks {
             let _ = task.await;
         }
+        let _ = inventory_refresher.await;
         if let Some(embedded) = &self.embedded_vectors {
             embedded.flush().await?;
         }
@@ -441,7 +473,7 @@ async fn rate_counter(config: &Config) -> Result<Arc<dyn RateCounter>, StartupEr
 
 /// The read cache: off when `cache_enabled` is false, in Redis when one is configured (so
 /// every replica sees every invalidation), in process otherwise.
-fn read_cache(config: &Config) -> Result<Arc<ReadCache>, StartupError> {
+fn read_cache(config: &Config, metrics: &PlatformMetrics) -> Result<Arc<ReadCache>, StartupError> {
     if !config.cache_enabled {
         return Ok(Arc::new(ReadCache::disabled()));
     }
@@ -449,7 +481,9 @@ fn read_cache(config: &Config) -> Result<Arc<ReadCache>, StartupError> {
         Some(url) => Arc::new(RedisMemoryCache::connect(url, &config.cache_key_prefix)?),
         None => Arc::new(InProcessMemoryCache::new(config.cache_max_entries)),
     };
-    Ok(Arc::new(ReadCache::new(store, config.cache_ttl())))
+    Ok(Arc::new(
+        ReadCache::new(store, config.cache_ttl()).with_metrics(metrics.clone()),
+    ))
 }
 
 /// Re-reads the policy now and then, so rules another replica stored apply here too.
@@ -512,7 +546,12 @@ async fn vector_store(
     }
 }
 
-async fn load_embedder(config: &Config) -> Result<Arc<dyn Embedder>, StartupError> {
+/// The model, metered, behind the batching and the cache: the metrics see real inference
+/// batches, not cache hits.
+async fn load_embedder(
+    config: &Config,
+    metrics: &PlatformMetrics,
+) -> Result<Arc<dyn Embedder>, StartupError> {
     let model_dir = config.model_dir.clone();
     let model = tokio::task::spawn_blocking(move || MiniLmEmbedder::load(&model_dir))
         .await
@@ -520,7 +559,8 @@ async fn load_embedder(config: &Config) -> Result<Arc<dyn Embedder>, StartupErro
             path: String::new(),
             reason: e.to_string(),
         })??;
-    let batching = BatchingEmbedder::new(model, config.embedding_batch_size)?;
+    let metered = MeteredEmbedder::new(model, metrics.clone());
+    let batching = BatchingEmbedder::new(metered, config.embedding_batch_size)?;
     Ok(Arc::new(CachedEmbedder::new(
         batching,
         config.embedding_cache_entries,

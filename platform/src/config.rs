@@ -121,6 +121,11 @@ pub struct Config {
     pub relationship_related_threshold: f32,
     /// Prefix of every Redis key the platform writes (streams, locks, cache).
     pub redis_key_prefix: String,
+    /// Bearer token scrapers must present at `/metrics`; unset (default) serves them publicly,
+    /// as Prometheus exporters usually are.
+    pub metrics_token: Option<Secret>,
+    /// How often the memories-per-tenant and outbox gauges are recounted, in milliseconds.
+    pub metrics_refresh_ms: u64,
 }
 
 impl Default for Config {
@@ -169,6 +174,8 @@ impl Default for Config {
             relationship_similar_threshold: 0.80,
             relationship_related_threshold: 0.55,
             redis_key_prefix: "memoryc:".to_string(),
+            metrics_token: None,
+            metrics_refresh_ms: 15_000,
         }
     }
 }
@@ -277,6 +284,10 @@ mod tests {
             jail.set_env("MEMORYC_RATE_LIMIT_PER_MINUTE", "42");
             jail.set_env("MEMORYC_PII_DEFAULT_POLICY", "reject");
             jail.set_env("MEMORYC_JWT_LEEWAY_SECONDS", "10");
+            jail.set_env(
+                "MEMORYC_METRICS_TOKEN",
+                "a-metrics-token-from-the-environment",
+            );
             let config = Config::load().map_err(|e| e.to_string())?;
             assert_eq!(config.cors_allowed_origins, vec!["https://console.example"]);
             assert_eq!(
@@ -288,6 +299,30 @@ mod tests {
             assert_eq!(config.rate_limit_per_minute, 42);
             assert_eq!(config.pii_default_policy, PiiPolicy::Reject);
             assert_eq!(config.jwt_leeway_seconds, 10);
+            assert_eq!(
+                config.metrics_token.as_ref().map(Secret::expose),
+                Some("a-metrics-token-from-the-environment")
+            );
+            assert!(!format!("{config:?}").contains("a-metrics-token"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn metrics_settings_come_from_the_file_with_a_fifteen_second_default() {
+        assert_eq!(Config::default().metrics_refresh_ms, 15_000);
+        assert_eq!(Config::default().metrics_token, None);
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "memoryc.toml",
+                "metrics_token = \"a-metrics-token-from-the-file\"\nmetrics_refresh_ms = 2000\n",
+            )?;
+            let config = Config::load().map_err(|e| e.to_string())?;
+            assert_eq!(
+                config.metrics_token.as_ref().map(Secret::expose),
+                Some("a-metrics-token-from-the-file")
+            );
+            assert_eq!(config.metrics_refresh_ms, 2_000);
             Ok(())
         });
     }

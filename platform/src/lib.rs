@@ -10,5 +10,6 @@ pub mod config;
 pub mod domain;
 pub mod embedding;
 pub mod logging;
+pub mod metrics;
 pub mod services;
 pub mod stores;

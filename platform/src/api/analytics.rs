@@ -245,7 +245,15 @@ pub async fn run_analytics(
     State(state): State<AppState>,
     scope: TenantScope,
 ) -> Result<axum::Json<RunReport>, ApiError> {
-    Ok(axum::Json(
-        state.analytics.run(&scope.tenant, Utc::now()).await?,
-    ))
+    let started = std::time::Instant::now();
+    let outcome = state.analytics.run(&scope.tenant, Utc::now()).await;
+    let label = if outcome.is_ok() {
+        "succeeded"
+    } else {
+        "failed"
+    };
+    state
+        .metrics
+        .record_analytics_run("on_demand", label, started.elapsed().as_secs_f64());
+    Ok(axum::Json(outcome?))
 }

@@ -1,5 +1,7 @@
 //! `/api/v1/memories`: store, search, read, change and erase memories.
 
+use std::time::Instant;
+
 use axum::Extension;
 use axum::Router;
 use axum::extract::State;
@@ -18,6 +20,7 @@ use super::state::AppState;
 use crate::domain::limits::DEFAULT_SEARCH_LIMIT;
 use crate::domain::validation::validate_metadata_key;
 use crate::domain::{Category, Memory, MemoryFilter};
+use crate::metrics::search::SearchKind;
 use crate::services::memory_service::{
     CreateMemory, SearchHit, SearchMode, SearchRequest, TenantScope, UpdateMemory,
 };
@@ -154,7 +157,11 @@ pub async fn search_memories(
     ApiQuery(params): ApiQuery<SearchParams>,
 ) -> Result<axum::Json<SearchResponse>, ApiError> {
     let request = search_request(params)?;
-    let hits = state.memories.search(&scope, request).await?;
+    let kind = SearchKind::of(&request);
+    let started = Instant::now();
+    let hits = state.memories.search(&scope, request).await;
+    state.metrics.record_search(kind, started.elapsed());
+    let hits = hits?;
     let results: Vec<SearchResult> = hits
         .into_iter()
         .map(|SearchHit { memory, score }| SearchResult { memory, score })

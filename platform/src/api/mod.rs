@@ -10,6 +10,7 @@ pub mod guard;
 pub mod hardening;
 pub mod keys;
 pub mod memories;
+pub mod metrics;
 pub mod monitoring;
 pub mod openapi;
 pub mod permissions;
@@ -43,6 +44,7 @@ pub fn router(
         .merge(memories::routes())
         .merge(analytics::routes())
         .merge(monitoring::routes())
+        .merge(metrics::routes())
         .merge(keys::routes())
         .merge(grants::routes())
         .merge(admin::routes())
@@ -57,6 +59,7 @@ pub fn router(
         .nest("/api/v1", api)
         .route("/healthz", get(monitoring::live))
         .route("/readyz", get(monitoring::health))
+        .route("/metrics", get(metrics::metrics))
         .fallback(not_found);
     let router = hardening::with_security_headers(routes)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
@@ -79,7 +82,13 @@ pub fn router(
         Some(cors) => router.layer(cors),
         None => router,
     };
-    router.with_state(state)
+    // Outermost, so answers of every other layer (guard, timeout, fallback, CORS) are counted.
+    router
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::metrics::http::record_requests,
+        ))
+        .with_state(state)
 }
 
 async fn request_timed_out(_: tower::BoxError) -> error::ApiError {

@@ -6,7 +6,7 @@ use utoipa::openapi::{Content, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::permissions;
-use super::{admin, analytics, audit, grants, keys, memories, monitoring, settings};
+use super::{admin, analytics, audit, grants, keys, memories, metrics, monitoring, settings};
 use crate::auth::permission::Requirement;
 
 #[derive(OpenApi)]
@@ -26,6 +26,7 @@ use crate::auth::permission::Requirement;
         analytics::usage_summary,
         analytics::run_analytics,
         monitoring::health,
+        metrics::metrics,
         keys::issue_key,
         keys::list_keys,
         keys::revoke_key,
@@ -71,6 +72,15 @@ impl Modify for SecuritySchemes {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The configured metrics_token; only when one is set"))
                     .build(),
             ),
         );

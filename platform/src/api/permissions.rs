@@ -57,6 +57,8 @@ pub static ROUTES: &[RoutePermission] = &[
     route(Method::PUT, "/api/v1/admin/tenants/{tenant}/rate-limit", Platform(RATE_LIMITS, Write)),
     route(Method::GET, "/api/v1/monitoring/health", Public),
     route(Method::GET, "/api/v1/openapi.json", Public),
+    // Scrapers hold no tenant credential; the handler checks the optional metrics token.
+    route(Method::GET, "/api/v1/metrics", Public),
 ];
 
 /// The permission of a matched route, if the table has one.

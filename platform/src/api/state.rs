@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use crate::auth::policy::PolicyEnforcer;
+use crate::metrics::PlatformMetrics;
+use crate::metrics::token::MetricsToken;
 use crate::services::analytics::AnalyticsService;
 use crate::services::api_keys::ApiKeyService;
 use crate::services::audit::AuditService;
@@ -34,4 +36,7 @@ pub struct AppState {
     pub cache: Arc<ReadCache>,
     /// Isolation of tenants created without one.
     pub default_isolation: memoryc_crds::layout::Isolation,
+    pub metrics: PlatformMetrics,
+    /// Required of scrapers when set; `/metrics` is public otherwise.
+    pub metrics_token: Option<MetricsToken>,
 }

@@ -52,6 +52,7 @@ pub const EXPECTED: &[Expectation] = &[
     ("PUT", "/api/v1/admin/tenants/{tenant}/rate-limit", &[(PlatformAdmin, Allowed)]),
     ("GET", "/api/v1/monitoring/health", &[(TenantAdmin, Allowed), (Service, Allowed), (Reader, Allowed), (Member, Allowed), (PlatformAdmin, Allowed)]),
     ("GET", "/api/v1/openapi.json", &[(TenantAdmin, Allowed), (Service, Allowed), (Reader, Allowed), (Member, Allowed), (PlatformAdmin, Allowed)]),
+    ("GET", "/api/v1/metrics", &[(TenantAdmin, Allowed), (Service, Allowed), (Reader, Allowed), (Member, Allowed), (PlatformAdmin, Allowed)]),
 ];
 
 /// The expected outcome of `role` on `method path`; `None` when the table has no row.

@@ -12,6 +12,7 @@ use super::{
     CacheError, CacheKind, CacheStats, CachedHit, CachedValue, EntryKey, MemoryCache, SearchKey,
 };
 use crate::domain::Memory;
+use crate::metrics::PlatformMetrics;
 use crate::services::memory_service::SearchHit;
 
 /// The outcome of a lookup.
@@ -39,6 +40,8 @@ pub struct ReadCache {
     /// Milliseconds after `started` until which nothing is served from the cache, set when an
     /// invalidation failed: entries of the old generation may be stale until they expire.
     distrust_until_ms: AtomicU64,
+    /// Where hits and misses are exported, besides `stats()`.
+    metrics: Option<PlatformMetrics>,
 }
 
 impl ReadCache {
@@ -50,6 +53,7 @@ impl ReadCache {
             counters: Counters::default(),
             started: Instant::now(),
             distrust_until_ms: AtomicU64::new(0),
+            metrics: None,
         }
     }
 
@@ -61,6 +65,24 @@ impl ReadCache {
             counters: Counters::default(),
             started: Instant::now(),
             distrust_until_ms: AtomicU64::new(0),
+            metrics: None,
+        }
+    }
+
+    /// Exports hits and misses to `metrics` (`memoryc_platform_cache_requests_total`).
+    pub fn with_metrics(mut self, metrics: PlatformMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count(&self, kind: CacheKind, hit: bool) {
+        if hit {
+            self.counters.hit(kind);
+        } else {
+            self.counters.miss(kind);
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.record_cache(kind.as_str(), hit);
         }
     }
 
@@ -171,16 +193,16 @@ impl ReadCache {
         };
         let key = key_of(generation);
         if self.distrusting() {
-            self.counters.miss(kind);
+            self.count(kind, false);
             return Lookup::Miss(Ticket { key: Some(key) });
         }
         match store.get(&key).await {
             Ok(Some(value)) => {
-                self.counters.hit(kind);
+                self.count(kind, true);
                 Lookup::Hit(value)
             }
             Ok(None) => {
-                self.counters.miss(kind);
+                self.count(kind, false);
                 Lookup::Miss(Ticket { key: Some(key) })
             }
             Err(error) => {
@@ -203,7 +225,7 @@ impl ReadCache {
 
     fn failed(&self, kind: CacheKind, operation: &str, error: &CacheError) {
         self.counters.error();
-        self.counters.miss(kind);
+        self.count(kind, false);
         tracing::warn!(kind = kind.as_str(), operation, error = %error, cause = error.metric_label(),
             "cache unavailable; reading the database");
     }

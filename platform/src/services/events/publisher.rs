@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
 
 use super::TenantEvent;
+use crate::metrics::PlatformMetrics;
 
 /// Events waiting for the transport; beyond this the newest are dropped (and counted) rather
 /// than making a write wait.
@@ -15,6 +16,7 @@ pub const QUEUE_CAPACITY: usize = 65_536;
 pub struct EventPublisher {
     queue: mpsc::Sender<TenantEvent>,
     dropped: Arc<AtomicU64>,
+    metrics: Option<PlatformMetrics>,
 }
 
 impl EventPublisher {
@@ -25,22 +27,39 @@ impl EventPublisher {
             Self {
                 queue,
                 dropped: Arc::new(AtomicU64::new(0)),
+                metrics: None,
             },
             receiver,
         )
     }
 
+    /// Counts published events in `metrics`.
+    pub fn with_metrics(mut self, metrics: PlatformMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     /// Queues the event without waiting. A full or closed queue drops it with a warning:
     /// analytics are never worth failing or slowing a write.
     pub fn publish(&self, event: TenantEvent) {
-        if let Err(error) = self.queue.try_send(event) {
-            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            let reason = match error {
-                mpsc::error::TrySendError::Full(_) => "queue full",
-                mpsc::error::TrySendError::Closed(_) => "transport stopped",
-            };
-            tracing::warn!(reason, dropped, "analytics event dropped");
+        let event_type = event.event.event_type;
+        match self.queue.try_send(event) {
+            Ok(()) => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.record_event_published(event_type.as_str());
+                }
+            }
+            Err(error) => self.drop_event(error),
         }
+    }
+
+    fn drop_event(&self, error: mpsc::error::TrySendError<TenantEvent>) {
+        let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        let reason = match error {
+            mpsc::error::TrySendError::Full(_) => "queue full",
+            mpsc::error::TrySendError::Closed(_) => "transport stopped",
+        };
+        tracing::warn!(reason, dropped, "analytics event dropped");
     }
 
     /// Events dropped since start.
