@@ -18,7 +18,6 @@ use memoryc_platform::app::Platform;
 use memoryc_platform::config::{Config, RelationalBackend, VectorBackend};
 use memoryc_platform::embedding::Embedder;
 use memoryc_platform::embedding::minilm::MiniLmEmbedder;
-use memoryc_platform::stores::analytics::AnalyticsRepository;
 use memoryc_platform::stores::relational::Databases;
 use memoryc_platform::stores::vector::{VectorFilter, VectorSpace, VectorStore};
 use sea_orm::{ConnectionTrait, Statement};

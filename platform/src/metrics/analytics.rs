@@ -23,6 +23,13 @@ impl PlatformMetrics {
     }
 }
 
+/// The analytics scheduler reports every scheduled run here (job `scheduled`).
+impl crate::services::analytics::scheduler::RunObserver for PlatformMetrics {
+    fn finished(&self, outcome: &str, seconds: f64) {
+        self.record_analytics_run("scheduled", outcome, seconds);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use memoryc_crds::contract::platform_metrics::{ANALYTICS_RUN_DURATION, ANALYTICS_RUNS};
@@ -47,12 +54,5 @@ mod tests {
         let pattern = [("job", "pattern_recognition")];
         assert_eq!(sample(&text, &count, &pattern), Some(2.0));
         assert_eq!(sample(&text, &sum, &pattern), Some(2.5));
-    }
-}
-
-/// The analytics scheduler reports every scheduled run here (job `scheduled`).
-impl crate::services::analytics::scheduler::RunObserver for PlatformMetrics {
-    fn finished(&self, outcome: &str, seconds: f64) {
-        self.record_analytics_run("scheduled", outcome, seconds);
     }
 }

@@ -32,6 +32,13 @@ fn labels(event_type: &str) -> EventLabels {
     }
 }
 
+/// The event consumer reports every processed event here.
+impl crate::services::events::processor::EventObserver for PlatformMetrics {
+    fn processed(&self, event: &crate::domain::analytics::AnalyticsEvent, lag_seconds: f64) {
+        self.record_event_processed(event.event_type.as_str(), lag_seconds);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use memoryc_crds::contract::platform_metrics::{EVENT_LAG, EVENTS_PROCESSED, EVENTS_PUBLISHED};
@@ -62,12 +69,5 @@ mod tests {
         let lag_sum = format!("{EVENT_LAG}_sum");
         assert_eq!(sample(&text, &lag_count, &[]), Some(2.0));
         assert_eq!(sample(&text, &lag_sum, &[]), Some(0.5));
-    }
-}
-
-/// The event consumer reports every processed event here.
-impl crate::services::events::processor::EventObserver for PlatformMetrics {
-    fn processed(&self, event: &crate::domain::analytics::AnalyticsEvent, lag_seconds: f64) {
-        self.record_event_processed(event.event_type.as_str(), lag_seconds);
     }
 }

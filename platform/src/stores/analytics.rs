@@ -160,4 +160,12 @@ pub trait AnalyticsRepository: Send + Sync + 'static {
         since: DateTime<Utc>,
         limit: u64,
     ) -> Result<Vec<MemorySnapshot>, StoreError>;
+
+    /// Live memories never read and created before `before`, oldest first.
+    async fn unread_memories(
+        &self,
+        tenant: &TenantName,
+        before: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<MemorySnapshot>, StoreError>;
 }

@@ -16,15 +16,32 @@ pub const MIN_PATTERN_SIZE: usize = 3;
 /// Similarity to a cluster from which a memory joins it.
 pub const PATTERN_SIMILARITY: f32 = 0.55;
 
-/// Every insight the inputs support, before de-duplication.
+/// Every insight the inputs support, before de-duplication. Patterns and risks come from the
+/// recent memories; recommendations also consider old memories nobody ever read.
 pub fn drafts(
-    snapshots: &[MemorySnapshot],
+    recent: &[MemorySnapshot],
+    unread: &[MemorySnapshot],
     searches: &[SearchRecord],
     contradictions: &[(Uuid, Uuid, String)],
     now: DateTime<Utc>,
     config: &InsightConfig,
 ) -> Vec<InsightDraft> {
-    let views: Vec<MemoryView> = snapshots
+    let views = views(recent);
+    let clusters = find_patterns(&views, MIN_PATTERN_SIZE, PATTERN_SIMILARITY);
+    let mut drafts = pattern_insights(&clusters);
+    let mut with_unread = views.clone();
+    for view in self::views(unread) {
+        if !with_unread.iter().any(|v| v.memory_id == view.memory_id) {
+            with_unread.push(view);
+        }
+    }
+    drafts.extend(recommendations(&with_unread, searches, now, config));
+    drafts.extend(risks(&views, contradictions, now, config));
+    drafts
+}
+
+fn views(snapshots: &[MemorySnapshot]) -> Vec<MemoryView<'_>> {
+    snapshots
         .iter()
         .map(|s| MemoryView {
             memory_id: s.memory.memory_id,
@@ -36,12 +53,7 @@ pub fn drafts(
             access_count: s.memory.access_count,
             embedding: &s.embedding,
         })
-        .collect();
-    let clusters = find_patterns(&views, MIN_PATTERN_SIZE, PATTERN_SIMILARITY);
-    let mut drafts = pattern_insights(&clusters);
-    drafts.extend(recommendations(&views, searches, now, config));
-    drafts.extend(risks(&views, contradictions, now, config));
-    drafts
+        .collect()
 }
 
 /// A search as the recommendation rules read it, from its SEARCH_PERFORMED event.

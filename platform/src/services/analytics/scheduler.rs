@@ -164,25 +164,14 @@ impl AnalyticsScheduler {
         tenant: &Tenant,
         now: DateTime<Utc>,
     ) -> Result<RunReport, ServiceError> {
-        let started = Instant::now();
-        let attempt = || self.runner.run(tenant, now);
-        let outcome = attempt
-            .retry(self.retry)
-            .notify(|error, delay| {
-                tracing::warn!(%error, tenant = %tenant.name, ?delay, "analytics run failed; retrying");
-            })
-            .await;
-        let label = if outcome.is_ok() {
-            "succeeded"
-        } else {
-            "failed"
-        };
-        self.observer
-            .finished(label, started.elapsed().as_secs_f64());
-        if let Err(error) = &outcome {
-            tracing::error!(%error, tenant = %tenant.name, "analytics run failed");
-        }
-        outcome
+        run_retrying(
+            self.runner.as_ref(),
+            self.retry,
+            self.observer.as_ref(),
+            tenant,
+            now,
+        )
+        .await
     }
 
     /// Ticks every `every` on a tokio-cron-scheduler job until the returned scheduler is shut
@@ -210,5 +199,118 @@ impl AnalyticsScheduler {
         scheduler.add(job).await?;
         scheduler.start().await?;
         Ok(scheduler)
+    }
+}
+
+/// Runs `runner` for `tenant`, retrying failures with `retry`; reports the outcome (after
+/// retries) and its duration to `observer`.
+pub async fn run_retrying(
+    runner: &dyn AnalyticsRunner,
+    retry: ExponentialBuilder,
+    observer: &dyn RunObserver,
+    tenant: &Tenant,
+    now: DateTime<Utc>,
+) -> Result<RunReport, ServiceError> {
+    let started = Instant::now();
+    let attempt = || runner.run(tenant, now);
+    let outcome = attempt
+        .retry(retry)
+        .notify(|error, delay| {
+            tracing::warn!(%error, tenant = %tenant.name, ?delay, "analytics run failed; retrying");
+        })
+        .await;
+    let label = if outcome.is_ok() {
+        "succeeded"
+    } else {
+        "failed"
+    };
+    observer.finished(label, started.elapsed().as_secs_f64());
+    if let Err(error) = &outcome {
+        tracing::error!(%error, tenant = %tenant.name, "analytics run failed");
+    }
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use memoryc_crds::layout::Isolation;
+
+    use super::*;
+    use crate::stores::StoreError;
+
+    /// Fails its first `failures` runs, then succeeds.
+    struct Flaky {
+        failures: usize,
+        calls: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl AnalyticsRunner for Flaky {
+        async fn run(&self, _: &Tenant, _: DateTime<Utc>) -> Result<RunReport, ServiceError> {
+            let call = self.calls.fetch_add(1, Ordering::SeqCst);
+            if call < self.failures {
+                Err(StoreError::Unavailable(format!("attempt {call}")).into())
+            } else {
+                Ok(RunReport::default())
+            }
+        }
+    }
+
+    #[derive(Default)]
+    struct Outcomes(Mutex<Vec<String>>);
+
+    impl RunObserver for Outcomes {
+        fn finished(&self, outcome: &str, _seconds: f64) {
+            self.0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(outcome.to_string());
+        }
+    }
+
+    fn tenant() -> Tenant {
+        Tenant {
+            tenant_id: uuid::Uuid::new_v4(),
+            name: TenantName::parse("retries").expect("name"),
+            display_name: "Retries".to_string(),
+            isolation: Isolation::Shared,
+            created_at: Utc::now(),
+        }
+    }
+
+    fn quick() -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(1))
+            .with_max_delay(Duration::from_millis(2))
+            .with_max_times(3)
+    }
+
+    #[tokio::test]
+    async fn failed_runs_are_retried_and_the_outcome_counted_once() {
+        let runner = Flaky {
+            failures: 2,
+            calls: AtomicUsize::new(0),
+        };
+        let outcomes = Outcomes::default();
+        let result = run_retrying(&runner, quick(), &outcomes, &tenant(), Utc::now()).await;
+        assert!(result.is_ok());
+        assert_eq!(runner.calls.load(Ordering::SeqCst), 3);
+        assert_eq!(*outcomes.0.lock().expect("lock"), vec!["succeeded"]);
+
+        let hopeless = Flaky {
+            failures: usize::MAX,
+            calls: AtomicUsize::new(0),
+        };
+        let outcomes = Outcomes::default();
+        let result = run_retrying(&hopeless, quick(), &outcomes, &tenant(), Utc::now()).await;
+        assert!(result.is_err());
+        assert_eq!(
+            hopeless.calls.load(Ordering::SeqCst),
+            4,
+            "first try and three retries"
+        );
+        assert_eq!(*outcomes.0.lock().expect("lock"), vec!["failed"]);
     }
 }

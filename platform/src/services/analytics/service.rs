@@ -308,6 +308,8 @@ impl AnalyticsService {
 
 /// Most searches one run reads.
 const MAX_SEARCHES: u64 = 10_000;
+/// Most never-read old memories one run reads.
+const MAX_UNREAD: u64 = 500;
 /// Most contradictions one run reads.
 const MAX_CONTRADICTIONS: u64 = 500;
 /// Most unexpired insights compared against, to skip repeating them.
@@ -324,6 +326,10 @@ impl AnalyticsRunner for AnalyticsService {
         let snapshots = self
             .analytics
             .recent_memories(name, since, self.settings.max_memories)
+            .await?;
+        let unread = self
+            .analytics
+            .unread_memories(name, now - self.settings.insights.stale_after, MAX_UNREAD)
             .await?;
         let search_events = self
             .analytics
@@ -370,6 +376,7 @@ impl AnalyticsRunner for AnalyticsService {
         let mut keys = std::collections::HashSet::new();
         for draft in generate::drafts(
             &snapshots,
+            &unread,
             &searches,
             &contradictions,
             now,

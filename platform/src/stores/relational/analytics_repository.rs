@@ -409,18 +409,43 @@ impl AnalyticsRepository for SqlAnalyticsRepository {
             .all(&transaction)
             .await?;
         transaction.commit().await?;
-        let mut snapshots = Vec::with_capacity(rows.len());
-        for row in rows {
-            let Some(bytes) = row.embedding.clone() else {
-                continue;
-            };
-            snapshots.push(MemorySnapshot {
-                embedding: decode_embedding(&bytes)?,
-                memory: to_memory(row)?,
-            });
-        }
-        Ok(snapshots)
+        snapshots(rows)
     }
+
+    async fn unread_memories(
+        &self,
+        tenant: &TenantName,
+        before: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<MemorySnapshot>, StoreError> {
+        use memory::Column;
+        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let rows = Memories::find()
+            .filter(Column::IsDeleted.eq(false))
+            .filter(Column::AccessCount.eq(0))
+            .filter(Column::CreatedAt.lt(before))
+            .order_by_asc(Column::CreatedAt)
+            .limit(limit)
+            .all(&transaction)
+            .await?;
+        transaction.commit().await?;
+        snapshots(rows)
+    }
+}
+
+/// Rows with their embeddings; rows without one (deleted) are skipped.
+fn snapshots(rows: Vec<memory::Model>) -> Result<Vec<MemorySnapshot>, StoreError> {
+    let mut snapshots = Vec::with_capacity(rows.len());
+    for row in rows {
+        let Some(bytes) = row.embedding.clone() else {
+            continue;
+        };
+        snapshots.push(MemorySnapshot {
+            embedding: decode_embedding(&bytes)?,
+            memory: to_memory(row)?,
+        });
+    }
+    Ok(snapshots)
 }
 
 fn clip(text: &str, max: usize) -> String {
