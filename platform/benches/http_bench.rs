@@ -470,9 +470,11 @@ async fn recall_at_10(
             .collect();
         exact.sort_by(|a, b| b.0.total_cmp(&a.0));
         let truth: HashSet<Uuid> = exact.iter().take(10).map(|(_, id)| *id).collect();
+        let started = Instant::now();
         let found = vectors
             .search(&space, query, 10, &VectorFilter::default())
             .await?;
+        store_latencies.push(started.elapsed());
         hits += found
             .iter()
             .filter(|s| truth.contains(&s.memory_id))

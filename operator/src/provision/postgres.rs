@@ -36,6 +36,8 @@ pub struct DatabaseReport {
     pub schemas_created: Vec<String>,
     pub tenant_registered: bool,
     pub key_issued: bool,
+    /// The tenant's settings row was written (first time, or the spec or someone changed it).
+    pub settings_applied: bool,
 }
 
 /// The tenant as the platform knows it, and the admin key to put in the Secret.
@@ -135,6 +137,7 @@ impl Postgres {
         self.migrate(plan).await?;
         let user_id = self.ensure_admin_user(plan).await?;
         let tenant_id = self.ensure_tenant_row(plan, &mut report).await?;
+        self.ensure_settings(plan, tenant_id, &mut report).await?;
         let api_key = self
             .ensure_api_key(plan, tenant_id, user_id, presented_key, &mut report)
             .await?;
@@ -417,6 +420,43 @@ impl Postgres {
         };
         transaction.commit().await.map_err(db_error)?;
         Ok(tenant_id)
+    }
+
+    /// The tenant's settings row as the spec says; written only when it differs, so a
+    /// tenant-admin's change through the API is drift the next reconcile corrects.
+    async fn ensure_settings(
+        &self,
+        plan: &TenantPlan,
+        tenant_id: Uuid,
+        report: &mut DatabaseReport,
+    ) -> Result<(), ProvisionError> {
+        let settings = &plan.platform_settings;
+        let transaction = self
+            .scoped(control_owner(plan), &plan.control_schema)
+            .await?;
+        let written = transaction
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "INSERT INTO tenant_settings (tenant_id, pii_policy, rate_limit_per_minute, \
+                 analytics_schedule, updated_at) VALUES ($1, $2, $3, $4, now()) \
+                 ON CONFLICT (tenant_id) DO UPDATE SET pii_policy = EXCLUDED.pii_policy, \
+                 rate_limit_per_minute = EXCLUDED.rate_limit_per_minute, \
+                 analytics_schedule = EXCLUDED.analytics_schedule, updated_at = now() \
+                 WHERE (tenant_settings.pii_policy, tenant_settings.rate_limit_per_minute, \
+                 tenant_settings.analytics_schedule) IS DISTINCT FROM \
+                 (EXCLUDED.pii_policy, EXCLUDED.rate_limit_per_minute, EXCLUDED.analytics_schedule)",
+                [
+                    tenant_id.into(),
+                    settings.pii_policy.into(),
+                    settings.rate_limit_per_minute.into(),
+                    settings.analytics_schedule.clone().into(),
+                ],
+            ))
+            .await
+            .map_err(db_error)?;
+        transaction.commit().await.map_err(db_error)?;
+        report.settings_applied = written.rows_affected() > 0;
+        Ok(())
     }
 
     /// Keeps the presented key if it is this tenant's, unrevoked and matches; otherwise issues a

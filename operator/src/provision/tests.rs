@@ -155,6 +155,32 @@ async fn provisioning_twice_changes_nothing() {
             .await
             .expect("first");
         assert!(first.role_created && first.key_issued && first.tenant_registered);
+        assert!(first.settings_applied);
+        // The spec's PII policy, rate limit and analytics schedule, as the platform reads them.
+        let row = pg
+            .connection()
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!(
+                    "SELECT s.pii_policy, s.rate_limit_per_minute, s.analytics_schedule \
+                     FROM {control}.tenant_settings s JOIN {control}.tenants t \
+                     ON t.tenant_id = s.tenant_id WHERE t.name = '{}'",
+                    plan.tenant,
+                    control = ident(&plan.control_schema)
+                ),
+            ))
+            .await
+            .expect("settings")
+            .expect("a settings row");
+        assert_eq!(row.try_get_by_index::<String>(0).expect("pii"), "mask");
+        assert_eq!(
+            row.try_get_by_index::<i32>(1).expect("rate"),
+            plan.platform_settings.rate_limit_per_minute
+        );
+        assert_eq!(
+            row.try_get_by_index::<String>(2).expect("schedule"),
+            "0 */6 * * *"
+        );
         assert!(first.schemas_created.contains(&plan.schema));
         let before = catalog_snapshot(&pg, &plan).await;
         let (second, again) = pg
@@ -213,7 +239,7 @@ async fn a_half_provisioned_tenant_is_completed_and_drift_repaired() {
         .expect("row")
         .try_get_by_index::<i64>(0)
         .expect("int");
-    assert_eq!(tables, 6, "5 tenant tables and the migration history");
+    assert_eq!(tables, 7, "6 tenant tables and the migration history");
     // A key that is not in the registry (an edited Secret) is replaced and the old one revoked.
     let (report, replaced) = pg
         .provision(

@@ -364,6 +364,9 @@ fn database_repairs(report: &DatabaseReport, plan: &TenantPlan) -> Vec<String> {
     if report.tenant_registered {
         repairs.push("platform registration".to_string());
     }
+    if report.settings_applied {
+        repairs.push("platform settings (PII policy, rate limit, analytics schedule)".to_string());
+    }
     repairs
 }
 

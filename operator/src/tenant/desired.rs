@@ -328,6 +328,20 @@ pub fn platform_deployment(
         literal("MEMORYC_DEFAULT_ISOLATION", "Dedicated"),
         literal("MEMORYC_DEMO_TENANT", "false"),
         literal("MEMORYC_LOG_FORMAT", "json"),
+        // The tenant's own settings are in its control schema; these are the platform-wide
+        // switches a dedicated platform can take from the spec as well.
+        literal(
+            "MEMORYC_ANALYTICS_ENABLED",
+            if plan.platform_settings.analytics_enabled {
+                "true"
+            } else {
+                "false"
+            },
+        ),
+        literal(
+            "MEMORYC_INSIGHT_TTL_HOURS",
+            &plan.platform_settings.insight_ttl_hours.to_string(),
+        ),
     ];
     let quantity = |text: String| Quantity(text);
     let container = Container {
@@ -607,6 +621,10 @@ mod tests {
             Some("postgres")
         );
         assert_eq!(find("MEMORYC_DEMO_TENANT").value.as_deref(), Some("false"));
+        assert_eq!(
+            find("MEMORYC_INSIGHT_TTL_HOURS").value.as_deref(),
+            Some("168")
+        );
         let url = find("MEMORYC_DATABASE_URL")
             .value_from
             .expect("from secret");
@@ -626,6 +644,8 @@ mod tests {
             "MEMORYC_DEFAULT_ISOLATION",
             "MEMORYC_DEMO_TENANT",
             "MEMORYC_LOG_FORMAT",
+            "MEMORYC_ANALYTICS_ENABLED",
+            "MEMORYC_INSIGHT_TTL_HOURS",
         ];
         assert!(env.iter().all(|e| known.contains(&e.name.as_str())));
         let selector = spec.selector.match_labels.expect("selector");

@@ -3,6 +3,7 @@
 pub mod controller;
 pub mod desired;
 pub mod plan;
+pub mod platform_settings;
 pub mod status;
 
 #[cfg(test)]

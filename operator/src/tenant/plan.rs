@@ -10,6 +10,7 @@ use memoryc_crds::layout::{
 };
 use memoryc_crds::resources::{MemoryTenant, TenantOwner, VectorMetric};
 
+use super::platform_settings::{PlatformSettingsPlan, TtlError};
 use crate::settings::Settings;
 
 /// A spec the operator cannot act on; the message is shown in the Ready condition.
@@ -17,6 +18,8 @@ use crate::settings::Settings;
 pub enum SpecError {
     #[error("the object has no name or uid yet")]
     Incomplete,
+    #[error("{0}")]
+    InsightTtl(#[from] TtlError),
     #[error("invalid tenant name: {0}")]
     Name(String),
     #[error("invalid spec.storage.schemaName: {0}")]
@@ -60,6 +63,8 @@ pub struct TenantPlan {
     pub api_endpoint: String,
     pub owners: Vec<TenantOwner>,
     pub owner_reference: OwnerReference,
+    /// PII policy, rate limit and analytics, as the platform applies them.
+    pub platform_settings: PlatformSettingsPlan,
 }
 
 impl TenantPlan {
@@ -133,6 +138,7 @@ impl TenantPlan {
             platform_name,
             api_endpoint,
             owner_reference,
+            platform_settings: PlatformSettingsPlan::from_spec(spec)?,
         })
     }
 

@@ -31,7 +31,7 @@ pub fn routes() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct AnalyticsSettingsBody {
     /// When the tenant's analytics run: a cron expression (`sec min hour day month weekday`,
-    /// seconds optional), in UTC; `null` follows the platform's default.
+    /// seconds optional), in UTC, or `never`; `null` follows the platform's default.
     #[schema(max_length = 128)]
     pub schedule: Option<String>,
 }

@@ -7,10 +7,15 @@ use croner::Cron;
 /// the latest slot found so far rather than searching forever.
 const MAX_SLOTS_PER_TICK: usize = 10_000;
 
+/// The schedule that never comes: no scheduled runs (the operator sets it for tenants with
+/// analytics switched off). Runs on demand still work.
+pub const NEVER: &str = "never";
+
 #[derive(Debug, Clone)]
 pub struct Schedule {
     expression: String,
-    cron: Cron,
+    /// `None` for [`NEVER`].
+    cron: Option<Cron>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -22,13 +27,19 @@ pub struct ScheduleError {
 
 impl Schedule {
     pub fn parse(expression: &str) -> Result<Self, ScheduleError> {
+        if expression.trim() == NEVER {
+            return Ok(Self {
+                expression: NEVER.to_string(),
+                cron: None,
+            });
+        }
         let cron = expression.parse::<Cron>().map_err(|e| ScheduleError {
             expression: expression.to_string(),
             reason: e.to_string(),
         })?;
         Ok(Self {
             expression: expression.to_string(),
-            cron,
+            cron: Some(cron),
         })
     }
 
@@ -38,10 +49,11 @@ impl Schedule {
 
     /// The latest slot in `(after, until]`, if the schedule has one there.
     pub fn latest_slot(&self, after: DateTime<Utc>, until: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let cron = self.cron.as_ref()?;
         let mut latest = None;
         let mut cursor = after;
         for _ in 0..MAX_SLOTS_PER_TICK {
-            match self.cron.find_next_occurrence(&cursor, false) {
+            match cron.find_next_occurrence(&cursor, false) {
                 Ok(next) if next <= until => {
                     latest = Some(next);
                     cursor = next;
@@ -83,6 +95,13 @@ mod tests {
             five_fields.latest_slot(at(5, 0, 0), at(5, 20, 0)),
             Some(at(5, 15, 0))
         );
+    }
+
+    #[test]
+    fn never_has_no_slot() {
+        let never = Schedule::parse("never").expect("parse");
+        assert_eq!(never.expression(), NEVER);
+        assert_eq!(never.latest_slot(at(0, 0, 0), at(23, 59, 59)), None);
     }
 
     #[test]

@@ -61,7 +61,7 @@ impl AnalyticsRepository for SqlAnalyticsRepository {
             timestamp: Set(event.timestamp),
             session_id: Set(event.session_id.clone()),
         });
-        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let transaction = self.databases.tenant_write_transaction(tenant).await?;
         let inserted = Events::insert_many(rows)
             .on_conflict(
                 OnConflict::column(analytics_event::Column::EventId)
@@ -191,7 +191,7 @@ impl AnalyticsRepository for SqlAnalyticsRepository {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         use relationship::Column;
-        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let transaction = self.databases.tenant_write_transaction(tenant).await?;
         Relationships::delete_many()
             .filter(Column::SourceMemoryId.eq(source))
             .exec(&transaction)
@@ -306,7 +306,7 @@ impl AnalyticsRepository for SqlAnalyticsRepository {
                 user_id: Set(insight.user_id),
             });
         }
-        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let transaction = self.databases.tenant_write_transaction(tenant).await?;
         Insights::insert_many(rows)
             .exec_without_returning(&transaction)
             .await?;
@@ -346,7 +346,7 @@ impl AnalyticsRepository for SqlAnalyticsRepository {
         now: DateTime<Utc>,
     ) -> Result<Option<PredictiveInsight>, StoreError> {
         use insight::Column;
-        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let transaction = self.databases.tenant_write_transaction(tenant).await?;
         let updated = Insights::update_many()
             .col_expr(Column::ActionTaken, taken.into())
             .filter(Column::InsightId.eq(insight_id))
@@ -367,7 +367,7 @@ impl AnalyticsRepository for SqlAnalyticsRepository {
         tenant: &TenantName,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let transaction = self.databases.tenant_write_transaction(tenant).await?;
         let deleted = Insights::delete_many()
             .filter(insight::Column::ExpiresAt.lte(now))
             .exec(&transaction)

@@ -77,7 +77,7 @@ impl TenantRegistry for SqlTenantRegistry {
     }
 
     async fn create_user(&self, tenant: &TenantName, new: &TenantUser) -> Result<(), StoreError> {
-        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let transaction = self.databases.tenant_write_transaction(tenant).await?;
         user::ActiveModel {
             user_id: Set(new.user_id),
             username: Set(new.username.clone()),

@@ -62,7 +62,7 @@ impl SqlMemoryRepository {
 #[async_trait]
 impl MemoryRepository for SqlMemoryRepository {
     async fn insert(&self, tenant: &TenantName, new: &NewMemory) -> Result<Memory, StoreError> {
-        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let transaction = self.databases.tenant_write_transaction(tenant).await?;
         let row = memory::ActiveModel {
             memory_id: Set(new.memory_id),
             content: Set(new.content.clone()),
@@ -149,7 +149,7 @@ impl MemoryRepository for SqlMemoryRepository {
         actor: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Option<Memory>, StoreError> {
-        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let transaction = self.databases.tenant_write_transaction(tenant).await?;
         let Some(row) = Memories::find_by_id(id)
             .filter(Column::IsDeleted.eq(false))
             .lock_exclusive_if_supported(transaction.get_database_backend())
@@ -197,7 +197,7 @@ impl MemoryRepository for SqlMemoryRepository {
         actor: Uuid,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let transaction = self.databases.tenant_write_transaction(tenant).await?;
         let before = Memories::find_by_id(id)
             .filter(Column::IsDeleted.eq(false))
             .one(&transaction)
@@ -227,7 +227,7 @@ impl MemoryRepository for SqlMemoryRepository {
     }
 
     async fn purge(&self, tenant: &TenantName, id: Uuid) -> Result<bool, StoreError> {
-        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let transaction = self.databases.tenant_write_transaction(tenant).await?;
         let backend = transaction.get_database_backend();
         // Events, history and insights mention memories without a foreign key; erase those
         // mentions too (relationships go with the row, by cascade).
@@ -262,7 +262,7 @@ impl MemoryRepository for SqlMemoryRepository {
         if ids.is_empty() {
             return Ok(());
         }
-        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let transaction = self.databases.tenant_write_transaction(tenant).await?;
         Memories::update_many()
             .col_expr(Column::AccessCount, Expr::col(Column::AccessCount).add(1))
             .filter(Column::MemoryId.is_in(ids.iter().copied()))
@@ -277,7 +277,7 @@ impl MemoryRepository for SqlMemoryRepository {
         tenant: &TenantName,
         id: Uuid,
     ) -> Result<Option<i64>, StoreError> {
-        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let transaction = self.databases.tenant_write_transaction(tenant).await?;
         let statement = Query::update()
             .table(Memories)
             .value(Column::AccessCount, Expr::col(Column::AccessCount).add(1))

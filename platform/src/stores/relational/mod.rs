@@ -21,13 +21,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use memoryc_crds::layout::TenantName;
+use memoryc_crds::layout::{TenantName, validate_schema_name};
 use memoryc_migrations::sea_orm_migration::MigratorTrait;
 use memoryc_migrations::{ControlMigrator, TenantMigrator};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    Statement, TransactionTrait,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::RwLock;
 
@@ -57,6 +57,9 @@ pub struct Databases {
 enum TenantConnections {
     Postgres {
         pool: DatabaseConnection,
+        /// Each tenant's schema as its registration says (the operator may name it, e.g.
+        /// `spec.storage.schemaName`); read from the control table on first use.
+        schemas: std::sync::RwLock<HashMap<TenantName, String>>,
     },
     Sqlite {
         dir: PathBuf,
@@ -98,10 +101,11 @@ impl Databases {
         tenant: &TenantName,
     ) -> Result<DatabaseTransaction, StoreError> {
         match &*self.tenants {
-            TenantConnections::Postgres { pool } => {
+            TenantConnections::Postgres { pool, schemas } => {
+                let schema = self.schema_of(tenant, schemas).await?;
                 let transaction = pool.begin().await?;
                 transaction
-                    .execute_unprepared(&set_search_path(tenant))
+                    .execute_unprepared(&set_search_path(&schema))
                     .await?;
                 Ok(transaction)
             }
@@ -112,16 +116,37 @@ impl Databases {
         }
     }
 
+    /// Like [`Databases::tenant_transaction`], for a transaction that will write. SQLite takes
+    /// the write lock at `BEGIN` (waiting its busy timeout for it): a transaction that read
+    /// first and upgraded later could fail with "database is locked" when another connection
+    /// (the event consumer, say) committed in between, and no timeout would help it.
+    pub async fn tenant_write_transaction(
+        &self,
+        tenant: &TenantName,
+    ) -> Result<DatabaseTransaction, StoreError> {
+        match &*self.tenants {
+            TenantConnections::Postgres { .. } => self.tenant_transaction(tenant).await,
+            TenantConnections::Sqlite { dir, open } => {
+                let connection = sqlite_tenant(dir, open, tenant, false).await?;
+                let options = TransactionOptions {
+                    sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                    ..TransactionOptions::default()
+                };
+                Ok(connection.begin_with_options(options).await?)
+            }
+        }
+    }
+
     /// Creates the tenant's schema (or file) and runs the tenant migrations. Idempotent.
     pub async fn provision_tenant(&self, tenant: &TenantName) -> Result<(), StoreError> {
         match &*self.tenants {
-            TenantConnections::Postgres { pool } => {
-                let schema = tenant.schema_name();
+            TenantConnections::Postgres { pool, schemas } => {
+                let schema = self.schema_of(tenant, schemas).await?;
                 pool.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
                     .await?;
                 let transaction = pool.begin().await?;
                 transaction
-                    .execute_unprepared(&set_search_path(tenant))
+                    .execute_unprepared(&set_search_path(&schema))
                     .await?;
                 TenantMigrator::up(&transaction, None).await?;
                 transaction.commit().await?;
@@ -137,10 +162,14 @@ impl Databases {
     /// Erases the tenant's schema (or file) with all its data.
     pub async fn drop_tenant(&self, tenant: &TenantName) -> Result<(), StoreError> {
         match &*self.tenants {
-            TenantConnections::Postgres { pool } => {
-                let schema = tenant.schema_name();
+            TenantConnections::Postgres { pool, schemas } => {
+                let schema = self.schema_of(tenant, schemas).await?;
                 pool.execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
                     .await?;
+                schemas
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .remove(tenant);
             }
             TenantConnections::Sqlite { dir, open } => {
                 if let Some(connection) = open.write().await.remove(tenant) {
@@ -177,9 +206,48 @@ impl Databases {
     }
 }
 
-/// The tenant name is validated to `[a-z0-9-]`, so quoting it is enough to make this safe.
-fn set_search_path(tenant: &TenantName) -> String {
-    format!("SET LOCAL search_path TO \"{}\"", tenant.schema_name())
+/// Schema names are validated (`[a-z_][a-z0-9_]*`), so quoting them is enough to be safe.
+fn set_search_path(schema: &str) -> String {
+    format!("SET LOCAL search_path TO \"{schema}\"")
+}
+
+impl Databases {
+    /// The tenant's schema: the one its registration names, else the one derived from its
+    /// name (a tenant being created is not registered yet). Remembered once found.
+    async fn schema_of(
+        &self,
+        tenant: &TenantName,
+        schemas: &std::sync::RwLock<HashMap<TenantName, String>>,
+    ) -> Result<String, StoreError> {
+        let known = schemas
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(tenant)
+            .cloned();
+        if let Some(schema) = known {
+            return Ok(schema);
+        }
+        let registered = self
+            .control
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT schema_name FROM tenants WHERE name = $1",
+                [tenant.as_str().into()],
+            ))
+            .await?
+            .map(|row| row.try_get::<String>("", "schema_name"))
+            .transpose()?;
+        let Some(schema) = registered else {
+            return Ok(tenant.schema_name());
+        };
+        validate_schema_name(&schema)
+            .map_err(|e| StoreError::Corrupt(format!("tenant {tenant}: registered schema: {e}")))?;
+        schemas
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(tenant.clone(), schema.clone());
+        Ok(schema)
+    }
 }
 
 async fn connect_postgres(
@@ -217,7 +285,10 @@ async fn connect_postgres(
     let control = Database::connect(control_options).await?;
     Ok(Databases {
         control,
-        tenants: Arc::new(TenantConnections::Postgres { pool }),
+        tenants: Arc::new(TenantConnections::Postgres {
+            pool,
+            schemas: std::sync::RwLock::new(HashMap::new()),
+        }),
     })
 }
 

@@ -1,0 +1,148 @@
+//! A tenant registered with a schema of its own choosing (the operator's
+//! `spec.storage.schemaName`) is served from that schema, not the one derived from its name.
+
+mod common;
+
+use common::{Backends, test_config, unique};
+use memoryc_crds::layout::{Isolation, TenantName};
+use memoryc_migrations::TenantMigrator;
+use memoryc_migrations::sea_orm_migration::MigratorTrait;
+use memoryc_platform::app::Platform;
+use memoryc_platform::services::memory_service::{CreateMemory, TenantScope};
+use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait};
+
+#[tokio::test]
+async fn a_registered_schema_name_is_where_the_tenants_data_lives() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let config = test_config(Backends::PostgresMilvus, data_dir.path().to_path_buf());
+    let platform = Platform::build(config.clone()).await.expect("platform");
+    let name = unique("custom-");
+    let tenant_name = TenantName::parse(&name).expect("name");
+    let schema = format!("custom_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+
+    // What the operator does: the schema with the tenant tables, and the registration.
+    let admin = Database::connect(config.database_url.clone())
+        .await
+        .expect("admin connection");
+    admin
+        .execute_unprepared(&format!("CREATE SCHEMA \"{schema}\""))
+        .await
+        .expect("schema");
+    let transaction = admin.begin().await.expect("begin");
+    transaction
+        .execute_unprepared(&format!("SET LOCAL search_path TO \"{schema}\""))
+        .await
+        .expect("search path");
+    TenantMigrator::up(&transaction, None)
+        .await
+        .expect("migrate");
+    let user_id = uuid::Uuid::now_v7();
+    transaction
+        .execute_unprepared(&format!(
+            "INSERT INTO users (user_id, username, created_at, last_active, preferences) \
+             VALUES ('{user_id}', 'admin', now(), now(), '{{}}')"
+        ))
+        .await
+        .expect("user");
+    transaction.commit().await.expect("commit");
+    admin
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!(
+                "INSERT INTO \"{}\".tenants (tenant_id, name, display_name, isolation, \
+                 schema_name, collection_name, created_at) VALUES ($1, $2, $2, 'Shared', $3, \
+                 'memoryc_shared', now())",
+                config.control_schema
+            ),
+            [
+                uuid::Uuid::now_v7().into(),
+                name.clone().into(),
+                schema.clone().into(),
+            ],
+        ))
+        .await
+        .expect("registration");
+
+    let tenant = platform
+        .state
+        .tenants
+        .find(&tenant_name)
+        .await
+        .expect("lookup")
+        .expect("registered");
+    let scope = TenantScope {
+        tenant,
+        user_id,
+        owner_only: None,
+        session_id: None,
+    };
+    platform
+        .state
+        .memories
+        .create(
+            &scope,
+            CreateMemory {
+                content: "Stored in the schema the registration names.".to_string(),
+                category: None,
+                metadata: None,
+            },
+        )
+        .await
+        .expect("memory stored");
+    let count = admin
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("SELECT count(*) AS n FROM \"{schema}\".memories"),
+        ))
+        .await
+        .expect("count")
+        .expect("row")
+        .try_get::<i64>("", "n")
+        .expect("n");
+    assert_eq!(count, 1);
+    let derived = admin
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!(
+                "SELECT count(*) AS n FROM pg_namespace WHERE nspname = '{}'",
+                tenant_name.schema_name()
+            ),
+        ))
+        .await
+        .expect("query")
+        .expect("row")
+        .try_get::<i64>("", "n")
+        .expect("n");
+    assert_eq!(derived, 0, "nothing was written to the derived schema");
+    let found = platform
+        .state
+        .memories
+        .search(
+            &scope,
+            memoryc_platform::services::memory_service::SearchRequest {
+                query: None,
+                mode: Default::default(),
+                filter: Default::default(),
+                limit: 10,
+            },
+        )
+        .await
+        .expect("listed");
+    assert_eq!(found.len(), 1);
+
+    platform
+        .vector_store()
+        .drop_space(&memoryc_platform::stores::vector::VectorSpace {
+            tenant: tenant_name,
+            isolation: Isolation::Shared,
+        })
+        .await
+        .expect("drop vectors");
+    for dropped in [schema.as_str(), config.control_schema.as_str()] {
+        admin
+            .execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{dropped}\" CASCADE"))
+            .await
+            .expect("cleanup");
+    }
+    platform.databases.close().await.expect("close");
+}
