@@ -33,6 +33,8 @@ pub enum IndexingState {
 
 /// How long inline syncs are skipped after one failed, so an outage does not slow every write.
 const INLINE_COOL_DOWN: Duration = Duration::from_secs(5);
+/// How long an intended sync is left to the request that intends it before workers take it.
+const INLINE_GRACE: Duration = Duration::from_secs(30);
 /// Entries handled per worker pass.
 const BATCH: u64 = 256;
 
@@ -81,13 +83,25 @@ impl VectorSync {
 
     /// Records that the memory's vector must follow its row. Call before changing the row.
     pub async fn intend(&self, tenant: &TenantName, memory_id: Uuid) -> Result<(), ServiceError> {
-        Ok(self.outbox.enqueue(tenant, memory_id).await?)
+        // Due only after a grace period: the request syncs inline right after, and a worker
+        // (of any replica) picking the entry up meanwhile would sync it twice. The entry is
+        // for the case where the request never gets there (a crash).
+        let due = Utc::now() + chrono::Duration::from_std(INLINE_GRACE).unwrap_or_default();
+        Ok(self.outbox.enqueue(tenant, memory_id, due).await?)
     }
 
     /// Syncs now when the vector store is reachable; otherwise leaves the entry to the worker.
     pub async fn sync_or_defer(&self, space: &VectorSpace, memory_id: Uuid) -> IndexingState {
         let now_ms = Utc::now().timestamp_millis();
         if self.inline_paused_until_ms.load(Ordering::Relaxed) > now_ms {
+            // Not tried here: hand it to the worker at once.
+            if let Err(error) = self
+                .outbox
+                .reschedule(&space.tenant, memory_id, Utc::now(), "inline sync paused")
+                .await
+            {
+                tracing::error!(tenant = %space.tenant, %memory_id, %error, "could not hand the vector sync to the worker");
+            }
             return IndexingState::Pending;
         }
         match self.sync(space, memory_id).await {

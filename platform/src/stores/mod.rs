@@ -290,8 +290,14 @@ pub struct OutboxEntry {
 /// memory row, so a crash at any point leaves either nothing to do or an entry to retry.
 #[async_trait]
 pub trait OutboxRepository: Send + Sync + 'static {
-    /// Records that the memory's vector must be synced; a second call keeps one entry.
-    async fn enqueue(&self, tenant: &TenantName, memory_id: Uuid) -> Result<(), StoreError>;
+    /// Records that the memory's vector must be synced, due at `due`; a second call keeps
+    /// one entry (and moves its due time).
+    async fn enqueue(
+        &self,
+        tenant: &TenantName,
+        memory_id: Uuid,
+        due: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Entries due at `now`, oldest first.
     async fn due(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<OutboxEntry>, StoreError>;
     /// The sync landed.

@@ -30,14 +30,19 @@ impl SqlOutboxRepository {
 
 #[async_trait]
 impl OutboxRepository for SqlOutboxRepository {
-    async fn enqueue(&self, tenant: &TenantName, memory_id: Uuid) -> Result<(), StoreError> {
+    async fn enqueue(
+        &self,
+        tenant: &TenantName,
+        memory_id: Uuid,
+        due: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let now = Utc::now();
         let entry = outbox::ActiveModel {
             outbox_id: Set(Uuid::now_v7()),
             tenant_name: Set(tenant.to_string()),
             memory_id: Set(memory_id),
             attempts: Set(0),
-            next_attempt_at: Set(now),
+            next_attempt_at: Set(due),
             last_error: Set(None),
             created_at: Set(now),
         };
