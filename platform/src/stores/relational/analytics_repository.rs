@@ -11,7 +11,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::Databases;
-use super::codec::decode_embedding;
+use super::codec::{clip, decode_embedding};
 use super::entities::analytics_event::{self, Entity as Events};
 use super::entities::history::{self, Entity as History};
 use super::entities::insight::{self, Entity as Insights};
@@ -446,10 +446,6 @@ fn snapshots(rows: Vec<memory::Model>) -> Result<Vec<MemorySnapshot>, StoreError
         });
     }
     Ok(snapshots)
-}
-
-fn clip(text: &str, max: usize) -> String {
-    text.chars().take(max).collect()
 }
 
 fn to_event(row: analytics_event::Model) -> Result<AnalyticsEvent, StoreError> {

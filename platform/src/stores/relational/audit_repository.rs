@@ -5,6 +5,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use uuid::Uuid;
 
 use super::Databases;
+use super::codec::clip;
 use super::entities::audit_entry::{self, Column, Entity as AuditLog};
 use crate::stores::{AuditEntry, AuditOutcome, AuditStore, StoreError};
 
@@ -17,11 +18,6 @@ impl SqlAuditStore {
     pub fn new(databases: Databases) -> Self {
         Self { databases }
     }
-}
-
-/// Cuts text to the column's width on a character boundary.
-fn clip(text: &str, max: usize) -> String {
-    text.chars().take(max).collect()
 }
 
 #[async_trait]

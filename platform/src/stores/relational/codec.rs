@@ -19,6 +19,11 @@ pub fn decode_embedding(bytes: &[u8]) -> Result<Vec<f32>, StoreError> {
         .collect())
 }
 
+/// Cuts text to a column's width on a character boundary.
+pub fn clip(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
