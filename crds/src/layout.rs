@@ -2,8 +2,17 @@
 
 use std::fmt;
 
+/// The embedding model the platform runs locally.
+pub const EMBEDDING_MODEL: &str = "all-MiniLM-L6-v2";
 /// Dimension of every stored embedding (all-MiniLM-L6-v2).
 pub const VECTOR_DIMENSION: usize = 384;
+
+/// Whether `name` is the platform's local model, by its short or its Hugging Face name.
+pub fn is_local_embedding_model(name: &str) -> bool {
+    let name = name.trim();
+    let short = name.strip_prefix("sentence-transformers/").unwrap_or(name);
+    short.eq_ignore_ascii_case(EMBEDDING_MODEL)
+}
 /// Similarity metric of every vector index.
 pub const VECTOR_METRIC: &str = "COSINE";
 /// HNSW graph degree.

@@ -24,6 +24,7 @@ impl MigratorTrait for ControlMigrator {
             Box::new(control::m20261125_000002_create_audit_log::Migration),
             Box::new(control::m20261125_000003_create_tenant_settings::Migration),
             Box::new(control::m20261126_000001_add_analytics_schedule::Migration),
+            Box::new(control::m20261127_000001_add_search_ef::Migration),
         ]
     }
 }

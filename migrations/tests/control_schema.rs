@@ -44,10 +44,22 @@ async fn control_migrations_apply_roll_back_and_apply_again() {
             "tenants"
         ]
     );
+    db.execute_unprepared("SELECT analytics_schedule, search_ef FROM tenant_settings")
+        .await
+        .expect("columns for the tenant's own analytics schedule and search ef");
+    ControlMigrator::down(&db, Some(1)).await.expect("down one");
+    assert!(
+        db.execute_unprepared("SELECT search_ef FROM tenant_settings")
+            .await
+            .is_err(),
+        "the search ef column is gone"
+    );
     db.execute_unprepared("SELECT analytics_schedule FROM tenant_settings")
         .await
-        .expect("a column for the tenant's own analytics schedule");
-    ControlMigrator::down(&db, Some(1)).await.expect("down one");
+        .expect("the schedule column stays");
+    ControlMigrator::down(&db, Some(1))
+        .await
+        .expect("down another");
     assert!(
         db.execute_unprepared("SELECT analytics_schedule FROM tenant_settings")
             .await

@@ -52,6 +52,9 @@ pub struct Config {
     pub milvus_url: String,
     /// Directory with the all-MiniLM-L6-v2 files (config.json, tokenizer.json, model.safetensors).
     pub model_dir: PathBuf,
+    /// Name of the embedding model; the platform runs `all-MiniLM-L6-v2` (also accepted as
+    /// `sentence-transformers/all-MiniLM-L6-v2`) and refuses to start with any other.
+    pub embedding_model: String,
     /// Largest batch the embedder coalesces concurrent requests into.
     pub embedding_batch_size: usize,
     /// Vectors of recent texts kept in memory (repeated searches skip the model).
@@ -141,6 +144,7 @@ impl Default for Config {
             vector_backend: VectorBackend::Embedded,
             milvus_url: "http://127.0.0.1:19530".to_string(),
             model_dir: PathBuf::from(".venv/model"),
+            embedding_model: memoryc_crds::layout::EMBEDDING_MODEL.to_string(),
             embedding_batch_size: 32,
             embedding_cache_entries: 10_000,
             default_isolation: "Shared".to_string(),
@@ -194,14 +198,29 @@ impl Config {
         // Other tools share the MEMORYC_ prefix (the operator, the test suite); only this
         // struct's own keys are read from the environment, while the file rejects typos.
         let known = Self::keys();
-        Figment::from(Serialized::defaults(Config::default()))
+        let config: Self = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(file))
             .merge(
                 Env::prefixed("MEMORYC_")
                     .filter(move |key| known.iter().any(|k| key == k.as_str())),
             )
             .extract()
-            .map_err(|e| ConfigError::Invalid(e.to_string()))
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Choices the types alone cannot refuse.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if !memoryc_crds::layout::is_local_embedding_model(&self.embedding_model) {
+            return Err(ConfigError::Invalid(format!(
+                "embedding_model {:?} is not available: this platform embeds with {} ({} dimensions)",
+                self.embedding_model,
+                memoryc_crds::layout::EMBEDDING_MODEL,
+                memoryc_crds::layout::VECTOR_DIMENSION
+            )));
+        }
+        Ok(())
     }
 
     /// Names of every setting, lowercase, as they appear in the file.
@@ -265,6 +284,22 @@ mod tests {
             assert_eq!(config.vector_backend, VectorBackend::Milvus);
             assert_eq!(config.relational_backend, RelationalBackend::Postgres);
             assert_eq!(config.data_dir, PathBuf::from(".memoryc"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn only_the_local_embedding_model_is_accepted() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "MEMORYC_EMBEDDING_MODEL",
+                "sentence-transformers/all-MiniLM-L6-v2",
+            );
+            Config::load().map_err(|e| e.to_string())?;
+            jail.set_env("MEMORYC_EMBEDDING_MODEL", "text-embedding-3-small");
+            let refused = Config::load().expect_err("unknown model").to_string();
+            assert!(refused.contains("text-embedding-3-small"), "{refused}");
+            assert!(refused.contains("all-MiniLM-L6-v2"), "{refused}");
             Ok(())
         });
     }

@@ -1,5 +1,6 @@
 //! A tenant registered with a schema of its own choosing (the operator's
-//! `spec.storage.schemaName`) is served from that schema, not the one derived from its name.
+//! `spec.storage.schemaName`) is served from that schema, not the one derived from its name, and
+//! with the search settings the operator wrote for it (`spec.vectors.index.ef`).
 
 mod common;
 
@@ -129,6 +130,67 @@ async fn a_registered_schema_name_is_where_the_tenants_data_lives() {
         .await
         .expect("listed");
     assert_eq!(found.len(), 1);
+
+    // The operator's `ef` reaches the tenant's searches, which Milvus runs with it.
+    let tenant_id = scope.tenant.tenant_id;
+    assert_eq!(
+        platform
+            .state
+            .settings
+            .search_ef(tenant_id)
+            .await
+            .expect("settings"),
+        None
+    );
+    admin
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!(
+                "INSERT INTO \"{}\".tenant_settings (tenant_id, search_ef, updated_at) \
+                 VALUES ($1, 400, now())",
+                config.control_schema
+            ),
+            [tenant_id.into()],
+        ))
+        .await
+        .expect("settings row");
+    // Another replica, without a read cache so every search asks Milvus.
+    let mut uncached = config.clone();
+    uncached.cache_enabled = false;
+    let fresh = Platform::build(uncached).await.expect("platform");
+    assert_eq!(
+        fresh
+            .state
+            .settings
+            .search_ef(tenant_id)
+            .await
+            .expect("settings"),
+        Some(400)
+    );
+    // A new Milvus session sees the other client's insert within a time tick or two.
+    let mut hits = Vec::new();
+    for _ in 0..50 {
+        hits = fresh
+            .state
+            .memories
+            .search(
+                &scope,
+                memoryc_platform::services::memory_service::SearchRequest {
+                    query: Some("where is it stored".to_string()),
+                    mode: Default::default(),
+                    filter: Default::default(),
+                    limit: 10,
+                },
+            )
+            .await
+            .expect("searched with the tenant's ef");
+        if !hits.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(hits.len(), 1);
+    fresh.databases.close().await.expect("close");
 
     platform
         .vector_store()

@@ -144,13 +144,15 @@ pub struct StorageSpec {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VectorSpec {
-    /// Embedding dimension. Cannot be changed: the collection is built for it.
+    /// Embedding dimension; must be the embedding model's (384 for all-MiniLM-L6-v2). Cannot
+    /// be changed: the collection is built for it.
     #[serde(default = "default_dimension")]
     #[schemars(range(min = 2, max = 32768))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.vectors.dimension cannot be changed after creation"))]
     pub dimension: i32,
 
-    /// Similarity metric. Cannot be changed: the index is built for it.
+    /// Similarity metric; the platform ranks by cosine similarity, so only COSINE is served.
+    /// Cannot be changed: the index is built for it.
     #[serde(default)]
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.vectors.metric cannot be changed after creation"))]
     pub metric: VectorMetric,
@@ -206,7 +208,8 @@ pub struct VectorIndexSpec {
     #[serde(default = "default_ef_construction")]
     #[schemars(range(min = 1, max = 65535))]
     pub ef_construction: i32,
-    /// HNSW search-time candidate list size.
+    /// HNSW search-time candidate list size of the tenant's searches (never below the number
+    /// of results asked for). Shared tenants may set it too; it can be changed at any time.
     #[serde(default = "default_ef")]
     #[schemars(range(min = 1, max = 32768))]
     pub ef: i32,
@@ -244,11 +247,13 @@ pub enum IndexType {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EmbeddingSpec {
-    /// Model name; the platform's local model is `all-MiniLM-L6-v2`.
+    /// Model name. The platform embeds with its local `all-MiniLM-L6-v2` (also accepted as
+    /// `sentence-transformers/all-MiniLM-L6-v2`); other names are refused in the status.
     #[serde(default = "default_model")]
     #[schemars(length(min = 1, max = 256))]
     pub model: String,
     /// An `LLMProvider` IntegrationBinding in the tenant's namespace that serves the model.
+    /// Reserved: embedding through a provider is not available yet and is refused in the status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_binding: Option<String>,
 }

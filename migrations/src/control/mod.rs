@@ -7,3 +7,4 @@ pub mod m20261125_000001_create_policy_rules;
 pub mod m20261125_000002_create_audit_log;
 pub mod m20261125_000003_create_tenant_settings;
 pub mod m20261126_000001_add_analytics_schedule;
+pub mod m20261127_000001_add_search_ef;

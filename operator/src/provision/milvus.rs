@@ -1,20 +1,18 @@
 //! Milvus: the tenant's collection (or its rows in the shared one), its HNSW index and its load
-//! state. Every call checks before it changes, so re-running repairs whatever is missing.
+//! state. Every call checks before it changes, so re-running repairs whatever is missing. The
+//! collection itself is built by `memoryc_crds::milvus`, as the platform builds it.
 //!
 //! Milvus 2.3 quirks (see the platform's vector store): rows are deleted by primary key only,
 //! after reading the tenant's ids with strong consistency.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use memoryc_crds::contract::milvus_fields as fields;
 use memoryc_crds::layout::Isolation;
-use memoryc_crds::resources::VectorMetric;
+use memoryc_crds::milvus::{self as milvus_collection, EnsureReport};
 use milvus::v2::prelude::{
-    ClientV2, CollectionSchema, ConnectConfig, ConsistencyLevel, CreateCollectionRequest,
-    CreateIndexRequest, DataType, DeleteRequest, DropCollectionRequest, Error as MilvusError,
-    FieldData, FieldSchema, GetLoadStateRequest, HasCollectionRequest, IndexParam, IndexType,
-    LoadCollectionRequest, LoadState, MetricType, QueryRequest, RetryConfig, TelemetryConfig,
+    ClientV2, ConnectConfig, ConsistencyLevel, DeleteRequest, DropCollectionRequest,
+    Error as MilvusError, FieldData, LoadState, QueryRequest, RetryConfig, TelemetryConfig,
 };
 use tokio::sync::OnceCell;
 
@@ -36,11 +34,7 @@ pub struct CollectionPlan {
 }
 
 /// What `ensure_collection` had to do; anything true on an already-provisioned tenant is drift.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CollectionReport {
-    pub created: bool,
-    pub loaded: bool,
-}
+pub type CollectionReport = EnsureReport;
 
 /// The operator's Milvus connection, dialled on first use and re-dialled after a failed dial.
 pub struct Milvus {
@@ -74,17 +68,10 @@ impl Milvus {
     }
 
     pub async fn has_collection(&self, collection: &str) -> Result<bool, ProvisionError> {
-        let request = HasCollectionRequest::builder()
-            .collection_name(collection)
-            .build()
-            .map_err(vector_error)?;
-        let response = self
-            .client()
-            .await?
-            .has_collection(request)
+        let client = self.client().await?;
+        milvus_collection::has_collection(client, collection)
             .await
-            .map_err(vector_error)?;
-        Ok(response.exists())
+            .map_err(vector_error)
     }
 
     /// Creates, indexes and loads the collection as far as it is missing.
@@ -92,59 +79,22 @@ impl Milvus {
         &self,
         plan: &CollectionPlan,
     ) -> Result<CollectionReport, ProvisionError> {
-        let mut report = CollectionReport::default();
         let client = self.client().await?;
-        if !self.has_collection(&plan.collection).await? {
-            let request = CreateCollectionRequest::builder()
-                .collection_name(plan.collection.as_str())
-                .description("Memory-C* memory vectors")
-                .schema(collection_schema(plan))
-                .build()
-                .map_err(vector_error)?;
-            match client.create_collection(request).await {
-                Ok(()) => report.created = true,
-                // The shared collection may be created by the platform at the same moment.
-                Err(_) if self.has_collection(&plan.collection).await? => {}
-                Err(error) => return Err(vector_error(error)),
-            }
-        }
-        // Creating an identical index is a no-op; a different one is refused, which surfaces
-        // as an error naming the collection.
-        let index = CreateIndexRequest::builder()
-            .collection_name(plan.collection.as_str())
-            .index_param(vector_index(&plan.vectors))
-            .build()
-            .map_err(vector_error)?;
-        client.create_index(index).await.map_err(|error| {
-            ProvisionError::VectorStore(format!(
-                "cannot index collection {} with {}: {error}",
-                plan.collection,
-                describe(&plan.vectors)
-            ))
-        })?;
-        if self.load_state(&plan.collection).await? != LoadState::Loaded {
-            let load = LoadCollectionRequest::builder()
-                .collection_name(plan.collection.as_str())
-                .build()
-                .map_err(vector_error)?;
-            client.load_collection(load).await.map_err(vector_error)?;
-            report.loaded = true;
-        }
-        Ok(report)
+        milvus_collection::ensure_collection(
+            client,
+            &plan.collection,
+            plan.isolation,
+            &plan.vectors.shape(),
+        )
+        .await
+        .map_err(|error| ProvisionError::VectorStore(error.to_string()))
     }
 
     pub async fn load_state(&self, collection: &str) -> Result<LoadState, ProvisionError> {
-        let request = GetLoadStateRequest::builder()
-            .collection_name(collection)
-            .build()
-            .map_err(vector_error)?;
-        let response = self
-            .client()
-            .await?
-            .get_load_state(request)
+        let client = self.client().await?;
+        milvus_collection::load_state(client, collection)
             .await
-            .map_err(vector_error)?;
-        Ok(response.state())
+            .map_err(vector_error)
     }
 
     /// Erases the tenant's vectors: its collection, or its rows of the shared one.
@@ -229,70 +179,6 @@ impl Milvus {
             .await
             .map_err(vector_error)
     }
-}
-
-/// The collection layout the platform reads and writes (fields from the shared contract).
-fn collection_schema(plan: &CollectionPlan) -> CollectionSchema {
-    let varchar = |name: &str, max_length: u32| {
-        FieldSchema::new()
-            .name(name)
-            .data_type(DataType::VarChar)
-            .max_length(max_length)
-    };
-    CollectionSchema::new()
-        .add_field(
-            varchar(fields::ID, fields::UUID_LEN)
-                .primary_key(true)
-                .auto_id(false),
-        )
-        .add_field(
-            varchar(fields::TENANT, fields::TENANT_LEN)
-                .partition_key(plan.isolation == Isolation::Shared),
-        )
-        .add_field(varchar(fields::CATEGORY, fields::CATEGORY_LEN as u32))
-        .add_field(varchar(fields::USER, fields::UUID_LEN))
-        .add_field(
-            FieldSchema::new()
-                .name(fields::CREATED)
-                .data_type(DataType::Int64),
-        )
-        .add_field(
-            FieldSchema::new()
-                .name(fields::VECTOR)
-                .data_type(DataType::FloatVector)
-                .dimension(plan.vectors.dimension),
-        )
-}
-
-fn vector_index(vectors: &VectorPlan) -> IndexParam {
-    IndexParam::new()
-        .field_name(fields::VECTOR)
-        .index_type(IndexType::Hnsw)
-        .metric_type(metric(vectors.metric))
-        .extra_params(HashMap::from([
-            ("M".to_owned(), vectors.m.to_string()),
-            (
-                "efConstruction".to_owned(),
-                vectors.ef_construction.to_string(),
-            ),
-        ]))
-}
-
-fn metric(metric: VectorMetric) -> MetricType {
-    match metric {
-        VectorMetric::COSINE => MetricType::Cosine,
-        VectorMetric::L2 => MetricType::L2,
-        VectorMetric::IP => MetricType::Ip,
-    }
-}
-
-fn describe(vectors: &VectorPlan) -> String {
-    format!(
-        "HNSW M={} efConstruction={} metric {}",
-        vectors.m,
-        vectors.ef_construction,
-        vectors.metric.as_str()
-    )
 }
 
 fn vector_error(error: MilvusError) -> ProvisionError {

@@ -148,7 +148,9 @@ async fn provisioning_twice_changes_nothing() {
     let control = control_schema();
     let settings = settings(&control);
     for isolation in [Isolation::Shared, Isolation::Dedicated] {
-        let plan = plan(&tenant(&unique_name(), isolation), &settings);
+        let mut resource = tenant(&unique_name(), isolation);
+        resource.spec.vectors.index.ef = 250;
+        let plan = plan(&resource, &settings);
         let password = password::generate();
         let (first, registration) = pg
             .provision(&plan, &password, false, None)
@@ -162,7 +164,7 @@ async fn provisioning_twice_changes_nothing() {
             .query_one_raw(Statement::from_string(
                 DbBackend::Postgres,
                 format!(
-                    "SELECT s.pii_policy, s.rate_limit_per_minute, s.analytics_schedule \
+                    "SELECT s.pii_policy, s.rate_limit_per_minute, s.analytics_schedule, s.search_ef \
                      FROM {control}.tenant_settings s JOIN {control}.tenants t \
                      ON t.tenant_id = s.tenant_id WHERE t.name = '{}'",
                     plan.tenant,
@@ -181,6 +183,7 @@ async fn provisioning_twice_changes_nothing() {
             row.try_get_by_index::<String>(2).expect("schedule"),
             "0 */6 * * *"
         );
+        assert_eq!(row.try_get_by_index::<i32>(3).expect("ef"), 250);
         assert!(first.schemas_created.contains(&plan.schema));
         let before = catalog_snapshot(&pg, &plan).await;
         let (second, again) = pg

@@ -324,6 +324,7 @@ pub fn platform_deployment(
         literal("MEMORYC_VECTOR_BACKEND", "milvus"),
         literal("MEMORYC_MILVUS_URL", &settings.platform_milvus_url),
         literal("MEMORYC_MODEL_DIR", &settings.platform_model_dir),
+        literal("MEMORYC_EMBEDDING_MODEL", &plan.embedding_model),
         literal("MEMORYC_DATA_DIR", "/var/lib/memoryc"),
         literal("MEMORYC_DEFAULT_ISOLATION", "Dedicated"),
         literal("MEMORYC_DEMO_TENANT", "false"),
@@ -622,6 +623,10 @@ mod tests {
         );
         assert_eq!(find("MEMORYC_DEMO_TENANT").value.as_deref(), Some("false"));
         assert_eq!(
+            find("MEMORYC_EMBEDDING_MODEL").value.as_deref(),
+            Some("all-MiniLM-L6-v2")
+        );
+        assert_eq!(
             find("MEMORYC_INSIGHT_TTL_HOURS").value.as_deref(),
             Some("168")
         );
@@ -640,6 +645,7 @@ mod tests {
             "MEMORYC_VECTOR_BACKEND",
             "MEMORYC_MILVUS_URL",
             "MEMORYC_MODEL_DIR",
+            "MEMORYC_EMBEDDING_MODEL",
             "MEMORYC_DATA_DIR",
             "MEMORYC_DEFAULT_ISOLATION",
             "MEMORYC_DEMO_TENANT",

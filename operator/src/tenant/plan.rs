@@ -5,10 +5,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::Resource;
 use memoryc_crds::contract::PLATFORM_PORT;
 use memoryc_crds::layout::{
-    HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, Isolation, SHARED_COLLECTION, TenantName,
-    VECTOR_DIMENSION, collection_for, control_schema_for, validate_schema_name,
+    EMBEDDING_MODEL, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, Isolation, SHARED_COLLECTION,
+    TenantName, VECTOR_DIMENSION, collection_for, control_schema_for, is_local_embedding_model,
+    validate_schema_name,
 };
-use memoryc_crds::resources::{MemoryTenant, TenantOwner, VectorMetric};
+use memoryc_crds::milvus::{CollectionShape, Metric};
+use memoryc_crds::resources::{MemoryTenant, MemoryTenantSpec, TenantOwner, VectorMetric};
 
 use super::platform_settings::{PlatformSettingsPlan, TtlError};
 use crate::settings::Settings;
@@ -25,9 +27,25 @@ pub enum SpecError {
     #[error("invalid spec.storage.schemaName: {0}")]
     SchemaName(String),
     #[error(
-        "a Shared tenant's vectors live in the shared collection {SHARED_COLLECTION} ({VECTOR_DIMENSION} dimensions, COSINE, HNSW M={HNSW_M} efConstruction={HNSW_EF_CONSTRUCTION}); use isolation Dedicated for other vector settings"
+        "a Shared tenant's vectors live in the shared collection {SHARED_COLLECTION} ({VECTOR_DIMENSION} dimensions, COSINE, HNSW M={HNSW_M} efConstruction={HNSW_EF_CONSTRUCTION}); use isolation Dedicated for other index settings (spec.vectors.index.ef may differ)"
     )]
     SharedVectors,
+    #[error(
+        "spec.embedding.model {0:?} is not served: the platform embeds with its local model {EMBEDDING_MODEL} ({VECTOR_DIMENSION} dimensions)"
+    )]
+    EmbeddingModel(String),
+    #[error(
+        "spec.embedding.providerBinding {0:?}: embedding through an LLMProvider binding is not available; remove it to use the platform's local model {EMBEDDING_MODEL}"
+    )]
+    EmbeddingProvider(String),
+    #[error(
+        "spec.vectors.dimension {0} does not match the embedding model {EMBEDDING_MODEL}, which produces {VECTOR_DIMENSION}-dimensional vectors"
+    )]
+    Dimension(u32),
+    #[error(
+        "spec.vectors.metric {0}: the platform ranks memories by cosine similarity, so the metric must be COSINE"
+    )]
+    Metric(&'static str),
 }
 
 /// Vector settings of the tenant's collection.
@@ -38,6 +56,22 @@ pub struct VectorPlan {
     pub m: u32,
     pub ef_construction: u32,
     pub ef: u32,
+}
+
+impl VectorPlan {
+    /// The collection and index Milvus builds for these settings (`ef` is a search setting).
+    pub fn shape(&self) -> CollectionShape {
+        CollectionShape {
+            dimension: self.dimension,
+            metric: match self.metric {
+                VectorMetric::COSINE => Metric::Cosine,
+                VectorMetric::L2 => Metric::L2,
+                VectorMetric::IP => Metric::Ip,
+            },
+            m: self.m,
+            ef_construction: self.ef_construction,
+        }
+    }
 }
 
 /// Everything about one tenant that the later steps need, derived once.
@@ -65,6 +99,8 @@ pub struct TenantPlan {
     pub owner_reference: OwnerReference,
     /// PII policy, rate limit and analytics, as the platform applies them.
     pub platform_settings: PlatformSettingsPlan,
+    /// The embedding model a dedicated platform is told to run (checked to be the local one).
+    pub embedding_model: String,
 }
 
 impl TenantPlan {
@@ -92,7 +128,8 @@ impl TenantPlan {
             ef_construction: positive(spec.vectors.index.ef_construction),
             ef: positive(spec.vectors.index.ef),
         };
-        if spec.isolation == Isolation::Shared && vectors != shared_vectors() {
+        check_embedding(spec, &vectors)?;
+        if spec.isolation == Isolation::Shared && vectors.shape() != shared_vectors().shape() {
             return Err(SpecError::SharedVectors);
         }
         let namespace = spec
@@ -139,6 +176,7 @@ impl TenantPlan {
             api_endpoint,
             owner_reference,
             platform_settings: PlatformSettingsPlan::from_spec(spec)?,
+            embedding_model: spec.embedding.model.trim().to_string(),
         })
     }
 
@@ -156,6 +194,24 @@ pub fn shared_vectors() -> VectorPlan {
         ef_construction: HNSW_EF_CONSTRUCTION as u32,
         ef: HNSW_EF_SEARCH as u32,
     }
+}
+
+/// The platform embeds with its local model and ranks by cosine similarity: the collection must
+/// hold that model's vectors under that metric, or every write or search would fail later.
+fn check_embedding(spec: &MemoryTenantSpec, vectors: &VectorPlan) -> Result<(), SpecError> {
+    if let Some(binding) = &spec.embedding.provider_binding {
+        return Err(SpecError::EmbeddingProvider(binding.clone()));
+    }
+    if !is_local_embedding_model(&spec.embedding.model) {
+        return Err(SpecError::EmbeddingModel(spec.embedding.model.clone()));
+    }
+    if vectors.dimension as usize != VECTOR_DIMENSION {
+        return Err(SpecError::Dimension(vectors.dimension));
+    }
+    if vectors.metric != VectorMetric::COSINE {
+        return Err(SpecError::Metric(vectors.metric.as_str()));
+    }
+    Ok(())
 }
 
 /// The schema bounds every number below at >= 1; this keeps a hand-made object from wrapping.
@@ -212,16 +268,59 @@ mod tests {
     }
 
     #[test]
-    fn shared_tenants_cannot_choose_vector_settings() {
+    fn shared_tenants_cannot_choose_index_settings() {
         let mut t = tenant("acme", Isolation::Shared);
-        t.spec.vectors.dimension = 768;
+        t.spec.vectors.index.m = 32;
         assert_eq!(
             TenantPlan::for_tenant(&t, &Settings::local()),
             Err(SpecError::SharedVectors)
         );
         t.spec.isolation = Isolation::Dedicated;
         let plan = TenantPlan::for_tenant(&t, &Settings::local()).expect("dedicated may");
-        assert_eq!(plan.vectors.dimension, 768);
+        assert_eq!(plan.vectors.m, 32);
+        assert_eq!(plan.vectors.shape().m, 32);
+    }
+
+    #[test]
+    fn every_tenant_chooses_its_search_ef() {
+        let mut t = tenant("acme", Isolation::Shared);
+        t.spec.vectors.index.ef = 300;
+        let plan = TenantPlan::for_tenant(&t, &Settings::local()).expect("shared may");
+        assert_eq!(plan.platform_settings.search_ef, 300);
+    }
+
+    #[test]
+    fn only_the_local_model_and_its_vectors_are_accepted() {
+        let accepted = |edit: fn(&mut MemoryTenant)| {
+            let mut t = tenant("acme", Isolation::Dedicated);
+            edit(&mut t);
+            TenantPlan::for_tenant(&t, &Settings::local()).map(|_| ())
+        };
+        assert_eq!(accepted(|_| {}), Ok(()));
+        assert_eq!(
+            accepted(|t| t.spec.embedding.model = "sentence-transformers/all-MiniLM-L6-v2".into()),
+            Ok(())
+        );
+        assert_eq!(
+            accepted(|t| t.spec.embedding.model = "text-embedding-3-small".into()),
+            Err(SpecError::EmbeddingModel("text-embedding-3-small".into()))
+        );
+        assert_eq!(
+            accepted(|t| t.spec.embedding.provider_binding = Some("openai".into())),
+            Err(SpecError::EmbeddingProvider("openai".into()))
+        );
+        assert_eq!(
+            accepted(|t| t.spec.vectors.dimension = 768),
+            Err(SpecError::Dimension(768))
+        );
+        assert_eq!(
+            accepted(|t| t.spec.vectors.metric = VectorMetric::L2),
+            Err(SpecError::Metric("L2"))
+        );
+        let message = accepted(|t| t.spec.vectors.dimension = 768)
+            .expect_err("refused")
+            .to_string();
+        assert!(message.contains("384"), "{message}");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The tenant's choices the platform applies (PII policy, rate limit, analytics), derived from
+//! The tenant's choices the platform applies (PII policy, rate limit, analytics, the HNSW
+//! search-time `ef` of its Milvus searches), derived from
 //! the spec. They land in the `tenant_settings` row of the tenant's control schema, which the
 //! shared platform and a dedicated one both read, and in a dedicated platform's environment.
 
@@ -17,6 +18,8 @@ pub struct PlatformSettingsPlan {
     /// The platform's cron (seconds optional), or [`NEVER`] when analytics are off.
     pub analytics_schedule: String,
     pub insight_ttl_hours: u64,
+    /// HNSW search-time candidate list size (`spec.vectors.index.ef`).
+    pub search_ef: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +46,7 @@ impl PlatformSettingsPlan {
             analytics_enabled: spec.analytics.enabled,
             analytics_schedule,
             insight_ttl_hours: ttl_hours(&spec.analytics.insight_ttl)?,
+            search_ef: spec.vectors.index.ef.max(1),
         })
     }
 }
@@ -101,7 +105,9 @@ mod tests {
         spec.rate_limits.requests_per_minute = 120;
         spec.analytics.schedule = "30 2 * * *".to_string();
         spec.analytics.insight_ttl = "2d".to_string();
+        spec.vectors.index.ef = 400;
         let plan = PlatformSettingsPlan::from_spec(&spec).expect("plan");
+        assert_eq!(plan.search_ef, 400);
         assert_eq!(plan.pii_policy, "mask");
         assert_eq!(plan.rate_limit_per_minute, 120);
         assert_eq!(plan.analytics_schedule, "30 2 * * *");

@@ -399,6 +399,7 @@ impl MemoryService {
         limit: u64,
     ) -> Result<Vec<SearchHit>, ServiceError> {
         let query = self.embed_one(text).await?;
+        let ef = self.settings.search_ef(scope.tenant.tenant_id).await?;
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         // Filters the vector store cannot apply are applied to the rows; fetch extra candidates.
         let candidates = if filter.needs_post_filter() {
@@ -412,7 +413,7 @@ impl MemoryService {
         };
         let scored = self
             .vectors
-            .search(&scope.space(), &query, candidates, &vector_filter)
+            .search_with_ef(&scope.space(), &query, candidates, &vector_filter, ef)
             .await?;
         let ids: Vec<Uuid> = scored.iter().map(|s| s.memory_id).collect();
         let mut rows = self.memories.find_live(&scope.tenant.name, &ids).await?;

@@ -95,4 +95,19 @@ impl TenantSettingsService {
         self.cache.remove(&tenant_id);
         Ok(())
     }
+
+    /// The HNSW search-time candidate list size of the tenant's searches, if it chose one.
+    pub async fn search_ef(&self, tenant_id: Uuid) -> Result<Option<usize>, ServiceError> {
+        Ok(self.settings(tenant_id).await?.search_ef)
+    }
+
+    pub async fn set_search_ef(
+        &self,
+        tenant_id: Uuid,
+        ef: Option<usize>,
+    ) -> Result<(), ServiceError> {
+        self.store.set_search_ef(tenant_id, ef).await?;
+        self.cache.remove(&tenant_id);
+        Ok(())
+    }
 }

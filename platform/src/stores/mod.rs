@@ -244,6 +244,8 @@ pub struct TenantSettings {
     pub rate_limit_per_minute: Option<u32>,
     /// Cron expression of the tenant's analytics runs; `None` is the platform default.
     pub analytics_schedule: Option<String>,
+    /// HNSW search-time candidate list size of the tenant's Milvus searches.
+    pub search_ef: Option<usize>,
 }
 
 /// Per-tenant settings.
@@ -265,6 +267,7 @@ pub trait TenantSettingsStore: Send + Sync + 'static {
         tenant_id: Uuid,
         schedule: Option<String>,
     ) -> Result<(), StoreError>;
+    async fn set_search_ef(&self, tenant_id: Uuid, ef: Option<usize>) -> Result<(), StoreError>;
 }
 
 /// Tenant-specific policy rules (Casbin `p` and `g` lines) as stored.

@@ -60,6 +60,7 @@ impl TenantSettingsStore for SqlTenantSettings {
                 .rate_limit_per_minute
                 .and_then(|limit| u32::try_from(limit).ok()),
             analytics_schedule: row.analytics_schedule,
+            search_ef: row.search_ef.and_then(|ef| usize::try_from(ef).ok()),
         })
     }
 
@@ -73,6 +74,7 @@ impl TenantSettingsStore for SqlTenantSettings {
             pii_policy: Set(policy.map(|p| p.as_str().to_string())),
             rate_limit_per_minute: NotSet,
             analytics_schedule: NotSet,
+            search_ef: NotSet,
             updated_at: Set(Utc::now()),
         };
         self.upsert(row, Column::PiiPolicy).await
@@ -92,6 +94,7 @@ impl TenantSettingsStore for SqlTenantSettings {
             pii_policy: NotSet,
             rate_limit_per_minute: Set(limit),
             analytics_schedule: NotSet,
+            search_ef: NotSet,
             updated_at: Set(Utc::now()),
         };
         self.upsert(row, Column::RateLimitPerMinute).await
@@ -107,8 +110,25 @@ impl TenantSettingsStore for SqlTenantSettings {
             pii_policy: NotSet,
             rate_limit_per_minute: NotSet,
             analytics_schedule: Set(schedule),
+            search_ef: NotSet,
             updated_at: Set(Utc::now()),
         };
         self.upsert(row, Column::AnalyticsSchedule).await
+    }
+
+    async fn set_search_ef(&self, tenant_id: Uuid, ef: Option<usize>) -> Result<(), StoreError> {
+        let ef = ef
+            .map(i32::try_from)
+            .transpose()
+            .map_err(|_| StoreError::Conflict("search ef is too large".to_string()))?;
+        let row = tenant_setting::ActiveModel {
+            tenant_id: Set(tenant_id),
+            pii_policy: NotSet,
+            rate_limit_per_minute: NotSet,
+            analytics_schedule: NotSet,
+            search_ef: Set(ef),
+            updated_at: Set(Utc::now()),
+        };
+        self.upsert(row, Column::SearchEf).await
     }
 }

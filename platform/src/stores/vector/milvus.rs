@@ -31,15 +31,13 @@ use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use memoryc_crds::layout::{
-    HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, Isolation, VECTOR_DIMENSION, collection_for,
-};
+use memoryc_crds::layout::{HNSW_EF_SEARCH, Isolation, VECTOR_DIMENSION, collection_for};
+use memoryc_crds::milvus::{self as milvus_collection, CollectionError, CollectionShape};
 use milvus::v2::prelude::{
-    CheckHealthRequest, ClientV2, CollectionSchema, ConnectConfig, ConsistencyLevel,
-    CreateCollectionRequest, CreateIndexRequest, DataType, DeleteRequest, DropCollectionRequest,
-    Error as MilvusError, FieldData, FieldSchema, HasCollectionRequest, Ids, IndexParam, IndexType,
-    InsertRequest, LoadCollectionRequest, MetricType, QueryRequest, RetryConfig, SearchRequest,
-    SearchVectors, TelemetryConfig, UpsertRequest,
+    CheckHealthRequest, ClientV2, ConnectConfig, ConsistencyLevel, DeleteRequest,
+    DropCollectionRequest, Error as MilvusError, FieldData, HasCollectionRequest, Ids,
+    InsertRequest, MetricType, QueryRequest, RetryConfig, SearchRequest, SearchVectors,
+    TelemetryConfig, UpsertRequest,
 };
 use tokio::sync::OnceCell;
 use uuid::Uuid;
@@ -48,11 +46,9 @@ use super::{ScoredId, VectorFilter, VectorPoint, VectorSpace, VectorStore, Vecto
 
 // The collection layout is shared with the operator, which creates tenants' collections.
 use memoryc_crds::contract::milvus_fields::{
-    CATEGORY as FIELD_CATEGORY, CATEGORY_LEN, CREATED as FIELD_CREATED, ID as FIELD_ID,
-    TENANT as FIELD_TENANT, TENANT_LEN, USER as FIELD_USER, UUID_LEN, VECTOR as FIELD_VECTOR,
+    CATEGORY as FIELD_CATEGORY, CREATED as FIELD_CREATED, ID as FIELD_ID, TENANT as FIELD_TENANT,
+    USER as FIELD_USER, VECTOR as FIELD_VECTOR,
 };
-
-const VECTOR_DIM: u32 = VECTOR_DIMENSION as u32;
 
 /// Rows per insert/upsert RPC: 512 × 384 floats is about 0.8 MB, far below gRPC message limits.
 const WRITE_BATCH: usize = 512;
@@ -60,6 +56,8 @@ const WRITE_BATCH: usize = 512;
 const DELETE_BATCH: usize = 1_000;
 /// Milvus rejects a search top-k or query limit above this.
 const MILVUS_MAX_ROWS: usize = 16_384;
+/// Milvus refuses an HNSW `ef` above this.
+const MILVUS_MAX_EF: usize = 32_768;
 /// How long dialling Milvus may take before a call reports it unavailable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -172,53 +170,20 @@ impl MilvusVectorStore {
         Ok(response.exists())
     }
 
-    async fn create_collection(
-        &self,
-        collection: &str,
-        isolation: Isolation,
-    ) -> Result<(), VectorStoreError> {
-        let request = CreateCollectionRequest::builder()
-            .collection_name(collection)
-            .description("Memory-C* memory vectors")
-            .schema(collection_schema(isolation))
-            .build()
-            .map_err(map_milvus_error)?;
-        let created = self.client().await?.create_collection(request).await;
-        match created {
-            Ok(()) => Ok(()),
-            // Another replica may have created it between our existence check and now.
-            Err(error) if self.has_collection(collection).await? => {
-                tracing::debug!(collection, %error, "collection appeared concurrently");
-                Ok(())
-            }
-            Err(error) => Err(map_milvus_error(error)),
-        }
-    }
-
-    /// Creates the vector index (a no-op when the same index exists) and loads the collection (a
-    /// no-op when loaded). Both run on every `ensure_space`, so a space whose creation was
-    /// interrupted half-way is repaired by the next call.
-    async fn index_and_load(&self, collection: &str) -> Result<(), VectorStoreError> {
-        let client = self.client().await?;
-        let index = CreateIndexRequest::builder()
-            .collection_name(collection)
-            .index_param(vector_index())
-            .build()
-            .map_err(map_milvus_error)?;
-        client.create_index(index).await.map_err(map_milvus_error)?;
-        let load = LoadCollectionRequest::builder()
-            .collection_name(collection)
-            .build()
-            .map_err(map_milvus_error)?;
-        client.load_collection(load).await.map_err(map_milvus_error)
-    }
-
+    /// Creates, indexes and loads the collection as far as any of that is missing, so a space
+    /// whose creation was interrupted half-way is repaired by the next call.
     async fn ensure_space_now(&self, space: &VectorSpace) -> Result<(), VectorStoreError> {
+        let client = self.client().await?;
         let collection = collection_of(space);
-        if !self.has_collection(&collection).await? {
-            self.create_collection(&collection, space.isolation).await?;
-        }
-        self.index_and_load(&collection).await
+        milvus_collection::ensure_collection(
+            client,
+            &collection,
+            space.isolation,
+            &CollectionShape::default(),
+        )
+        .await
+        .map_err(map_collection_error)?;
+        Ok(())
     }
 
     async fn write_batch(
@@ -339,10 +304,10 @@ impl MilvusVectorStore {
         query: &[f32],
         limit: usize,
         expression: String,
+        ef: Option<usize>,
     ) -> Result<Vec<ScoredId>, VectorStoreError> {
         let top_k = limit.min(MILVUS_MAX_ROWS);
-        // HNSW needs ef >= k; the configured ef is the floor for recall.
-        let ef = HNSW_EF_SEARCH.max(top_k);
+        let ef = search_ef(ef, top_k);
         let request = SearchRequest::builder()
             .collection_name(collection_of(space))
             .vector_field(FIELD_VECTOR)
@@ -471,13 +436,27 @@ impl VectorStore for MilvusVectorStore {
         limit: usize,
         filter: &VectorFilter,
     ) -> Result<Vec<ScoredId>, VectorStoreError> {
+        self.search_with_ef(space, query, limit, filter, None).await
+    }
+
+    async fn search_with_ef(
+        &self,
+        space: &VectorSpace,
+        query: &[f32],
+        limit: usize,
+        filter: &VectorFilter,
+        ef: Option<usize>,
+    ) -> Result<Vec<ScoredId>, VectorStoreError> {
         check_dimension(query)?;
         let expression = search_expression(space, filter)?;
         if limit == 0 {
             return Ok(Vec::new());
         }
-        self.request("search", self.search_now(space, query, limit, expression))
-            .await
+        self.request(
+            "search",
+            self.search_now(space, query, limit, expression, ef),
+        )
+        .await
     }
 
     async fn count(&self, space: &VectorSpace) -> Result<u64, VectorStoreError> {
@@ -558,6 +537,25 @@ fn map_milvus_error(error: MilvusError) -> VectorStoreError {
     }
 }
 
+/// The HNSW candidate list size of a search: the tenant's choice or the default, and never
+/// below `top_k`, since HNSW cannot return more hits than candidates.
+fn search_ef(tenant_ef: Option<usize>, top_k: usize) -> usize {
+    tenant_ef
+        .unwrap_or(HNSW_EF_SEARCH)
+        .max(top_k)
+        .min(MILVUS_MAX_EF)
+}
+
+/// Keeps the failed step and collection in the message, sorted like any Milvus error.
+fn map_collection_error(error: CollectionError) -> VectorStoreError {
+    let message = error.to_string();
+    match map_milvus_error(error.into_source()) {
+        VectorStoreError::Unavailable(_) => VectorStoreError::Unavailable(message),
+        VectorStoreError::Storage(_) => VectorStoreError::Storage(message),
+        _ => VectorStoreError::Rejected(message),
+    }
+}
+
 /// Whether a gRPC status code (numbering fixed by the gRPC spec) means the call never reached a
 /// working server: CANCELLED, UNKNOWN, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, UNAVAILABLE.
 fn is_transport_failure(code: i32) -> bool {
@@ -566,46 +564,6 @@ fn is_transport_failure(code: i32) -> bool {
 
 fn collection_of(space: &VectorSpace) -> String {
     collection_for(&space.tenant, space.isolation)
-}
-
-fn collection_schema(isolation: Isolation) -> CollectionSchema {
-    let varchar = |name: &str, max_length: u32| {
-        FieldSchema::new()
-            .name(name)
-            .data_type(DataType::VarChar)
-            .max_length(max_length)
-    };
-    CollectionSchema::new()
-        .add_field(varchar(FIELD_ID, UUID_LEN).primary_key(true).auto_id(false))
-        // The partition key groups each shared tenant's rows, so its searches touch one partition.
-        .add_field(varchar(FIELD_TENANT, TENANT_LEN).partition_key(isolation == Isolation::Shared))
-        .add_field(varchar(FIELD_CATEGORY, CATEGORY_LEN as u32))
-        .add_field(varchar(FIELD_USER, UUID_LEN))
-        .add_field(
-            FieldSchema::new()
-                .name(FIELD_CREATED)
-                .data_type(DataType::Int64),
-        )
-        .add_field(
-            FieldSchema::new()
-                .name(FIELD_VECTOR)
-                .data_type(DataType::FloatVector)
-                .dimension(VECTOR_DIM),
-        )
-}
-
-fn vector_index() -> IndexParam {
-    IndexParam::new()
-        .field_name(FIELD_VECTOR)
-        .index_type(IndexType::Hnsw)
-        .metric_type(MetricType::Cosine)
-        .extra_params(HashMap::from([
-            ("M".to_owned(), HNSW_M.to_string()),
-            (
-                "efConstruction".to_owned(),
-                HNSW_EF_CONSTRUCTION.to_string(),
-            ),
-        ]))
 }
 
 fn columns(space: &VectorSpace, points: &[&VectorPoint]) -> Vec<FieldData> {
@@ -825,6 +783,15 @@ mod tests {
             expression,
             r#"tenant == "acme" && memory_id in ["01234567-89ab-cdef-0123-456789abcdef", "01234567-89ab-cdef-0123-456789abcdef"]"#
         );
+    }
+
+    #[test]
+    fn the_tenants_ef_is_used_but_never_below_top_k() {
+        assert_eq!(search_ef(None, 10), HNSW_EF_SEARCH);
+        assert_eq!(search_ef(Some(400), 10), 400);
+        assert_eq!(search_ef(Some(16), 50), 50);
+        assert_eq!(search_ef(None, 500), 500);
+        assert_eq!(search_ef(Some(100_000), 10), MILVUS_MAX_EF);
     }
 
     #[test]

@@ -101,6 +101,20 @@ pub trait VectorStore: Send + Sync + 'static {
         filter: &VectorFilter,
     ) -> Result<Vec<ScoredId>, VectorStoreError>;
 
+    /// [`search`](Self::search) with the tenant's HNSW search-time candidate list size: `None`
+    /// is the store's default, and a store that does not take it per search ignores it.
+    async fn search_with_ef(
+        &self,
+        space: &VectorSpace,
+        query: &[f32],
+        limit: usize,
+        filter: &VectorFilter,
+        ef: Option<usize>,
+    ) -> Result<Vec<ScoredId>, VectorStoreError> {
+        let _ = ef;
+        self.search(space, query, limit, filter).await
+    }
+
     /// Number of points the tenant has.
     async fn count(&self, space: &VectorSpace) -> Result<u64, VectorStoreError>;
 

@@ -10,6 +10,7 @@ pub struct Model {
     pub pii_policy: Option<String>,
     pub rate_limit_per_minute: Option<i32>,
     pub analytics_schedule: Option<String>,
+    pub search_ef: Option<i32>,
     pub updated_at: DateTimeUtc,
 }
 
