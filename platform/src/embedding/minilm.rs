@@ -6,6 +6,12 @@
 //! to the longest sequence of a batch, a BERT forward pass with zero
 //! `token_type_ids`, mean pooling over the attention mask, L2 normalisation.
 //!
+//! A sub-batch of one text (a search query, mostly) skips candle's batched pass and goes
+//! through [`SequenceEncoder`], a forward pass written for one unpadded sequence: at a few dozen
+//! tokens candle's matrix multiplications spend as long re-packing each weight matrix as
+//! multiplying with it. Both passes compute the same model and are tested against the same
+//! reference vectors.
+//!
 //! Threading: candle 0.11 parallelises each forward pass itself. Matmuls
 //! (gemm) and softmax fan out over the global rayon pool; elementwise ops use
 //! candle's own spinning "barrier pool", which serialises concurrent callers
@@ -25,6 +31,7 @@ use async_trait::async_trait;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
+use memoryc_sequence_encoder::SequenceEncoder;
 use tokenizers::{
     Encoding, PaddingParams, PaddingStrategy, Tokenizer, TruncationParams, pad_encodings,
 };
@@ -63,6 +70,7 @@ pub struct MiniLmEmbedder {
 /// Everything needed for inference, immutable after loading.
 struct LoadedModel {
     bert: BertModel,
+    sequence: SequenceEncoder,
     tokenizer: Tokenizer,
     padding: PaddingParams,
     dimension: usize,
@@ -123,9 +131,10 @@ impl LoadedModel {
         }
         let config = read_config(&dir.join("config.json"))?;
         let (tokenizer, padding) = load_tokenizer(&dir.join("tokenizer.json"))?;
-        let bert = load_weights(&dir.join("model.safetensors"), &config)?;
+        let (bert, sequence) = load_weights(&dir.join("model.safetensors"), &config)?;
         Ok(Self {
             bert,
+            sequence,
             tokenizer,
             padding,
             dimension: config.hidden_size,
@@ -163,8 +172,26 @@ impl LoadedModel {
             .map_err(|err| EmbeddingError::Tokenize(err.to_string()))
     }
 
-    /// Pads one sub-batch to its longest member and runs it through the model.
+    /// Pads one sub-batch to its longest member and runs it through the model; a single text
+    /// needs no padding and takes the single-sequence pass.
     fn embed_chunk(&self, chunk: &mut [Encoding]) -> Result<Vec<Vec<f32>>, EmbeddingError> {
+        if let [single] = chunk {
+            return Ok(vec![self.embed_sequence(single)]);
+        }
+        self.embed_batch(chunk)
+    }
+
+    /// One text through [`SequenceEncoder`]: mean pooling over its tokens, then L2 norm.
+    fn embed_sequence(&self, encoding: &Encoding) -> Vec<f32> {
+        let mut vector = self.sequence.mean_hidden_state(encoding.get_ids());
+        let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let norm = norm.max(NORM_EPSILON as f32);
+        vector.iter_mut().for_each(|x| *x /= norm);
+        vector
+    }
+
+    /// The sub-batch through candle's BERT, padded to its longest member.
+    fn embed_batch(&self, chunk: &mut [Encoding]) -> Result<Vec<Vec<f32>>, EmbeddingError> {
         pad_encodings(chunk, &self.padding)
             .map_err(|err| EmbeddingError::Tokenize(err.to_string()))?;
         self.forward(chunk)
@@ -211,14 +238,16 @@ fn load_tokenizer(path: &Path) -> Result<(Tokenizer, PaddingParams), String> {
     Ok((tokenizer, padding))
 }
 
-fn load_weights(path: &Path, config: &Config) -> Result<BertModel, String> {
+fn load_weights(path: &Path, config: &Config) -> Result<(BertModel, SequenceEncoder), String> {
     let describe = |err: candle_core::Error| format!("{}: {err}", path.display());
     // Read into memory rather than mmap: this avoids `unsafe`, and candle copies
     // the CPU tensors out of the file either way.
     let bytes = std::fs::read(path).map_err(|err| format!("{}: {err}", path.display()))?;
     let weights =
         VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu).map_err(describe)?;
-    BertModel::load(weights, config).map_err(describe)
+    let sequence = SequenceEncoder::load(&weights, config).map_err(describe)?;
+    let bert = BertModel::load(weights, config).map_err(describe)?;
+    Ok((bert, sequence))
 }
 
 /// How many of `sorted` (ascending by length) go into the next sub-batch:
@@ -403,6 +432,32 @@ mod tests {
             "min cosine (one at a time): {min:.7} (1 - min = {:e})",
             1.0 - min
         );
+    }
+
+    /// Every fixture text, the 256-token one included, through both passes of the same model.
+    #[test]
+    fn the_single_sequence_pass_agrees_with_the_batched_pass() {
+        let fixture = fixture();
+        let model = model();
+        for text in texts(&fixture) {
+            let mut encodings = model
+                .model
+                .tokenize(std::slice::from_ref(&text))
+                .expect("tokenises");
+            let single = model.model.embed_sequence(&encodings[0]);
+            let batched = model
+                .model
+                .embed_batch(&mut encodings)
+                .expect("embeds")
+                .pop()
+                .expect("one vector");
+            let similarity = cosine(&single, &batched);
+            assert!(
+                similarity > 0.99999,
+                "cosine {similarity} for {:?}",
+                text.chars().take(60).collect::<String>()
+            );
+        }
     }
 
     #[tokio::test]

@@ -1,0 +1,416 @@
+//! BERT forward pass for one unpadded sequence, the query path's shape.
+//!
+//! A query is one short text. Run through a general batched pass, its handful of tokens meet
+//! matrix multiplications built for large operands: every call re-packs the layer's weights
+//! into the kernel's layout (about as much work as the multiplication itself at this size),
+//! and every intermediate is a fresh tensor. This pass instead reads each weight matrix in
+//! its stored row-major layout, once, with dot products over several token rows and output
+//! rows at a time, split by output rows over the rayon pool; bias, GELU and residual adds are
+//! applied in the same sweep. The arithmetic is the model's own (exact erf GELU, LayerNorm
+//! with the config's epsilon), so the vectors agree with the batched pass to float rounding.
+
+use candle_core::DType;
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::Config;
+use rayon::prelude::*;
+
+/// Output rows per parallel task: few enough tasks to keep scheduling cheap, enough to balance.
+const OUTPUTS_PER_TASK: usize = 96;
+/// Token rows and output rows of one register tile: 3 × 3 accumulators of 8 lanes, which with
+/// the 3 + 3 operands fit the 16 vector registers of x86-64 AVX2.
+const TILE_ROWS: usize = 3;
+const TILE_OUTPUTS: usize = 3;
+const LANES: usize = 8;
+
+/// A linear layer: `weight` is `outputs × inputs`, row-major, as stored.
+struct Dense {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    inputs: usize,
+    outputs: usize,
+}
+
+/// What to apply to each output after the bias.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Activation {
+    Identity,
+    Gelu,
+}
+
+struct Norm {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+struct Layer {
+    /// Query, key and value stacked: `3 × hidden` outputs.
+    qkv: Dense,
+    attention_output: Dense,
+    attention_norm: Norm,
+    intermediate: Dense,
+    output: Dense,
+    output_norm: Norm,
+}
+
+/// all-MiniLM-L6-v2's weights laid out for [`SequenceEncoder::mean_hidden_state`].
+pub struct SequenceEncoder {
+    word_embeddings: Vec<f32>,
+    position_embeddings: Vec<f32>,
+    token_type_embeddings: Vec<f32>,
+    embedding_norm: Norm,
+    layers: Vec<Layer>,
+    hidden: usize,
+    heads: usize,
+    max_positions: usize,
+    vocab: usize,
+    epsilon: f32,
+}
+
+impl SequenceEncoder {
+    /// Copies the weights out of `weights` (the same safetensors the batched model loads).
+    pub fn load(weights: &VarBuilder, config: &Config) -> candle_core::Result<Self> {
+        let hidden = config.hidden_size;
+        let get = |shape: &[usize], name: &str| -> candle_core::Result<Vec<f32>> {
+            weights
+                .get(shape, name)?
+                .to_dtype(DType::F32)?
+                .flatten_all()?
+                .to_vec1::<f32>()
+        };
+        let dense = |inputs: usize, outputs: usize, prefix: &str| -> candle_core::Result<Dense> {
+            Ok(Dense {
+                weight: get(&[outputs, inputs], &format!("{prefix}.weight"))?,
+                bias: get(&[outputs], &format!("{prefix}.bias"))?,
+                inputs,
+                outputs,
+            })
+        };
+        let norm = |prefix: &str| -> candle_core::Result<Norm> {
+            Ok(Norm {
+                weight: get(&[hidden], &format!("{prefix}.weight"))?,
+                bias: get(&[hidden], &format!("{prefix}.bias"))?,
+            })
+        };
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for index in 0..config.num_hidden_layers {
+            let prefix = format!("encoder.layer.{index}");
+            let query = dense(hidden, hidden, &format!("{prefix}.attention.self.query"))?;
+            let key = dense(hidden, hidden, &format!("{prefix}.attention.self.key"))?;
+            let value = dense(hidden, hidden, &format!("{prefix}.attention.self.value"))?;
+            let qkv = Dense {
+                weight: [query.weight, key.weight, value.weight].concat(),
+                bias: [query.bias, key.bias, value.bias].concat(),
+                inputs: hidden,
+                outputs: 3 * hidden,
+            };
+            layers.push(Layer {
+                qkv,
+                attention_output: dense(
+                    hidden,
+                    hidden,
+                    &format!("{prefix}.attention.output.dense"),
+                )?,
+                attention_norm: norm(&format!("{prefix}.attention.output.LayerNorm"))?,
+                intermediate: dense(
+                    hidden,
+                    config.intermediate_size,
+                    &format!("{prefix}.intermediate.dense"),
+                )?,
+                output: dense(
+                    config.intermediate_size,
+                    hidden,
+                    &format!("{prefix}.output.dense"),
+                )?,
+                output_norm: norm(&format!("{prefix}.output.LayerNorm"))?,
+            });
+        }
+        Ok(Self {
+            word_embeddings: get(
+                &[config.vocab_size, hidden],
+                "embeddings.word_embeddings.weight",
+            )?,
+            position_embeddings: get(
+                &[config.max_position_embeddings, hidden],
+                "embeddings.position_embeddings.weight",
+            )?,
+            token_type_embeddings: get(
+                &[config.type_vocab_size, hidden],
+                "embeddings.token_type_embeddings.weight",
+            )?,
+            embedding_norm: norm("embeddings.LayerNorm")?,
+            layers,
+            hidden,
+            heads: config.num_attention_heads,
+            max_positions: config.max_position_embeddings,
+            vocab: config.vocab_size,
+            epsilon: config.layer_norm_eps as f32,
+        })
+    }
+
+    /// Mean of the last hidden states of `ids` (one sequence, segment 0, no padding).
+    pub fn mean_hidden_state(&self, ids: &[u32]) -> Vec<f32> {
+        let hidden = self.hidden;
+        let rows = ids.len().min(self.max_positions);
+        let mut states = vec![0f32; rows * hidden];
+        for (position, (&id, row)) in ids.iter().zip(states.chunks_exact_mut(hidden)).enumerate() {
+            let id = (id as usize).min(self.vocab - 1);
+            let word = &self.word_embeddings[id * hidden..(id + 1) * hidden];
+            let place = &self.position_embeddings[position * hidden..(position + 1) * hidden];
+            let segment = &self.token_type_embeddings[..hidden];
+            for (((out, w), p), s) in row.iter_mut().zip(word).zip(place).zip(segment) {
+                *out = w + p + s;
+            }
+        }
+        layer_norm(&mut states, &self.embedding_norm, hidden, self.epsilon);
+        for layer in &self.layers {
+            states = self.layer(layer, states, rows);
+        }
+        let mut mean = vec![0f32; hidden];
+        for row in states.chunks_exact(hidden) {
+            for (sum, value) in mean.iter_mut().zip(row) {
+                *sum += value;
+            }
+        }
+        let count = rows.max(1) as f32;
+        mean.iter_mut().for_each(|value| *value /= count);
+        mean
+    }
+
+    fn layer(&self, layer: &Layer, states: Vec<f32>, rows: usize) -> Vec<f32> {
+        let hidden = self.hidden;
+        let qkv = layer.qkv.apply(&states, rows, Activation::Identity);
+        let context = self.attention(&qkv, rows);
+        let mut attended = layer
+            .attention_output
+            .apply(&context, rows, Activation::Identity);
+        add_into(&mut attended, &states);
+        layer_norm(&mut attended, &layer.attention_norm, hidden, self.epsilon);
+        let intermediate = layer.intermediate.apply(&attended, rows, Activation::Gelu);
+        let mut output = layer
+            .output
+            .apply(&intermediate, rows, Activation::Identity);
+        add_into(&mut output, &attended);
+        layer_norm(&mut output, &layer.output_norm, hidden, self.epsilon);
+        output
+    }
+
+    /// Scaled dot-product attention of every head; `qkv` rows hold query, key and value.
+    fn attention(&self, qkv: &[f32], rows: usize) -> Vec<f32> {
+        let hidden = self.hidden;
+        let head_size = hidden / self.heads;
+        let scale = 1.0 / (head_size as f32).sqrt();
+        let stride = 3 * hidden;
+        let heads: Vec<Vec<f32>> = (0..self.heads)
+            .into_par_iter()
+            .map(|head| {
+                let column = head * head_size;
+                let query = |row: usize| &qkv[row * stride + column..][..head_size];
+                let key = |row: usize| &qkv[row * stride + hidden + column..][..head_size];
+                let value = |row: usize| &qkv[row * stride + 2 * hidden + column..][..head_size];
+                let mut context = vec![0f32; rows * head_size];
+                let mut scores = vec![0f32; rows];
+                for (row, out) in context.chunks_exact_mut(head_size).enumerate() {
+                    let q = query(row);
+                    for (other, score) in scores.iter_mut().enumerate() {
+                        *score = dot(q, key(other)) * scale;
+                    }
+                    softmax(&mut scores);
+                    for (other, &weight) in scores.iter().enumerate() {
+                        for (o, v) in out.iter_mut().zip(value(other)) {
+                            *o += weight * v;
+                        }
+                    }
+                }
+                context
+            })
+            .collect();
+        let mut context = vec![0f32; rows * hidden];
+        for (head, values) in heads.iter().enumerate() {
+            for (row, chunk) in values.chunks_exact(head_size).enumerate() {
+                context[row * hidden + head * head_size..][..head_size].copy_from_slice(chunk);
+            }
+        }
+        context
+    }
+}
+
+impl Dense {
+    /// `rows × outputs` result of `input` (`rows × inputs`) through the layer.
+    fn apply(&self, input: &[f32], rows: usize, activation: Activation) -> Vec<f32> {
+        // Each task fills a block of output rows, stored output-major, then the blocks are
+        // transposed into the row-major result.
+        let mut transposed = vec![0f32; self.outputs * rows];
+        transposed
+            .par_chunks_mut(OUTPUTS_PER_TASK * rows)
+            .enumerate()
+            .for_each(|(task, block)| {
+                let first = task * OUTPUTS_PER_TASK;
+                let count = block.len() / rows.max(1);
+                let weights = &self.weight[first * self.inputs..(first + count) * self.inputs];
+                multiply_block(input, rows, weights, count, self.inputs, block);
+                for (offset, outputs) in block.chunks_exact_mut(rows).enumerate() {
+                    let bias = self.bias[first + offset];
+                    for value in outputs {
+                        *value += bias;
+                        if activation == Activation::Gelu {
+                            *value = gelu(*value);
+                        }
+                    }
+                }
+            });
+        let mut result = vec![0f32; rows * self.outputs];
+        for (output, values) in transposed.chunks_exact(rows).enumerate() {
+            for (row, &value) in values.iter().enumerate() {
+                result[row * self.outputs + output] = value;
+            }
+        }
+        result
+    }
+}
+
+/// `out[o * rows + r] = Σ input[r, ·] · weights[o, ·]`, with AVX2 + FMA when the CPU has them.
+fn multiply_block(
+    input: &[f32],
+    rows: usize,
+    weights: &[f32],
+    outputs: usize,
+    inputs: usize,
+    out: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports the features the function is compiled for (checked above).
+        unsafe { multiply_block_fma(input, rows, weights, outputs, inputs, out) };
+        return;
+    }
+    multiply_block_generic::<false>(input, rows, weights, outputs, inputs, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn multiply_block_fma(
+    input: &[f32],
+    rows: usize,
+    weights: &[f32],
+    outputs: usize,
+    inputs: usize,
+    out: &mut [f32],
+) {
+    multiply_block_generic::<true>(input, rows, weights, outputs, inputs, out);
+}
+
+/// Tiles of `TILE_ROWS` token rows × `TILE_OUTPUTS` weight rows, each pair accumulated in
+/// `LANES` independent lanes (which the compiler keeps in one vector register) and summed at
+/// the end. `FUSED` uses fused multiply-add, which is only fast where the CPU has it.
+#[inline(always)]
+fn multiply_block_generic<const FUSED: bool>(
+    input: &[f32],
+    rows: usize,
+    weights: &[f32],
+    outputs: usize,
+    inputs: usize,
+    out: &mut [f32],
+) {
+    let row_chunks: Vec<&[[f32; LANES]]> = input
+        .chunks_exact(inputs)
+        .take(rows)
+        .map(|row| row.as_chunks::<LANES>().0)
+        .collect();
+    let weight_chunks: Vec<&[[f32; LANES]]> = weights
+        .chunks_exact(inputs)
+        .take(outputs)
+        .map(|row| row.as_chunks::<LANES>().0)
+        .collect();
+    let tail_start = inputs - inputs % LANES;
+    let mut output = 0;
+    while output < outputs {
+        let width = (outputs - output).min(TILE_OUTPUTS);
+        let tile_weights: [&[[f32; LANES]]; TILE_OUTPUTS] =
+            std::array::from_fn(|k| weight_chunks[output + k.min(width - 1)]);
+        let mut row = 0;
+        while row < rows {
+            let height = (rows - row).min(TILE_ROWS);
+            let tile_rows: [&[[f32; LANES]]; TILE_ROWS] =
+                std::array::from_fn(|j| row_chunks[row + j.min(height - 1)]);
+            let mut sums = [[[0f32; LANES]; TILE_OUTPUTS]; TILE_ROWS];
+            // Equal, known lengths let the compiler drop the bounds checks in the loop.
+            let chunks = tail_start / LANES;
+            let tile_rows = tile_rows.map(|row| &row[..chunks]);
+            let tile_weights = tile_weights.map(|weight| &weight[..chunks]);
+            for chunk in 0..chunks {
+                let x: [[f32; LANES]; TILE_ROWS] = tile_rows.map(|row| row[chunk]);
+                let w: [[f32; LANES]; TILE_OUTPUTS] = tile_weights.map(|weight| weight[chunk]);
+                for j in 0..TILE_ROWS {
+                    for k in 0..TILE_OUTPUTS {
+                        sums[j][k] = multiply_add_lanes::<FUSED>(sums[j][k], x[j], w[k]);
+                    }
+                }
+            }
+            for j in 0..height {
+                let x = &input[(row + j) * inputs..(row + j + 1) * inputs];
+                for k in 0..width {
+                    let w = &weights[(output + k) * inputs..(output + k + 1) * inputs];
+                    let lanes = &sums[j][k];
+                    let mut total = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5]))
+                        + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+                    for i in tail_start..inputs {
+                        total += x[i] * w[i];
+                    }
+                    out[(output + k) * rows + row + j] = total;
+                }
+            }
+            row += TILE_ROWS;
+        }
+        output += TILE_OUTPUTS;
+    }
+}
+
+#[inline(always)]
+fn multiply_add_lanes<const FUSED: bool>(
+    mut sum: [f32; LANES],
+    x: [f32; LANES],
+    w: [f32; LANES],
+) -> [f32; LANES] {
+    for lane in 0..LANES {
+        sum[lane] = if FUSED {
+            x[lane].mul_add(w[lane], sum[lane])
+        } else {
+            x[lane] * w[lane] + sum[lane]
+        };
+    }
+    sum
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn softmax(values: &mut [f32]) {
+    let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut total = 0f32;
+    for value in values.iter_mut() {
+        *value = (*value - max).exp();
+        total += *value;
+    }
+    values.iter_mut().for_each(|value| *value /= total);
+}
+
+/// Exact GELU, as the model was trained with: `x/2 · (1 + erf(x/√2))`.
+fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+fn add_into(target: &mut [f32], addend: &[f32]) {
+    target.iter_mut().zip(addend).for_each(|(t, a)| *t += a);
+}
+
+fn layer_norm(states: &mut [f32], norm: &Norm, hidden: usize, epsilon: f32) {
+    for row in states.chunks_exact_mut(hidden) {
+        let mean = row.iter().sum::<f32>() / hidden as f32;
+        let variance = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / hidden as f32;
+        let inverse = 1.0 / (variance + epsilon).sqrt();
+        for ((value, weight), bias) in row.iter_mut().zip(&norm.weight).zip(&norm.bias) {
+            *value = (*value - mean) * inverse * weight + bias;
+        }
+    }
+}
