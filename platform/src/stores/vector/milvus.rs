@@ -35,9 +35,8 @@ use memoryc_crds::layout::{HNSW_EF_SEARCH, Isolation, VECTOR_DIMENSION, collecti
 use memoryc_crds::milvus::{self as milvus_collection, CollectionError, CollectionShape};
 use milvus::v2::prelude::{
     CheckHealthRequest, ClientV2, ConnectConfig, ConsistencyLevel, DeleteRequest,
-    DropCollectionRequest, Error as MilvusError, FieldData, HasCollectionRequest, Ids,
-    InsertRequest, MetricType, QueryRequest, RetryConfig, SearchRequest, SearchVectors,
-    TelemetryConfig, UpsertRequest,
+    DropCollectionRequest, Error as MilvusError, FieldData, Ids, InsertRequest, MetricType,
+    QueryRequest, RetryConfig, SearchRequest, SearchVectors, TelemetryConfig, UpsertRequest,
 };
 use tokio::sync::OnceCell;
 use uuid::Uuid;
@@ -157,17 +156,10 @@ impl MilvusVectorStore {
     }
 
     async fn has_collection(&self, collection: &str) -> Result<bool, VectorStoreError> {
-        let request = HasCollectionRequest::builder()
-            .collection_name(collection)
-            .build()
-            .map_err(map_milvus_error)?;
-        let response = self
-            .client()
-            .await?
-            .has_collection(request)
+        let client = self.client().await?;
+        milvus_collection::has_collection(client, collection)
             .await
-            .map_err(map_milvus_error)?;
-        Ok(response.exists())
+            .map_err(map_milvus_error)
     }
 
     /// Creates, indexes and loads the collection as far as any of that is missing, so a space
