@@ -234,6 +234,7 @@ async fn run_backend(
         .await?;
     let vectors = platform.vector_store();
     let databases = platform.databases.clone();
+    let analytics = platform.state.analytics.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -255,6 +256,12 @@ async fn run_backend(
         println!(
             "{backend} @ {size}: ingest {rate:.0} memories/s ({:.0}% of the model's batched throughput)",
             100.0 * rate / model_throughput
+        );
+        let settle = settle(&analytics, &tenant_name, size).await?;
+        println!(
+            "{backend} @ {size}: settled {:.1} s after ingest (events related, machine {:.0}% idle)",
+            settle.waited.as_secs_f64(),
+            100.0 * settle.idle
         );
         let latencies = search_latencies(&client, &base, &key, queries, size).await?;
         println!(
@@ -367,6 +374,74 @@ async fn analytics_overhead(
         );
     }
     Ok(())
+}
+
+/// How long [`settle`] waited, and how idle the machine was at the end.
+struct Settled {
+    waited: Duration,
+    idle: f64,
+}
+
+/// Most time given to the backends to finish the ingest's background work.
+const SETTLE_LIMIT: Duration = Duration::from_secs(600);
+/// The machine counts as quiet when at least this share of its CPU time is idle over a second.
+const QUIET_IDLE: f64 = 0.85;
+
+/// Waits until every ingested memory's events are processed (relationships found) and the
+/// backends' own background work after a bulk load (Milvus builds the index of sealed segments
+/// and compacts them) has quietened, so search latency is measured in steady state, not while
+/// the same two cores still digest the ingest. Gives up after [`SETTLE_LIMIT`].
+async fn settle(
+    analytics: &memoryc_platform::services::analytics::AnalyticsService,
+    tenant: &str,
+    stored: usize,
+) -> Result<Settled, Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    let tenant = TenantName::parse(tenant)?;
+    let since = chrono::Utc::now() - chrono::Duration::days(1);
+    // Events dropped by a full queue are never recorded: stop when the count stops moving.
+    let (mut last, mut moved) = (0u64, Instant::now());
+    while started.elapsed() < SETTLE_LIMIT && moved.elapsed() < Duration::from_secs(5) {
+        let usage = analytics.repository().usage(&tenant, since).await?;
+        let recorded: u64 = usage.days.iter().map(|d| d.memories_created).sum();
+        if recorded >= stored as u64 {
+            break;
+        }
+        if recorded != last {
+            (last, moved) = (recorded, Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut idle = idle_share(Duration::from_secs(1)).await;
+    while idle.is_some_and(|share| share < QUIET_IDLE) && started.elapsed() < SETTLE_LIMIT {
+        idle = idle_share(Duration::from_secs(1)).await;
+    }
+    Ok(Settled {
+        waited: started.elapsed(),
+        idle: idle.unwrap_or(f64::NAN),
+    })
+}
+
+/// Share of all CPUs' time spent idle over `window`, from `/proc/stat` (`None` elsewhere).
+async fn idle_share(window: Duration) -> Option<f64> {
+    fn totals() -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let fields: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal ...
+        let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
+        Some((idle, fields.iter().sum()))
+    }
+    let (idle_before, total_before) = totals()?;
+    tokio::time::sleep(window).await;
+    let (idle_after, total_after) = totals()?;
+    let total = total_after.saturating_sub(total_before).max(1);
+    Some(idle_after.saturating_sub(idle_before) as f64 / total as f64)
 }
 
 async fn ingest(

@@ -6,12 +6,17 @@
 //! and every intermediate is a fresh tensor. This pass instead reads each weight matrix in
 //! its stored row-major layout, once, with dot products over several token rows and output
 //! rows at a time, split by output rows over the rayon pool; bias, GELU and residual adds are
-//! applied in the same sweep. The arithmetic is the model's own (exact erf GELU, LayerNorm
-//! with the config's epsilon), so the vectors agree with the batched pass to float rounding.
+//! applied in the same sweep. With so few token rows the pass is bound by reading the weights
+//! from memory, not by arithmetic, so the dense layers' weights are kept in half precision
+//! (half the bytes to stream, and a working set that fits a server's last-level cache) and
+//! widened to f32 as they are read; everything else, activations and sums included, stays f32.
+//! The arithmetic is otherwise the model's own (exact erf GELU, LayerNorm with the config's
+//! epsilon), so the vectors agree with the batched f32 pass to within the weights' rounding.
 
 use candle_core::DType;
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::Config;
+use half::f16;
 use rayon::prelude::*;
 
 /// Output rows per parallel task: few enough tasks to keep scheduling cheap, enough to balance.
@@ -22,9 +27,9 @@ const TILE_ROWS: usize = 3;
 const TILE_OUTPUTS: usize = 3;
 const LANES: usize = 8;
 
-/// A linear layer: `weight` is `outputs × inputs`, row-major, as stored.
+/// A linear layer: `weight` is `outputs × inputs`, row-major, as stored, in half precision.
 struct Dense {
-    weight: Vec<f32>,
+    weight: Vec<f16>,
     bias: Vec<f32>,
     inputs: usize,
     outputs: usize,
@@ -54,7 +59,9 @@ struct Layer {
 
 /// all-MiniLM-L6-v2's weights laid out for [`SequenceEncoder::mean_hidden_state`].
 pub struct SequenceEncoder {
-    word_embeddings: Vec<f32>,
+    /// The vocabulary's vectors, in half precision like the dense weights (a pass reads only
+    /// its tokens' rows; this halves the largest table's memory).
+    word_embeddings: Vec<f16>,
     position_embeddings: Vec<f32>,
     token_type_embeddings: Vec<f32>,
     embedding_norm: Norm,
@@ -79,7 +86,7 @@ impl SequenceEncoder {
         };
         let dense = |inputs: usize, outputs: usize, prefix: &str| -> candle_core::Result<Dense> {
             Ok(Dense {
-                weight: get(&[outputs, inputs], &format!("{prefix}.weight"))?,
+                weight: narrow(get(&[outputs, inputs], &format!("{prefix}.weight"))?),
                 bias: get(&[outputs], &format!("{prefix}.bias"))?,
                 inputs,
                 outputs,
@@ -125,10 +132,10 @@ impl SequenceEncoder {
             });
         }
         Ok(Self {
-            word_embeddings: get(
+            word_embeddings: narrow(get(
                 &[config.vocab_size, hidden],
                 "embeddings.word_embeddings.weight",
-            )?,
+            )?),
             position_embeddings: get(
                 &[config.max_position_embeddings, hidden],
                 "embeddings.position_embeddings.weight",
@@ -158,7 +165,7 @@ impl SequenceEncoder {
             let place = &self.position_embeddings[position * hidden..(position + 1) * hidden];
             let segment = &self.token_type_embeddings[..hidden];
             for (((out, w), p), s) in row.iter_mut().zip(word).zip(place).zip(segment) {
-                *out = w + p + s;
+                *out = w.to_f32() + p + s;
             }
         }
         layer_norm(&mut states, &self.embedding_norm, hidden, self.epsilon);
@@ -268,45 +275,132 @@ impl Dense {
     }
 }
 
-/// `out[o * rows + r] = Σ input[r, ·] · weights[o, ·]`, with AVX2 + FMA when the CPU has them.
+fn narrow(values: Vec<f32>) -> Vec<f16> {
+    values.into_iter().map(f16::from_f32).collect()
+}
+
+/// `out[o * rows + r] = Σ input[r, ·] · weights[o, ·]`, with AVX2, FMA and F16C when the CPU
+/// has them.
 fn multiply_block(
     input: &[f32],
     rows: usize,
-    weights: &[f32],
+    weights: &[f16],
     outputs: usize,
     inputs: usize,
     out: &mut [f32],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+    if std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+        && std::arch::is_x86_feature_detected!("f16c")
+    {
         // SAFETY: the CPU supports the features the function is compiled for (checked above).
-        unsafe { multiply_block_fma(input, rows, weights, outputs, inputs, out) };
+        unsafe { multiply_block_simd(input, rows, weights, outputs, inputs, out) };
         return;
     }
-    multiply_block_generic::<false>(input, rows, weights, outputs, inputs, out);
+    multiply_block_portable(input, rows, weights, outputs, inputs, out);
 }
 
+/// [`multiply_block_portable`]'s tiling written with AVX2, FMA and F16C intrinsics: each tile's
+/// weight rows are widened from half precision once, into a buffer that stays in L1 while every
+/// token row passes over it.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn multiply_block_fma(
+#[target_feature(enable = "avx2,fma,f16c")]
+fn multiply_block_simd(
     input: &[f32],
     rows: usize,
-    weights: &[f32],
+    weights: &[f16],
     outputs: usize,
     inputs: usize,
     out: &mut [f32],
 ) {
-    multiply_block_generic::<true>(input, rows, weights, outputs, inputs, out);
+    use std::arch::x86_64::{
+        __m128i, __m256, _mm_loadu_si128, _mm256_cvtph_ps, _mm256_fmadd_ps, _mm256_loadu_ps,
+        _mm256_setzero_ps, _mm256_storeu_ps,
+    };
+    let chunks = inputs / LANES;
+    let tail_start = chunks * LANES;
+    let mut widened = vec![0f32; TILE_OUTPUTS * inputs];
+    let mut output = 0;
+    while output < outputs {
+        let width = (outputs - output).min(TILE_OUTPUTS);
+        let mut tile_weights: [&[f16]; TILE_OUTPUTS] = [&[]; TILE_OUTPUTS];
+        for (k, slot) in tile_weights.iter_mut().enumerate() {
+            let index = output + k.min(width - 1);
+            *slot = &weights[index * inputs..(index + 1) * inputs];
+        }
+        for (source, target) in tile_weights.iter().zip(widened.chunks_exact_mut(inputs)) {
+            for chunk in 0..chunks {
+                let offset = chunk * LANES;
+                // SAFETY: `offset + LANES <= inputs`, the length of both slices; eight f16 are
+                // the 16 bytes of one unaligned load, eight f32 the 32 bytes of one store.
+                unsafe {
+                    let packed = _mm_loadu_si128(source.as_ptr().add(offset).cast::<__m128i>());
+                    _mm256_storeu_ps(target.as_mut_ptr().add(offset), _mm256_cvtph_ps(packed));
+                }
+            }
+        }
+        let mut row = 0;
+        while row < rows {
+            let height = (rows - row).min(TILE_ROWS);
+            let mut tile_rows: [&[f32]; TILE_ROWS] = [&[]; TILE_ROWS];
+            for (j, slot) in tile_rows.iter_mut().enumerate() {
+                let index = row + j.min(height - 1);
+                *slot = &input[index * inputs..(index + 1) * inputs];
+            }
+            let mut sums: [[__m256; TILE_OUTPUTS]; TILE_ROWS] =
+                [[_mm256_setzero_ps(); TILE_OUTPUTS]; TILE_ROWS];
+            for chunk in 0..chunks {
+                let offset = chunk * LANES;
+                let mut x = [_mm256_setzero_ps(); TILE_ROWS];
+                for (value, source) in x.iter_mut().zip(&tile_rows) {
+                    // SAFETY: `offset + LANES <= tail_start <= inputs`, the slice's length.
+                    *value = unsafe { _mm256_loadu_ps(source.as_ptr().add(offset)) };
+                }
+                let mut w = [_mm256_setzero_ps(); TILE_OUTPUTS];
+                for (k, value) in w.iter_mut().enumerate() {
+                    // SAFETY: `widened` holds `TILE_OUTPUTS` rows of `inputs`; as above.
+                    *value = unsafe { _mm256_loadu_ps(widened.as_ptr().add(k * inputs + offset)) };
+                }
+                for j in 0..TILE_ROWS {
+                    for k in 0..TILE_OUTPUTS {
+                        sums[j][k] = _mm256_fmadd_ps(x[j], w[k], sums[j][k]);
+                    }
+                }
+            }
+            for j in 0..height {
+                for k in 0..width {
+                    let mut lanes = [0f32; LANES];
+                    // SAFETY: writes the eight f32 of `lanes`.
+                    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sums[j][k]) };
+                    out[(output + k) * rows + row + j] =
+                        reduce_lanes(&lanes, tile_rows[j], tile_weights[k], tail_start);
+                }
+            }
+            row += TILE_ROWS;
+        }
+        output += TILE_OUTPUTS;
+    }
+}
+
+/// The sum of a tile entry's lanes, plus the inputs beyond the last whole chunk of lanes.
+#[inline(always)]
+fn reduce_lanes(lanes: &[f32; LANES], x: &[f32], w: &[f16], tail_start: usize) -> f32 {
+    let mut total = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5]))
+        + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+    for (x, w) in x[tail_start..].iter().zip(&w[tail_start..]) {
+        total += x * w.to_f32();
+    }
+    total
 }
 
 /// Tiles of `TILE_ROWS` token rows × `TILE_OUTPUTS` weight rows, each pair accumulated in
-/// `LANES` independent lanes (which the compiler keeps in one vector register) and summed at
-/// the end. `FUSED` uses fused multiply-add, which is only fast where the CPU has it.
-#[inline(always)]
-fn multiply_block_generic<const FUSED: bool>(
+/// `LANES` independent lanes and summed at the end: the portable form of
+/// [`multiply_block_simd`], for CPUs without its features.
+fn multiply_block_portable(
     input: &[f32],
     rows: usize,
-    weights: &[f32],
+    weights: &[f16],
     outputs: usize,
     inputs: usize,
     out: &mut [f32],
@@ -316,7 +410,7 @@ fn multiply_block_generic<const FUSED: bool>(
         .take(rows)
         .map(|row| row.as_chunks::<LANES>().0)
         .collect();
-    let weight_chunks: Vec<&[[f32; LANES]]> = weights
+    let weight_chunks: Vec<&[[f16; LANES]]> = weights
         .chunks_exact(inputs)
         .take(outputs)
         .map(|row| row.as_chunks::<LANES>().0)
@@ -325,7 +419,7 @@ fn multiply_block_generic<const FUSED: bool>(
     let mut output = 0;
     while output < outputs {
         let width = (outputs - output).min(TILE_OUTPUTS);
-        let tile_weights: [&[[f32; LANES]]; TILE_OUTPUTS] =
+        let tile_weights: [&[[f16; LANES]]; TILE_OUTPUTS] =
             std::array::from_fn(|k| weight_chunks[output + k.min(width - 1)]);
         let mut row = 0;
         while row < rows {
@@ -333,16 +427,15 @@ fn multiply_block_generic<const FUSED: bool>(
             let tile_rows: [&[[f32; LANES]]; TILE_ROWS] =
                 std::array::from_fn(|j| row_chunks[row + j.min(height - 1)]);
             let mut sums = [[[0f32; LANES]; TILE_OUTPUTS]; TILE_ROWS];
-            // Equal, known lengths let the compiler drop the bounds checks in the loop.
-            let chunks = tail_start / LANES;
-            let tile_rows = tile_rows.map(|row| &row[..chunks]);
-            let tile_weights = tile_weights.map(|weight| &weight[..chunks]);
-            for chunk in 0..chunks {
+            for chunk in 0..tail_start / LANES {
                 let x: [[f32; LANES]; TILE_ROWS] = tile_rows.map(|row| row[chunk]);
-                let w: [[f32; LANES]; TILE_OUTPUTS] = tile_weights.map(|weight| weight[chunk]);
+                let w: [[f32; LANES]; TILE_OUTPUTS] =
+                    tile_weights.map(|weight| weight[chunk].map(f16::to_f32));
                 for j in 0..TILE_ROWS {
                     for k in 0..TILE_OUTPUTS {
-                        sums[j][k] = multiply_add_lanes::<FUSED>(sums[j][k], x[j], w[k]);
+                        for lane in 0..LANES {
+                            sums[j][k][lane] += x[j][lane] * w[k][lane];
+                        }
                     }
                 }
             }
@@ -350,35 +443,14 @@ fn multiply_block_generic<const FUSED: bool>(
                 let x = &input[(row + j) * inputs..(row + j + 1) * inputs];
                 for k in 0..width {
                     let w = &weights[(output + k) * inputs..(output + k + 1) * inputs];
-                    let lanes = &sums[j][k];
-                    let mut total = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5]))
-                        + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
-                    for i in tail_start..inputs {
-                        total += x[i] * w[i];
-                    }
-                    out[(output + k) * rows + row + j] = total;
+                    out[(output + k) * rows + row + j] =
+                        reduce_lanes(&sums[j][k], x, w, tail_start);
                 }
             }
             row += TILE_ROWS;
         }
         output += TILE_OUTPUTS;
     }
-}
-
-#[inline(always)]
-fn multiply_add_lanes<const FUSED: bool>(
-    mut sum: [f32; LANES],
-    x: [f32; LANES],
-    w: [f32; LANES],
-) -> [f32; LANES] {
-    for lane in 0..LANES {
-        sum[lane] = if FUSED {
-            x[lane].mul_add(w[lane], sum[lane])
-        } else {
-            x[lane] * w[lane] + sum[lane]
-        };
-    }
-    sum
 }
 
 /// Dot product in `LANES` independent partial sums, which the compiler can keep in one vector
@@ -470,6 +542,24 @@ mod tests {
             .collect()
     }
 
+    fn wide(weights: &[f16]) -> Vec<f32> {
+        weights.iter().map(|w| w.to_f32()).collect()
+    }
+
+    #[test]
+    fn half_precision_weights_keep_three_significant_digits() {
+        let original = values(10_000, 9);
+        let narrowed = narrow(original.clone());
+        for (before, after) in original.iter().zip(wide(&narrowed)) {
+            // f16 has an 11-bit significand: relative error at most 2^-11 (normal numbers),
+            // absolute at most 2^-25 near zero (subnormals).
+            assert!(
+                (before - after).abs() <= before.abs() / 2048.0 + 3e-8,
+                "{before} became {after}"
+            );
+        }
+    }
+
     fn naive(
         input: &[f32],
         rows: usize,
@@ -498,12 +588,12 @@ mod tests {
             [(1, 1, 8), (2, 5, 19), (4, 7, 384), (7, 3, 33), (29, 10, 64)]
         {
             let input = values(rows * inputs, 1);
-            let weights = values(outputs * inputs, 2);
+            let weights = narrow(values(outputs * inputs, 2));
             let mut fast = vec![0f32; outputs * rows];
             multiply_block(&input, rows, &weights, outputs, inputs, &mut fast);
             let mut portable = vec![0f32; outputs * rows];
-            multiply_block_generic::<false>(&input, rows, &weights, outputs, inputs, &mut portable);
-            let expected = naive(&input, rows, &weights, outputs, inputs);
+            multiply_block_portable(&input, rows, &weights, outputs, inputs, &mut portable);
+            let expected = naive(&input, rows, &wide(&weights), outputs, inputs);
             for (index, want) in expected.iter().enumerate() {
                 for (name, got) in [("dispatched", fast[index]), ("portable", portable[index])] {
                     assert!(
@@ -519,13 +609,13 @@ mod tests {
     fn dense_layers_add_the_bias_and_apply_gelu() {
         let (rows, inputs, outputs) = (5, 16, 200);
         let layer = Dense {
-            weight: values(outputs * inputs, 3),
+            weight: narrow(values(outputs * inputs, 3)),
             bias: values(outputs, 4),
             inputs,
             outputs,
         };
         let input = values(rows * inputs, 5);
-        let plain = naive(&input, rows, &layer.weight, outputs, inputs);
+        let plain = naive(&input, rows, &wide(&layer.weight), outputs, inputs);
         for activation in [Activation::Identity, Activation::Gelu] {
             let result = layer.apply(&input, rows, activation);
             for row in 0..rows {

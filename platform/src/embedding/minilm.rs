@@ -9,8 +9,9 @@
 //! A sub-batch of one text (a search query, mostly) skips candle's batched pass and goes
 //! through [`SequenceEncoder`], a forward pass written for one unpadded sequence: at a few dozen
 //! tokens candle's matrix multiplications spend as long re-packing each weight matrix as
-//! multiplying with it. Both passes compute the same model and are tested against the same
-//! reference vectors.
+//! multiplying with it, and the pass is bound by streaming the weights, which that encoder
+//! keeps in half precision. Both passes compute the same model and are tested against the same
+//! reference vectors (the single-sequence pass's smallest cosine is 0.999999).
 //!
 //! Threading: candle 0.11 parallelises each forward pass itself. Matmuls
 //! (gemm) and softmax fan out over the global rayon pool; elementwise ops use

@@ -1,0 +1,72 @@
+//! Time of one forward pass by sequence length, on the model's real weights.
+//!
+//! `MEMORYC_MODEL_DIR=… cargo bench -p memoryc-sequence-encoder --bench sequence_bench`.
+//! `BENCH_REPS` (default 200) passes per length, `BENCH_LENGTHS` (default
+//! `1,8,16,32,64,128,256`); prints p50 and p90 per length and the fixed and per-token cost of a
+//! straight-line fit.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::Config;
+use memoryc_sequence_encoder::SequenceEncoder;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = PathBuf::from(
+        std::env::var("MEMORYC_MODEL_DIR")
+            .map_err(|_| "set MEMORYC_MODEL_DIR to the model's directory")?,
+    );
+    let reps: usize = std::env::var("BENCH_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let lengths: Vec<usize> = std::env::var("BENCH_LENGTHS")
+        .unwrap_or_else(|_| "1,8,16,32,64,128,256".to_string())
+        .split(',')
+        .filter_map(|length| length.trim().parse().ok())
+        .filter(|&length| length > 0)
+        .collect();
+    let config: Config = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json"))?)?;
+    let bytes = std::fs::read(dir.join("model.safetensors"))?;
+    let weights = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu)?;
+    let encoder = SequenceEncoder::load(&weights, &config)?;
+    let mut fit = Vec::new();
+    for length in lengths {
+        // Ordinary word-piece ids (CLS first), varied so no two passes read the same rows.
+        let ids: Vec<u32> = (0..length)
+            .map(|i| {
+                if i == 0 {
+                    101
+                } else {
+                    2000 + (i as u32 * 37) % 20_000
+                }
+            })
+            .collect();
+        for _ in 0..reps / 10 {
+            std::hint::black_box(encoder.mean_hidden_state(&ids));
+        }
+        let mut times: Vec<Duration> = (0..reps)
+            .map(|_| {
+                let started = Instant::now();
+                std::hint::black_box(encoder.mean_hidden_state(&ids));
+                started.elapsed()
+            })
+            .collect();
+        times.sort();
+        let p50 = times[times.len() / 2].as_secs_f64() * 1e3;
+        let p90 = times[times.len() * 9 / 10].as_secs_f64() * 1e3;
+        println!("sequence of {length:>3} tokens: p50 {p50:.2} ms p90 {p90:.2} ms");
+        fit.push((length as f64, p50));
+    }
+    let n = fit.len() as f64;
+    let (sx, sy) = fit.iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
+    let (sxx, sxy) = fit
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x * x, b + x * y));
+    let slope = (n * sxy - sx * sy) / (n * sxx - sx * sx);
+    let intercept = (sy - slope * sx) / n;
+    println!("fit: {intercept:.2} ms fixed + {:.3} ms per token", slope);
+    Ok(())
+}
