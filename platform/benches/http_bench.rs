@@ -4,7 +4,10 @@
 //!
 //! `cargo bench -p memoryc-platform --bench http_bench`. Environment:
 //! `BENCH_SIZES` (default `10000,100000`), `BENCH_BACKENDS` (`embedded,postgres-milvus`),
-//! `BENCH_QUERIES` (default 300), `BENCH_CONCURRENCY` (default 32), `BENCH_ANALYTICS_SIZE`
+//! `BENCH_QUERIES` (default 300), `BENCH_CONCURRENCY` (concurrent ingest requests, default
+//! twice the model's batch: writers come back in two waves, one embedding while the other
+//! writes, so this is the load whose batches are as full as the model's own figure),
+//! `BENCH_ANALYTICS_SIZE`
 //! (memories ingested with analytics off and on, default 2000; 0 skips), plus the test variables
 //! `MEMORYC_MODEL_DIR`, `MEMORYC_TEST_DATABASE_URL`, `MEMORYC_TEST_MILVUS_URL`.
 
@@ -17,6 +20,7 @@ use memoryc_crds::layout::{Isolation, TenantName};
 use memoryc_platform::app::Platform;
 use memoryc_platform::config::{Config, RelationalBackend, VectorBackend};
 use memoryc_platform::embedding::Embedder;
+use memoryc_platform::embedding::batching::DEFAULT_MAX_BATCH;
 use memoryc_platform::embedding::minilm::MiniLmEmbedder;
 use memoryc_platform::stores::relational::Databases;
 use memoryc_platform::stores::vector::{VectorFilter, VectorSpace, VectorStore};
@@ -153,7 +157,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let backends = env_list("BENCH_BACKENDS", "embedded,postgres-milvus");
     let queries = env_number("BENCH_QUERIES", 300);
-    let concurrency = env_number("BENCH_CONCURRENCY", 32);
+    let concurrency = env_number("BENCH_CONCURRENCY", 2 * DEFAULT_MAX_BATCH);
 
     let model_throughput = embedding_throughput().await?;
     let analytics_size = env_number("BENCH_ANALYTICS_SIZE", 2000);
@@ -178,12 +182,12 @@ async fn embedding_throughput() -> Result<f64, Box<dyn std::error::Error>> {
     single.sort();
     let texts: Vec<String> = (0..1024).map(memory_text).collect();
     let started = Instant::now();
-    for chunk in texts.chunks(32) {
+    for chunk in texts.chunks(DEFAULT_MAX_BATCH) {
         model.embed(chunk.to_vec()).await?;
     }
     let per_second = texts.len() as f64 / started.elapsed().as_secs_f64();
     println!(
-        "model: single sentence p50 {:.1} ms p99 {:.1} ms; batched (32) {per_second:.0} sentences/s",
+        "model: single sentence p50 {:.1} ms p99 {:.1} ms; batched ({DEFAULT_MAX_BATCH}) {per_second:.0} sentences/s",
         percentile(&single, 0.5),
         percentile(&single, 0.99)
     );
@@ -248,14 +252,22 @@ async fn run_backend(
 
     let mut stored = 0usize;
     for &size in sizes {
+        let before = model_usage(&client, &base).await?;
         let started = Instant::now();
         let inserted = ingest(&client, &base, &key, stored..size, concurrency).await?;
         let elapsed = started.elapsed().as_secs_f64();
+        let after = model_usage(&client, &base).await?;
         stored = size;
         let rate = inserted as f64 / elapsed;
         println!(
             "{backend} @ {size}: ingest {rate:.0} memories/s ({:.0}% of the model's batched throughput)",
             100.0 * rate / model_throughput
+        );
+        let (batches, texts) = (after.batches - before.batches, after.texts - before.texts);
+        println!(
+            "  model during ingest: {:.0}% of the wall time busy, {batches:.0} batches of {:.1} texts on average",
+            100.0 * (after.seconds - before.seconds) / elapsed,
+            texts / batches.max(1.0)
         );
         let settle = settle(&analytics, &tenant_name, size).await?;
         println!(
@@ -374,6 +386,42 @@ async fn analytics_overhead(
         );
     }
     Ok(())
+}
+
+/// The embedding model's counters as the platform exports them.
+struct ModelUsage {
+    batches: f64,
+    seconds: f64,
+    texts: f64,
+}
+
+async fn model_usage(
+    client: &reqwest::Client,
+    base: &str,
+) -> Result<ModelUsage, Box<dyn std::error::Error>> {
+    use memoryc_crds::contract::platform_metrics::{EMBEDDED_TEXTS, EMBEDDING_DURATION};
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    // Summed over label sets, if the family has any.
+    let sample = |name: &str| -> f64 {
+        text.lines()
+            .filter_map(|line| {
+                let (metric, value) = line.rsplit_once(' ')?;
+                let family = metric.split_once('{').map_or(metric, |(family, _)| family);
+                (family == name).then(|| value.trim().parse::<f64>().ok())?
+            })
+            .sum()
+    };
+    Ok(ModelUsage {
+        batches: sample(&format!("{EMBEDDING_DURATION}_count")),
+        seconds: sample(&format!("{EMBEDDING_DURATION}_sum")),
+        texts: sample(EMBEDDED_TEXTS),
+    })
 }
 
 /// How long [`settle`] waited, and how idle the machine was at the end.
