@@ -324,11 +324,7 @@ fn multiply_block_simd(
     let mut output = 0;
     while output < outputs {
         let width = (outputs - output).min(TILE_OUTPUTS);
-        let mut tile_weights: [&[f16]; TILE_OUTPUTS] = [&[]; TILE_OUTPUTS];
-        for (k, slot) in tile_weights.iter_mut().enumerate() {
-            let index = output + k.min(width - 1);
-            *slot = &weights[index * inputs..(index + 1) * inputs];
-        }
+        let tile_weights: [&[f16]; TILE_OUTPUTS] = tile_of(weights, inputs, output, width);
         for (source, target) in tile_weights.iter().zip(widened.chunks_exact_mut(inputs)) {
             for chunk in 0..chunks {
                 let offset = chunk * LANES;
@@ -343,11 +339,7 @@ fn multiply_block_simd(
         let mut row = 0;
         while row < rows {
             let height = (rows - row).min(TILE_ROWS);
-            let mut tile_rows: [&[f32]; TILE_ROWS] = [&[]; TILE_ROWS];
-            for (j, slot) in tile_rows.iter_mut().enumerate() {
-                let index = row + j.min(height - 1);
-                *slot = &input[index * inputs..(index + 1) * inputs];
-            }
+            let tile_rows: [&[f32]; TILE_ROWS] = tile_of(input, inputs, row, height);
             let mut sums: [[__m256; TILE_OUTPUTS]; TILE_ROWS] =
                 [[_mm256_setzero_ps(); TILE_OUTPUTS]; TILE_ROWS];
             for chunk in 0..chunks {
@@ -381,6 +373,16 @@ fn multiply_block_simd(
         }
         output += TILE_OUTPUTS;
     }
+}
+
+/// `N` rows of `width` values of `matrix` from row `first`: the `count` real ones, then the last
+/// of them repeated, so a tile at the edge computes duplicates instead of branching.
+#[inline(always)]
+fn tile_of<T, const N: usize>(matrix: &[T], width: usize, first: usize, count: usize) -> [&[T]; N] {
+    std::array::from_fn(|offset| {
+        let index = first + offset.min(count - 1);
+        &matrix[index * width..(index + 1) * width]
+    })
 }
 
 /// The sum of a tile entry's lanes, plus the inputs beyond the last whole chunk of lanes.
