@@ -358,16 +358,7 @@ async fn analytics_overhead(
         let rate = inserted as f64 / written;
         rates.push(rate);
         if enabled {
-            let tenant = TenantName::parse("bench-analytics")?;
-            let since = chrono::Utc::now() - chrono::Duration::days(1);
-            loop {
-                let usage = analytics.repository().usage(&tenant, since).await?;
-                let recorded: u64 = usage.days.iter().map(|d| d.memories_created).sum();
-                if recorded >= inserted as u64 {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            events_recorded(&analytics, "bench-analytics", inserted, SETTLE_LIMIT).await?;
             let drained = started.elapsed().as_secs_f64();
             println!(
                 "analytics {label}: ingest {rate:.0} memories/s on the write path; {:.0} memories/s until every event is recorded and related",
@@ -445,21 +436,7 @@ async fn settle(
     stored: usize,
 ) -> Result<Settled, Box<dyn std::error::Error>> {
     let started = Instant::now();
-    let tenant = TenantName::parse(tenant)?;
-    let since = chrono::Utc::now() - chrono::Duration::days(1);
-    // Events dropped by a full queue are never recorded: stop when the count stops moving.
-    let (mut last, mut moved) = (0u64, Instant::now());
-    while started.elapsed() < SETTLE_LIMIT && moved.elapsed() < Duration::from_secs(5) {
-        let usage = analytics.repository().usage(&tenant, since).await?;
-        let recorded: u64 = usage.days.iter().map(|d| d.memories_created).sum();
-        if recorded >= stored as u64 {
-            break;
-        }
-        if recorded != last {
-            (last, moved) = (recorded, Instant::now());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    events_recorded(analytics, tenant, stored, SETTLE_LIMIT).await?;
     let mut idle = idle_share(Duration::from_secs(1)).await;
     while idle.is_some_and(|share| share < QUIET_IDLE) && started.elapsed() < SETTLE_LIMIT {
         idle = idle_share(Duration::from_secs(1)).await;
@@ -468,6 +445,33 @@ async fn settle(
         waited: started.elapsed(),
         idle: idle.unwrap_or(f64::NAN),
     })
+}
+
+/// Waits until the tenant's MEMORY_CREATED events number `expected` (their relationships are
+/// derived in the same pass), at most `limit`. Events dropped by a full queue are never
+/// recorded, so it also stops once the count has not moved for a few seconds.
+async fn events_recorded(
+    analytics: &memoryc_platform::services::analytics::AnalyticsService,
+    tenant: &str,
+    expected: usize,
+    limit: Duration,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    let tenant = TenantName::parse(tenant)?;
+    let since = chrono::Utc::now() - chrono::Duration::days(1);
+    let (mut last, mut moved) = (0u64, Instant::now());
+    while started.elapsed() < limit && moved.elapsed() < Duration::from_secs(5) {
+        let usage = analytics.repository().usage(&tenant, since).await?;
+        let recorded: u64 = usage.days.iter().map(|d| d.memories_created).sum();
+        if recorded >= expected as u64 {
+            break;
+        }
+        if recorded != last {
+            (last, moved) = (recorded, Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
 }
 
 /// Share of all CPUs' time spent idle over `window`, from `/proc/stat` (`None` elsewhere).
