@@ -37,8 +37,7 @@ impl SqlMemoryRepository {
         text: Option<&str>,
         limit: u64,
     ) -> Result<Vec<Memory>, StoreError> {
-        let transaction = self.databases.tenant_transaction(tenant).await?;
-        let backend = transaction.get_database_backend();
+        let backend = self.databases.backend();
         let mut condition = live_matching(filter, backend);
         if let Some(text) = text {
             let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
@@ -47,14 +46,12 @@ impl SqlMemoryRepository {
                     .like(LikeExpr::new(pattern).escape('\\')),
             );
         }
-        let rows = Memories::find()
+        let select = Memories::find()
             .filter(condition)
             .order_by_desc(Column::CreatedAt)
             .order_by_desc(Column::MemoryId)
-            .limit(limit)
-            .all(&transaction)
-            .await?;
-        transaction.commit().await?;
+            .limit(limit);
+        let rows = self.databases.tenant_select(tenant, select).await?;
         rows.into_iter().map(to_memory).collect()
     }
 }
@@ -93,10 +90,11 @@ impl MemoryRepository for SqlMemoryRepository {
     }
 
     async fn find(&self, tenant: &TenantName, id: Uuid) -> Result<Option<Memory>, StoreError> {
-        let transaction = self.databases.tenant_transaction(tenant).await?;
-        let row = Memories::find_by_id(id).one(&transaction).await?;
-        transaction.commit().await?;
-        row.map(to_memory).transpose()
+        let rows = self
+            .databases
+            .tenant_select(tenant, Memories::find_by_id(id))
+            .await?;
+        rows.into_iter().next().map(to_memory).transpose()
     }
 
     async fn find_live(
@@ -107,15 +105,11 @@ impl MemoryRepository for SqlMemoryRepository {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let transaction = self.databases.tenant_transaction(tenant).await?;
         // Only the primary key in SQL: with `is_deleted = false` beside it, SQLite (which has
         // no statistics) prefers the (is_deleted, created_at) index and scans every live row,
         // which costs ~150 ms per search at 100 000 memories. Deleted rows are dropped here.
-        let rows = Memories::find()
-            .filter(Column::MemoryId.is_in(ids.iter().copied()))
-            .all(&transaction)
-            .await?;
-        transaction.commit().await?;
+        let select = Memories::find().filter(Column::MemoryId.is_in(ids.iter().copied()));
+        let rows = self.databases.tenant_select(tenant, select).await?;
         rows.into_iter()
             .filter(|row| !row.is_deleted)
             .map(to_memory)
@@ -297,10 +291,13 @@ impl MemoryRepository for SqlMemoryRepository {
         tenant: &TenantName,
         id: Uuid,
     ) -> Result<Option<VectorSource>, StoreError> {
-        let transaction = self.databases.tenant_transaction(tenant).await?;
-        let row = Memories::find_by_id(id).one(&transaction).await?;
-        transaction.commit().await?;
-        let Some(row) = row else { return Ok(None) };
+        let rows = self
+            .databases
+            .tenant_select(tenant, Memories::find_by_id(id))
+            .await?;
+        let Some(row) = rows.into_iter().next() else {
+            return Ok(None);
+        };
         let embedding = row.embedding.as_deref().map(decode_embedding).transpose()?;
         Ok(Some(VectorSource {
             memory: to_memory(row)?,

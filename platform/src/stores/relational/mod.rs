@@ -1,8 +1,9 @@
 //! Relational storage: the source of truth for memories.
 //!
-//! PostgreSQL keeps one schema per tenant behind a single shared pool: every tenant operation
+//! PostgreSQL keeps one schema per tenant behind a single shared pool: every tenant write
 //! runs in a transaction that starts with `SET LOCAL search_path`, which ends with the
-//! transaction, so thousands of tenants share a few connections. The embedded default keeps
+//! transaction, and reads of the memories table name it with the tenant's schema, so thousands
+//! of tenants share a few connections. The embedded default keeps
 //! one SQLite file per tenant. The control tables live in their own schema (PostgreSQL) or
 //! file (SQLite).
 
@@ -24,10 +25,12 @@ use std::time::Duration;
 use memoryc_crds::layout::{TenantName, validate_schema_name};
 use memoryc_migrations::sea_orm_migration::MigratorTrait;
 use memoryc_migrations::{ControlMigrator, TenantMigrator};
+use sea_orm::sea_query::Alias;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    EntityTrait, FromQueryResult, QueryTrait, Select, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait,
 };
 use tokio::sync::RwLock;
 
@@ -88,6 +91,14 @@ impl Databases {
         &self.control
     }
 
+    /// The SQL dialect of the tenants' tables.
+    pub fn backend(&self) -> DbBackend {
+        match *self.tenants {
+            TenantConnections::Postgres { .. } => DbBackend::Postgres,
+            TenantConnections::Sqlite { .. } => DbBackend::Sqlite,
+        }
+    }
+
     pub fn backend_name(&self) -> &'static str {
         match *self.tenants {
             TenantConnections::Postgres { .. } => "postgres",
@@ -112,6 +123,36 @@ impl Databases {
             TenantConnections::Sqlite { dir, open } => {
                 let connection = sqlite_tenant(dir, open, tenant, false).await?;
                 Ok(connection.begin().await?)
+            }
+        }
+    }
+
+    /// Rows of one of the tenant's tables that `select` picks, read in a single statement and
+    /// outside any transaction. PostgreSQL gets the table named with the tenant's schema
+    /// (`SET LOCAL search_path` needs a transaction: BEGIN, SET, the query and COMMIT are four
+    /// round trips where this is one); SQLite reads the tenant's own file.
+    pub async fn tenant_select<E>(
+        &self,
+        tenant: &TenantName,
+        select: Select<E>,
+    ) -> Result<Vec<E::Model>, StoreError>
+    where
+        E: EntityTrait,
+        E::Model: FromQueryResult,
+    {
+        match &*self.tenants {
+            TenantConnections::Postgres { pool, schemas } => {
+                let schema = self.schema_of(tenant, schemas).await?;
+                let mut statement = select.into_query();
+                statement
+                    .from_clear()
+                    .from((Alias::new(schema), E::default()));
+                let statement = pool.get_database_backend().build(&statement);
+                Ok(E::Model::find_by_statement(statement).all(pool).await?)
+            }
+            TenantConnections::Sqlite { dir, open } => {
+                let connection = sqlite_tenant(dir, open, tenant, false).await?;
+                Ok(select.all(&connection).await?)
             }
         }
     }
