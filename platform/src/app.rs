@@ -57,6 +57,7 @@ use crate::stores::relational::outbox_repository::SqlOutboxRepository;
 use crate::stores::relational::policy_adapter::SqlPolicyAdapter;
 use crate::stores::relational::settings_repository::SqlTenantSettings;
 use crate::stores::relational::{Databases, RelationalConfig};
+use crate::stores::vector::coalescing::CoalescingWrites;
 use crate::stores::vector::embedded::EmbeddedVectorStore;
 use crate::stores::vector::milvus::MilvusVectorStore;
 use crate::stores::vector::{VectorStore, VectorStoreError};
@@ -540,7 +541,9 @@ async fn vector_store(
             Ok((store.clone(), Some(store)))
         }
         VectorBackend::Milvus => Ok((
-            Arc::new(MilvusVectorStore::connect(&config.milvus_url)?),
+            Arc::new(CoalescingWrites::new(MilvusVectorStore::connect(
+                &config.milvus_url,
+            )?)?),
             None,
         )),
     }

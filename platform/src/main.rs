@@ -43,8 +43,23 @@ enum TenantCommand {
     List,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // SAFETY: first thing in the process, before the runtime or any other thread starts.
+    unsafe { memoryc_platform::embedding::minilm::limit_idle_spinning() };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run_cli())
+}
+
+async fn run_cli() -> ExitCode {
     let cli = Cli::parse();
     let config = match Config::load() {
         Ok(config) => config,

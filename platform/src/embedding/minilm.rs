@@ -19,7 +19,8 @@
 //! behind a mutex. Both are sized from `RAYON_NUM_THREADS` (or
 //! `CANDLE_NUM_THREADS`), defaulting to the number of physical cores read from
 //! `/proc/cpuinfo` — which ignores container CPU limits, so deployments should
-//! set `RAYON_NUM_THREADS` to the pod's CPU limit. Because one pass already
+//! set `RAYON_NUM_THREADS` to the pod's CPU limit. The binary shortens the barrier pool's
+//! spinning (see [`limit_idle_spinning`]). Because one pass already
 //! uses every core, concurrent passes would only compete for the same cores
 //! and multiply activation memory: calls run on tokio's blocking pool behind a
 //! semaphore (one pass at a time by default), and throughput under concurrency
@@ -57,6 +58,28 @@ pub const SUB_BATCH_TOKENS: usize = 2048;
 
 /// Forward passes allowed to run at the same time by default (see module doc).
 const DEFAULT_CONCURRENT_PASSES: usize = 1;
+
+/// candle's variable for how long an idle worker of its elementwise pool spins before it parks.
+const SPIN_LIMIT_VARIABLE: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
+/// Spins before parking unless the variable says otherwise: a few microseconds. candle's own
+/// default (25 000) keeps an idle worker spinning for a large part of a millisecond after every
+/// elementwise op, on a core the matrix multiplications, the HTTP handlers and the stores need;
+/// under ingest load that spinning took about a fifth of the machine.
+pub const DEFAULT_SPIN_LIMIT: u32 = 200;
+
+/// Sets candle's pool to park idle workers after [`DEFAULT_SPIN_LIMIT`] spins, unless
+/// `CANDLE_BARRIER_POOL_SPIN_LIMIT` is already set. candle reads the variable when its pool
+/// starts, at the first batched pass.
+///
+/// # Safety
+/// Changes the process environment: call it before any other thread starts (first thing in
+/// `main`, before the async runtime), as `std::env::set_var` requires.
+pub unsafe fn limit_idle_spinning() {
+    if std::env::var_os(SPIN_LIMIT_VARIABLE).is_none() {
+        // SAFETY: the caller guarantees no other thread is running yet.
+        unsafe { std::env::set_var(SPIN_LIMIT_VARIABLE, DEFAULT_SPIN_LIMIT.to_string()) };
+    }
+}
 
 /// Mirrors sentence-transformers' clamp so an all-zero row cannot divide by zero.
 const NORM_EPSILON: f64 = 1e-12;

@@ -891,6 +891,19 @@ mod tests {
                     }
                 )*
             }
+            /// Behind the platform's coalescing of concurrent upserts.
+            mod coalesced {
+                use super::*;
+                use crate::stores::vector::coalescing::CoalescingWrites;
+                $(
+                    #[tokio::test]
+                    async fn $check() {
+                        let (a, b) = two_spaces(Isolation::Shared);
+                        let store = CoalescingWrites::new(store()).expect("runtime");
+                        conformance::$check(&store, &a, &b).await;
+                    }
+                )*
+            }
         };
     }
 

@@ -1,5 +1,6 @@
 //! Vector storage behind one trait: Milvus in production, an embedded HNSW index by default.
 
+pub mod coalescing;
 #[cfg(test)]
 pub mod conformance;
 pub mod embedded;
@@ -62,7 +63,7 @@ pub fn validate_category(category: &str) -> Result<&str, VectorStoreError> {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum VectorStoreError {
     #[error("vector store unavailable: {0}")]
     Unavailable(String),
