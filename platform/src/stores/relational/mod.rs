@@ -2,10 +2,9 @@
 //!
 //! PostgreSQL keeps one schema per tenant behind a single shared pool: every tenant write
 //! runs in a transaction that starts with `SET LOCAL search_path`, which ends with the
-//! transaction, and reads of the memories table name it with the tenant's schema, so thousands
-//! of tenants share a few connections. The embedded default keeps
-//! one SQLite file per tenant. The control tables live in their own schema (PostgreSQL) or
-//! file (SQLite).
+//! transaction, and single-statement reads name the table with the tenant's schema, so
+//! thousands of tenants share a few connections. The embedded default keeps one SQLite file
+//! per tenant. The control tables live in their own schema (PostgreSQL) or file (SQLite).
 
 pub mod analytics_repository;
 pub mod audit_repository;
