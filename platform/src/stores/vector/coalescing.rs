@@ -93,11 +93,7 @@ async fn write_together<S: VectorStore>(inner: &S, upserts: Vec<Upsert>) {
 
 async fn write_space<S: VectorStore>(inner: &S, space: VectorSpace, members: Vec<Upsert>) {
     if members.len() == 1 {
-        for member in members {
-            let outcome = inner.upsert(&space, &member.points).await;
-            let _ = member.reply.send(outcome);
-        }
-        return;
+        return write_each_alone(inner, &space, members).await;
     }
     let points: Vec<VectorPoint> = members
         .iter()
@@ -108,16 +104,21 @@ async fn write_space<S: VectorStore>(inner: &S, space: VectorSpace, members: Vec
             error @ (VectorStoreError::Rejected(_) | VectorStoreError::DimensionMismatch { .. }),
         ) => {
             tracing::debug!(%error, callers = members.len(), "coalesced upsert rejected; writing each caller's points alone");
-            for member in members {
-                let outcome = inner.upsert(&space, &member.points).await;
-                let _ = member.reply.send(outcome);
-            }
+            write_each_alone(inner, &space, members).await;
         }
         outcome => {
             for member in members {
                 let _ = member.reply.send(outcome.clone());
             }
         }
+    }
+}
+
+/// Writes each caller's points in a request of its own and answers it.
+async fn write_each_alone<S: VectorStore>(inner: &S, space: &VectorSpace, members: Vec<Upsert>) {
+    for member in members {
+        let outcome = inner.upsert(space, &member.points).await;
+        let _ = member.reply.send(outcome);
     }
 }
 
