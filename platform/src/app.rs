@@ -22,6 +22,7 @@ use crate::metrics::embedder::MeteredEmbedder;
 use crate::metrics::inventory::InventoryRefresher;
 use crate::metrics::token::MetricsToken;
 use crate::services::ServiceError;
+use crate::services::access_counts::AccessCounts;
 use crate::services::analytics::AnalyticsService;
 use crate::services::analytics::clock::SystemClock;
 use crate::services::analytics::lock::{InProcessLock, RedisRunLock, RunLock};
@@ -112,6 +113,8 @@ pub struct Platform {
     /// Events published and not yet handed to the transport; taken by `serve`.
     event_queue: Option<tokio::sync::mpsc::Receiver<TenantEvent>>,
     inventory: Arc<InventoryRefresher>,
+    /// Search results' access counts, written in the background.
+    access_counts: Arc<AccessCounts>,
 }
 
 impl Platform {
@@ -196,6 +199,7 @@ impl Platform {
             EventProcessor::new(analytics_repository.clone(), Some(Arc::new(relationships)))
                 .with_observer(Arc::new(metrics.clone())),
         );
+        let access_counts = Arc::new(AccessCounts::new(memories.clone()));
         let mut memory_service = MemoryService::new(
             memories.clone(),
             vectors.clone(),
@@ -203,6 +207,7 @@ impl Platform {
             categorizer,
             vector_sync.clone(),
             settings.clone(),
+            access_counts.clone(),
         );
         let mut analytics =
             AnalyticsService::new(analytics_repository, memories, analytics_settings(&config));
@@ -258,6 +263,7 @@ impl Platform {
             event_processor,
             event_queue: Some(event_queue),
             inventory,
+            access_counts,
         })
     }
 
@@ -354,6 +360,10 @@ impl Platform {
             Duration::from_millis(self.config.metrics_refresh_ms),
             stop_rx.clone(),
         );
+        let access_writer = self.access_counts.clone().spawn(
+            Duration::from_millis(self.config.access_flush_ms),
+            stop_rx.clone(),
+        );
         let event_tasks = self.start_event_transport(stop_rx)?;
         let mut scheduler = if self.config.analytics_enabled {
             let every = Duration::from_secs(self.config.analytics_tick_seconds);
@@ -388,6 +398,7 @@ impl Platform {
             let _ = task.await;
         }
         let _ = inventory_refresher.await;
+        let _ = access_writer.await;
         if let Some(embedded) = &self.embedded_vectors {
             embedded.flush().await?;
         }

@@ -129,6 +129,8 @@ pub struct Config {
     pub metrics_token: Option<Secret>,
     /// How often the memories-per-tenant and outbox gauges are recounted, in milliseconds.
     pub metrics_refresh_ms: u64,
+    /// How often access counts gathered from search results are written, in milliseconds.
+    pub access_flush_ms: u64,
 }
 
 impl Default for Config {
@@ -180,6 +182,7 @@ impl Default for Config {
             redis_key_prefix: "memoryc:".to_string(),
             metrics_token: None,
             metrics_refresh_ms: 15_000,
+            access_flush_ms: 1_000,
         }
     }
 }

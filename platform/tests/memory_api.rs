@@ -92,6 +92,96 @@ async fn stores_and_finds_memories_by_meaning(backends: Backends) {
     platform.shutdown().await;
 }
 
+/// The access count of a memory as stored, read without counting a read of its own.
+async fn stored_access_count(platform: &TestPlatform, tenant: &str, id: &str) -> i64 {
+    use memoryc_platform::stores::MemoryRepository;
+    use memoryc_platform::stores::relational::memory_repository::SqlMemoryRepository;
+    let memories = SqlMemoryRepository::new(platform.databases().await.clone());
+    let name = memoryc_crds::layout::TenantName::parse(tenant).expect("tenant name");
+    let id = uuid::Uuid::parse_str(id).expect("memory id");
+    memories
+        .find(&name, id)
+        .await
+        .expect("read")
+        .expect("memory exists")
+        .access_count
+}
+
+/// Search results count as accesses of the memories they return, written in the background
+/// every `access_flush_ms`; counts still pending when the platform stops are written then.
+async fn search_results_count_as_accesses(backends: Backends, flush_every_ms: u64) {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut config = common::test_config(backends, data_dir.path().to_path_buf());
+    config.access_flush_ms = flush_every_ms;
+    let mut platform = TestPlatform::start_with(config, data_dir).await;
+    let tenant = platform.create_tenant("Shared").await;
+    let key = tenant.api_key.as_str();
+    let found = platform
+        .create_memory(
+            key,
+            json!({"content": "The quarterly report is due on Friday."}),
+        )
+        .await;
+    let found = found["memory_id"].as_str().expect("id").to_string();
+    let other = platform
+        .create_memory(
+            key,
+            json!({"content": "Bob waters the office plants on Mondays."}),
+        )
+        .await;
+    let other = other["memory_id"].as_str().expect("id").to_string();
+    // The second search is served from the cache and counts all the same.
+    for _ in 0..3 {
+        let results = platform.search(key, "query=quarterly&mode=exact").await;
+        assert_eq!(ids(&results), vec![found.clone()]);
+    }
+    if flush_every_ms < 60_000 {
+        let counted = common::eventually(std::time::Duration::from_secs(10), || async {
+            stored_access_count(&platform, &tenant.name, &found).await == 3
+        })
+        .await;
+        assert!(counted, "three searches were never counted");
+    } else {
+        assert_eq!(
+            stored_access_count(&platform, &tenant.name, &found).await,
+            0,
+            "counts wait for the flush"
+        );
+        platform.stop_server().await;
+        assert_eq!(
+            stored_access_count(&platform, &tenant.name, &found).await,
+            3,
+            "counts pending at shutdown are written"
+        );
+    }
+    assert_eq!(
+        stored_access_count(&platform, &tenant.name, &other).await,
+        0,
+        "a memory no search returned is not counted"
+    );
+    platform.shutdown().await;
+}
+
+#[tokio::test]
+async fn search_results_count_as_accesses_embedded() {
+    search_results_count_as_accesses(Backends::Embedded, 100).await;
+}
+
+#[tokio::test]
+async fn search_results_count_as_accesses_postgres_milvus() {
+    search_results_count_as_accesses(Backends::PostgresMilvus, 100).await;
+}
+
+#[tokio::test]
+async fn access_counts_pending_at_shutdown_are_written_embedded() {
+    search_results_count_as_accesses(Backends::Embedded, 3_600_000).await;
+}
+
+#[tokio::test]
+async fn access_counts_pending_at_shutdown_are_written_postgres_milvus() {
+    search_results_count_as_accesses(Backends::PostgresMilvus, 3_600_000).await;
+}
+
 #[tokio::test]
 async fn stores_and_finds_memories_by_meaning_embedded() {
     stores_and_finds_memories_by_meaning(Backends::Embedded).await;

@@ -6,6 +6,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::ServiceError;
+use super::access_counts::AccessCounts;
 use super::cache::{Lookup, ReadCache, SearchKey};
 use super::categorizer::Categorizer;
 use super::events::{EventPublisher, TenantEvent};
@@ -122,6 +123,8 @@ pub struct MemoryService {
     /// `None` when analytics are switched off.
     events: Option<EventPublisher>,
     cache: Arc<ReadCache>,
+    /// Search results counted as accesses, written in the background.
+    access_counts: Arc<AccessCounts>,
 }
 
 /// Longest query text kept in a search event.
@@ -135,8 +138,10 @@ impl MemoryService {
         categorizer: Arc<Categorizer>,
         vector_sync: Arc<VectorSync>,
         settings: Arc<TenantSettingsService>,
+        access_counts: Arc<AccessCounts>,
     ) -> Self {
         Self {
+            access_counts,
             memories,
             vectors,
             embedder,
@@ -464,19 +469,15 @@ impl MemoryService {
         ));
     }
 
-    /// Counts search results as accesses without making the caller wait for it.
+    /// Counts search results as accesses; they are written in the background.
     fn count_accesses(&self, scope: &TenantScope, hits: &[SearchHit]) {
         if hits.is_empty() {
             return;
         }
-        let ids: Vec<Uuid> = hits.iter().map(|h| h.memory.memory_id).collect();
-        let memories = Arc::clone(&self.memories);
-        let tenant = scope.tenant.name.clone();
-        tokio::spawn(async move {
-            if let Err(error) = memories.record_access(&tenant, &ids).await {
-                tracing::warn!(%tenant, %error, "could not count search accesses");
-            }
-        });
+        self.access_counts.add(
+            &scope.tenant.name,
+            hits.iter().map(|hit| hit.memory.memory_id),
+        );
     }
 
     /// Applies the tenant's PII policy: content passes, is masked, or the write is refused.

@@ -1,5 +1,6 @@
 //! Business logic: what happens when a memory is written, found, changed or erased.
 
+pub mod access_counts;
 pub mod analytics;
 pub mod api_keys;
 pub mod audit;

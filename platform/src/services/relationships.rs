@@ -2,7 +2,7 @@
 //! names by id, and those sharing a URL or an issue/PR reference with it. Each candidate is
 //! classified by [`crate::analysis::relationships::classify`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -15,9 +15,9 @@ use crate::analysis::references::{Reference, extract_references};
 use crate::analysis::relationships::{RelationshipThresholds, classify};
 use crate::analysis::{MemoryView, similarity};
 use crate::domain::{Memory, MemoryFilter};
-use crate::stores::analytics::FoundRelationship;
+use crate::stores::MemoryRepository;
+use crate::stores::analytics::{FoundRelationship, RelationshipsOf};
 use crate::stores::vector::{VectorFilter, VectorSpace, VectorStore};
-use crate::stores::{MemoryRepository, VectorSource};
 
 /// Nearest neighbours looked at for each memory.
 const NEIGHBOURS: usize = 10;
@@ -45,26 +45,33 @@ impl RelationshipDiscovery {
         }
     }
 
-    /// Candidates by meaning: the nearest live neighbours with their similarity.
+    /// Candidates by meaning: for each subject, its nearest neighbours with their similarity
+    /// (the subject itself left out), all found in one batched search.
     async fn neighbours(
         &self,
         tenant: &TenantName,
         isolation: Isolation,
-        subject: &VectorSource,
-        embedding: &[f32],
-    ) -> Result<HashMap<Uuid, f32>, ServiceError> {
+        subjects: &[Subject],
+    ) -> Result<Vec<HashMap<Uuid, f32>>, ServiceError> {
         let space = VectorSpace {
             tenant: tenant.clone(),
             isolation,
         };
-        let scored = self
+        let queries: Vec<&[f32]> = subjects.iter().map(|s| s.embedding.as_slice()).collect();
+        let answered = self
             .vectors
-            .search(&space, embedding, NEIGHBOURS + 1, &VectorFilter::default())
+            .search_many(&space, &queries, NEIGHBOURS + 1, &VectorFilter::default())
             .await?;
-        Ok(scored
-            .into_iter()
-            .filter(|s| s.memory_id != subject.memory.memory_id)
-            .map(|s| (s.memory_id, s.score))
+        Ok(subjects
+            .iter()
+            .zip(answered)
+            .map(|(subject, scored)| {
+                scored
+                    .into_iter()
+                    .filter(|s| s.memory_id != subject.memory.memory_id)
+                    .map(|s| (s.memory_id, s.score))
+                    .collect()
+            })
             .collect())
     }
 
@@ -132,48 +139,103 @@ fn view<'a>(memory: &'a Memory, embedding: &'a [f32]) -> MemoryView<'a> {
     }
 }
 
+/// A live memory whose relationships are being found, with its embedding.
+struct Subject {
+    memory: Memory,
+    embedding: Vec<f32>,
+}
+
 #[async_trait]
 impl RelationshipFinder for RelationshipDiscovery {
     async fn find(
         &self,
         tenant: &TenantName,
         isolation: Isolation,
-        memory_id: Uuid,
-    ) -> Result<Option<Vec<FoundRelationship>>, ServiceError> {
-        let Some(subject) = self.memories.vector_source(tenant, memory_id).await? else {
-            return Ok(None);
-        };
-        let Some(embedding) = subject
-            .embedding
-            .clone()
-            .filter(|_| !subject.memory.is_deleted)
-        else {
-            return Ok(None);
-        };
-        let mut scores = self
-            .neighbours(tenant, isolation, &subject, &embedding)
-            .await?;
-        let mut candidates = self
+        memory_ids: &[Uuid],
+    ) -> Result<Vec<RelationshipsOf>, ServiceError> {
+        let subjects: Vec<Subject> = self
             .memories
-            .find_live(tenant, &scores.keys().copied().collect::<Vec<_>>())
-            .await?;
-        for memory in self.referenced(tenant, &subject.memory.content).await? {
-            if memory.memory_id != memory_id && !scores.contains_key(&memory.memory_id) {
-                // Not a neighbour: its similarity comes from its stored embedding.
-                if let Some(source) = self
-                    .memories
-                    .vector_source(tenant, memory.memory_id)
-                    .await?
-                    && let Some(other) = source.embedding
-                {
-                    scores.insert(memory.memory_id, similarity(&embedding, &other));
-                    candidates.push(memory);
-                }
+            .vector_sources(tenant, memory_ids)
+            .await?
+            .into_iter()
+            .filter(|source| !source.memory.is_deleted)
+            .filter_map(|source| {
+                let memory = source.memory;
+                source
+                    .embedding
+                    .map(|embedding| Subject { memory, embedding })
+            })
+            .collect();
+        if subjects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let neighbours = self.neighbours(tenant, isolation, &subjects).await?;
+        let wanted: BTreeSet<Uuid> = neighbours.iter().flat_map(|n| n.keys().copied()).collect();
+        let live: HashMap<Uuid, Memory> = self
+            .memories
+            .find_live(tenant, &wanted.into_iter().collect::<Vec<_>>())
+            .await?
+            .into_iter()
+            .map(|memory| (memory.memory_id, memory))
+            .collect();
+        let mut all = Vec::with_capacity(subjects.len());
+        for (subject, mut scores) in subjects.iter().zip(neighbours) {
+            let mut candidates: Vec<&Memory> =
+                scores.keys().filter_map(|id| live.get(id)).collect();
+            let referenced = self
+                .referenced_elsewhere(tenant, subject, &mut scores)
+                .await?;
+            candidates.extend(referenced.iter());
+            all.push(RelationshipsOf {
+                source: subject.memory.memory_id,
+                found: self.classify_all(subject, &candidates, &scores),
+            });
+        }
+        Ok(all)
+    }
+}
+
+impl RelationshipDiscovery {
+    /// Memories the subject refers to that are not among its neighbours, each with its
+    /// similarity (from its stored embedding) added to `scores`.
+    async fn referenced_elsewhere(
+        &self,
+        tenant: &TenantName,
+        subject: &Subject,
+        scores: &mut HashMap<Uuid, f32>,
+    ) -> Result<Vec<Memory>, ServiceError> {
+        let subject_id = subject.memory.memory_id;
+        let others: Vec<Uuid> = self
+            .referenced(tenant, &subject.memory.content)
+            .await?
+            .into_iter()
+            .map(|memory| memory.memory_id)
+            .filter(|id| *id != subject_id && !scores.contains_key(id))
+            .collect();
+        let mut found = Vec::new();
+        for source in self.memories.vector_sources(tenant, &others).await? {
+            // Not a neighbour: its similarity comes from its stored embedding.
+            if let Some(other) = source.embedding.filter(|_| !source.memory.is_deleted) {
+                scores.insert(
+                    source.memory.memory_id,
+                    similarity(&subject.embedding, &other),
+                );
+                found.push(source.memory);
             }
         }
-        let subject_view = view(&subject.memory, &embedding);
+        Ok(found)
+    }
+
+    /// Every relationship the rules see between the subject and its candidates.
+    fn classify_all(
+        &self,
+        subject: &Subject,
+        candidates: &[&Memory],
+        scores: &HashMap<Uuid, f32>,
+    ) -> Vec<FoundRelationship> {
+        let subject_view = view(&subject.memory, &subject.embedding);
         let mut found = Vec::new();
-        for candidate in &candidates {
+        for candidate in candidates {
             let Some(score) = scores.get(&candidate.memory_id).copied() else {
                 continue;
             };
@@ -188,6 +250,6 @@ impl RelationshipFinder for RelationshipDiscovery {
                 });
             }
         }
-        Ok(Some(found))
+        found
     }
 }

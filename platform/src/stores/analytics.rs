@@ -44,6 +44,13 @@ pub struct FoundRelationship {
     pub context: String,
 }
 
+/// Everything found for one memory: its relationships replace those stored for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelationshipsOf {
+    pub source: Uuid,
+    pub found: Vec<FoundRelationship>,
+}
+
 /// Counts for one day.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DailyUsage {
@@ -93,13 +100,12 @@ pub trait AnalyticsRepository: Send + Sync + 'static {
         since: DateTime<Utc>,
     ) -> Result<UsageCounts, StoreError>;
 
-    /// Replaces the relationships found for `source` with `found` (targets that no longer exist
-    /// are skipped).
+    /// Replaces, for each source memory, the relationships stored for it with those found, in
+    /// one transaction (targets or sources that no longer exist are skipped).
     async fn replace_relationships(
         &self,
         tenant: &TenantName,
-        source: Uuid,
-        found: &[FoundRelationship],
+        found: &[RelationshipsOf],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 

@@ -78,8 +78,13 @@ pub trait MemoryRepository: Send + Sync + 'static {
     /// history); false when it did not exist.
     async fn purge(&self, tenant: &TenantName, id: Uuid) -> Result<bool, StoreError>;
 
-    /// Adds one to the access count of each memory.
-    async fn record_access(&self, tenant: &TenantName, ids: &[Uuid]) -> Result<(), StoreError>;
+    /// Adds each count to its memory's access count, in one transaction; unknown ids are
+    /// ignored.
+    async fn record_accesses(
+        &self,
+        tenant: &TenantName,
+        counts: &[(Uuid, u32)],
+    ) -> Result<(), StoreError>;
 
     /// Adds one to the access count of a live memory and returns the new count, in one
     /// statement (`UPDATE … RETURNING`), so a read served from the cache still counts and
@@ -96,6 +101,14 @@ pub trait MemoryRepository: Send + Sync + 'static {
         tenant: &TenantName,
         id: Uuid,
     ) -> Result<Option<VectorSource>, StoreError>;
+
+    /// [`vector_source`](Self::vector_source) of several memories in one read; ids that do not
+    /// exist are left out, and the order is not that of `ids`.
+    async fn vector_sources(
+        &self,
+        tenant: &TenantName,
+        ids: &[Uuid],
+    ) -> Result<Vec<VectorSource>, StoreError>;
 
     /// Number of live memories.
     async fn count_live(&self, tenant: &TenantName) -> Result<u64, StoreError>;

@@ -355,8 +355,9 @@ impl TestPlatform {
         json["results"].as_array().cloned().expect("results array")
     }
 
-    /// Stops the server but leaves the databases to another platform sharing them.
-    pub async fn shutdown_keeping_data(mut self) {
+    /// Shuts the server down gracefully and waits for it, keeping its data for the test to
+    /// read through [`databases`](Self::databases).
+    pub async fn stop_server(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -365,13 +366,13 @@ impl TestPlatform {
         }
     }
 
+    /// Stops the server but leaves the databases to another platform sharing them.
+    pub async fn shutdown_keeping_data(mut self) {
+        self.stop_server().await;
+    }
+
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
-        }
+        self.stop_server().await;
         if self.config.relational_backend == RelationalBackend::Postgres {
             drop_postgres_schemas(&self.config).await;
         }
@@ -379,7 +380,7 @@ impl TestPlatform {
 }
 
 /// Removes the control schema and every tenant schema a test created.
-async fn drop_postgres_schemas(config: &Config) {
+pub async fn drop_postgres_schemas(config: &Config) {
     use sea_orm::{ConnectionTrait, Database};
     let Ok(db) = Database::connect(config.database_url.clone()).await else {
         return;

@@ -1,7 +1,7 @@
 //! What a consumer does with events: store them (idempotently) and derive relationships for
 //! memories that were created or changed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -13,18 +13,19 @@ use super::TenantEvent;
 use crate::domain::analytics::{AnalyticsEvent, EventType};
 use crate::services::ServiceError;
 use crate::stores::StoreError;
-use crate::stores::analytics::{AnalyticsRepository, FoundRelationship};
+use crate::stores::analytics::{AnalyticsRepository, RelationshipsOf};
 
-/// Finds the relationships of one memory (nearest neighbours and content).
+/// Finds the relationships of memories (nearest neighbours and content).
 #[async_trait]
 pub trait RelationshipFinder: Send + Sync + 'static {
-    /// `None` when the memory no longer exists or is deleted: nothing to relate.
+    /// What each of `memory_ids` relates to, for those that still exist and are live; a memory
+    /// that is gone or deleted has nothing to relate and is left out.
     async fn find(
         &self,
         tenant: &TenantName,
         isolation: Isolation,
-        memory_id: Uuid,
-    ) -> Result<Option<Vec<FoundRelationship>>, ServiceError>;
+        memory_ids: &[Uuid],
+    ) -> Result<Vec<RelationshipsOf>, ServiceError>;
 }
 
 /// Observes processed events (metrics); the default does nothing.
@@ -93,25 +94,32 @@ impl EventProcessor {
             let rows: Vec<AnalyticsEvent> = events.iter().map(|e| e.event.clone()).collect();
             self.analytics.record_events(tenant, &rows).await?;
             if let Some(finder) = &self.relationships {
-                // Each changed memory once per batch, whatever the number of its events.
-                let mut changed: Vec<(Uuid, Isolation)> = Vec::new();
+                // Each changed memory once per batch, whatever the number of its events, and
+                // all of them in one search and one write per isolation layout.
+                let mut changed: Vec<(Isolation, Vec<Uuid>)> = Vec::new();
+                let mut seen: HashSet<Uuid> = HashSet::new();
                 for event in events {
                     let relevant = matches!(
                         event.event.event_type,
                         EventType::MemoryCreated | EventType::MemoryUpdated
                     );
                     if let (true, Some(id)) = (relevant, event.event.memory_id)
-                        && !changed.iter().any(|(seen, _)| *seen == id)
+                        && seen.insert(id)
                     {
-                        changed.push((id, event.isolation));
+                        match changed
+                            .iter_mut()
+                            .find(|(layout, _)| *layout == event.isolation)
+                        {
+                            Some((_, ids)) => ids.push(id),
+                            None => changed.push((event.isolation, vec![id])),
+                        }
                     }
                 }
-                for (memory_id, isolation) in changed {
-                    if let Some(found) = finder.find(tenant, isolation, memory_id).await? {
-                        self.analytics
-                            .replace_relationships(tenant, memory_id, &found, Utc::now())
-                            .await?;
-                    }
+                for (isolation, memory_ids) in changed {
+                    let found = finder.find(tenant, isolation, &memory_ids).await?;
+                    self.analytics
+                        .replace_relationships(tenant, &found, Utc::now())
+                        .await?;
                 }
             }
             let now = Utc::now();

@@ -1,5 +1,7 @@
 //! [`AnalyticsRepository`] on sea-orm, for PostgreSQL and SQLite alike.
 
+use std::collections::{BTreeSet, HashSet};
+
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use memoryc_crds::layout::TenantName;
@@ -25,9 +27,13 @@ use crate::domain::analytics::{
 };
 use crate::stores::StoreError;
 use crate::stores::analytics::{
-    AnalyticsRepository, DailyUsage, EventQuery, FoundRelationship, InsightQuery, MemorySnapshot,
+    AnalyticsRepository, DailyUsage, EventQuery, InsightQuery, MemorySnapshot, RelationshipsOf,
     UsageCounts,
 };
+
+/// Relationship rows per INSERT: 7 values each stays well under SQLite's 32 766 and
+/// PostgreSQL's 65 535 bound parameters.
+const RELATIONSHIP_INSERT_ROWS: usize = 1_000;
 
 #[derive(Clone)]
 pub struct SqlAnalyticsRepository {
@@ -186,57 +192,71 @@ impl AnalyticsRepository for SqlAnalyticsRepository {
     async fn replace_relationships(
         &self,
         tenant: &TenantName,
-        source: Uuid,
-        found: &[FoundRelationship],
+        found: &[RelationshipsOf],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         use relationship::Column;
+        if found.is_empty() {
+            return Ok(());
+        }
+        let sources: Vec<Uuid> = found.iter().map(|of| of.source).collect();
         let transaction = self.databases.tenant_write_transaction(tenant).await?;
         Relationships::delete_many()
-            .filter(Column::SourceMemoryId.eq(source))
+            .filter(Column::SourceMemoryId.is_in(sources.iter().copied()))
             .exec(&transaction)
             .await?;
-        let targets: Vec<Uuid> = found.iter().map(|f| f.target_memory_id).collect();
+        let mentioned: BTreeSet<Uuid> = found
+            .iter()
+            .flat_map(|of| {
+                of.found
+                    .iter()
+                    .map(|f| f.target_memory_id)
+                    .chain([of.source])
+            })
+            .collect();
         // Only memories that still exist: one may have been erased since it was found.
-        let existing: Vec<Uuid> = if targets.is_empty() {
-            Vec::new()
-        } else {
-            Memories::find()
-                .select_only()
-                .column(memory::Column::MemoryId)
-                .filter(memory::Column::MemoryId.is_in(targets.iter().copied().chain([source])))
-                .into_tuple::<Uuid>()
-                .all(&transaction)
-                .await?
-        };
-        if existing.contains(&source) {
-            let rows: Vec<relationship::ActiveModel> = found
-                .iter()
-                .filter(|f| f.target_memory_id != source && existing.contains(&f.target_memory_id))
-                .map(|f| relationship::ActiveModel {
-                    relationship_id: Set(Uuid::now_v7()),
-                    source_memory_id: Set(source),
-                    target_memory_id: Set(f.target_memory_id),
-                    relationship_type: Set(f.relationship_type.as_str().to_string()),
-                    strength: Set(f.strength.clamp(0.0, 1.0)),
-                    context: Set(Some(clip(&f.context, 500))),
-                    created_at: Set(now),
-                })
-                .collect();
-            if !rows.is_empty() {
-                Relationships::insert_many(rows)
-                    .on_conflict(
-                        OnConflict::columns([
-                            Column::SourceMemoryId,
-                            Column::TargetMemoryId,
-                            Column::RelationshipType,
-                        ])
-                        .do_nothing()
-                        .to_owned(),
-                    )
-                    .exec_without_returning(&transaction)
-                    .await?;
-            }
+        let existing: HashSet<Uuid> = Memories::find()
+            .select_only()
+            .column(memory::Column::MemoryId)
+            .filter(memory::Column::MemoryId.is_in(mentioned))
+            .into_tuple::<Uuid>()
+            .all(&transaction)
+            .await?
+            .into_iter()
+            .collect();
+        let rows: Vec<relationship::ActiveModel> = found
+            .iter()
+            .filter(|of| existing.contains(&of.source))
+            .flat_map(|of| {
+                of.found
+                    .iter()
+                    .filter(|f| f.target_memory_id != of.source)
+                    .filter(|f| existing.contains(&f.target_memory_id))
+                    .map(|f| relationship::ActiveModel {
+                        relationship_id: Set(Uuid::now_v7()),
+                        source_memory_id: Set(of.source),
+                        target_memory_id: Set(f.target_memory_id),
+                        relationship_type: Set(f.relationship_type.as_str().to_string()),
+                        strength: Set(f.strength.clamp(0.0, 1.0)),
+                        context: Set(Some(clip(&f.context, 500))),
+                        created_at: Set(now),
+                    })
+            })
+            .collect();
+        // Inserted in slices so a large batch stays under the databases' bound-parameter limits.
+        for slice in rows.chunks(RELATIONSHIP_INSERT_ROWS) {
+            Relationships::insert_many(slice.to_vec())
+                .on_conflict(
+                    OnConflict::columns([
+                        Column::SourceMemoryId,
+                        Column::TargetMemoryId,
+                        Column::RelationshipType,
+                    ])
+                    .do_nothing()
+                    .to_owned(),
+                )
+                .exec_without_returning(&transaction)
+                .await?;
         }
         transaction.commit().await?;
         Ok(())

@@ -1,5 +1,7 @@
 //! [`MemoryRepository`] on sea-orm, for PostgreSQL and SQLite alike.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use memoryc_crds::layout::TenantName;
@@ -17,6 +19,9 @@ use super::entities::memory::{self, Column, Entity as Memories};
 use crate::domain::analytics::HistoryAction;
 use crate::domain::{Category, Memory, MemoryFilter, MemoryPatch, NewMemory};
 use crate::stores::{MemoryRepository, StoreError, VectorSource};
+
+/// Ids per access-count UPDATE, far below either database's bound-parameter limit.
+const ACCESS_UPDATE_IDS: usize = 1_000;
 
 /// Memories in whichever relational backend `Databases` points at.
 #[derive(Clone)]
@@ -252,16 +257,32 @@ impl MemoryRepository for SqlMemoryRepository {
         Ok(result.rows_affected > 0)
     }
 
-    async fn record_access(&self, tenant: &TenantName, ids: &[Uuid]) -> Result<(), StoreError> {
-        if ids.is_empty() {
+    async fn record_accesses(
+        &self,
+        tenant: &TenantName,
+        counts: &[(Uuid, u32)],
+    ) -> Result<(), StoreError> {
+        if counts.is_empty() {
             return Ok(());
         }
+        // One UPDATE per distinct count (nearly always just 1), over the ids sharing it.
+        let mut by_count: BTreeMap<u32, Vec<Uuid>> = BTreeMap::new();
+        for (id, count) in counts.iter().filter(|(_, count)| *count > 0) {
+            by_count.entry(*count).or_default().push(*id);
+        }
         let transaction = self.databases.tenant_write_transaction(tenant).await?;
-        Memories::update_many()
-            .col_expr(Column::AccessCount, Expr::col(Column::AccessCount).add(1))
-            .filter(Column::MemoryId.is_in(ids.iter().copied()))
-            .exec(&transaction)
-            .await?;
+        for (count, ids) in &by_count {
+            for slice in ids.chunks(ACCESS_UPDATE_IDS) {
+                Memories::update_many()
+                    .col_expr(
+                        Column::AccessCount,
+                        Expr::col(Column::AccessCount).add(i64::from(*count)),
+                    )
+                    .filter(Column::MemoryId.is_in(slice.iter().copied()))
+                    .exec(&transaction)
+                    .await?;
+            }
+        }
         transaction.commit().await?;
         Ok(())
     }
@@ -291,18 +312,28 @@ impl MemoryRepository for SqlMemoryRepository {
         tenant: &TenantName,
         id: Uuid,
     ) -> Result<Option<VectorSource>, StoreError> {
-        let rows = self
-            .databases
-            .tenant_select(tenant, Memories::find_by_id(id))
-            .await?;
-        let Some(row) = rows.into_iter().next() else {
-            return Ok(None);
-        };
-        let embedding = row.embedding.as_deref().map(decode_embedding).transpose()?;
-        Ok(Some(VectorSource {
-            memory: to_memory(row)?,
-            embedding,
-        }))
+        Ok(self.vector_sources(tenant, &[id]).await?.pop())
+    }
+
+    async fn vector_sources(
+        &self,
+        tenant: &TenantName,
+        ids: &[Uuid],
+    ) -> Result<Vec<VectorSource>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let select = Memories::find().filter(Column::MemoryId.is_in(ids.iter().copied()));
+        let rows = self.databases.tenant_select(tenant, select).await?;
+        rows.into_iter()
+            .map(|row| {
+                let embedding = row.embedding.as_deref().map(decode_embedding).transpose()?;
+                Ok(VectorSource {
+                    memory: to_memory(row)?,
+                    embedding,
+                })
+            })
+            .collect()
     }
 
     async fn count_live(&self, tenant: &TenantName) -> Result<u64, StoreError> {

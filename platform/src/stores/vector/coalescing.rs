@@ -179,6 +179,16 @@ impl<S: VectorStore> VectorStore for CoalescingWrites<S> {
             .await
     }
 
+    async fn search_many(
+        &self,
+        space: &VectorSpace,
+        queries: &[&[f32]],
+        limit: usize,
+        filter: &VectorFilter,
+    ) -> Result<Vec<Vec<ScoredId>>, VectorStoreError> {
+        self.inner.search_many(space, queries, limit, filter).await
+    }
+
     async fn count(&self, space: &VectorSpace) -> Result<u64, VectorStoreError> {
         self.inner.count(space).await
     }

@@ -187,6 +187,76 @@ pub async fn search_returns_nearest_first(
     tear_down(store, a, b, &bystander).await;
 }
 
+/// Several queries in one call answer exactly as one search each, in the order asked, and
+/// stay within the tenant even when the bystander holds the same vectors.
+pub async fn search_many_answers_each_query(
+    store: &dyn VectorStore,
+    a: &VectorSpace,
+    b: &VectorSpace,
+) {
+    let bystander = set_up(store, a, b).await;
+    let stored = points(0..12, Uuid::new_v4());
+    store.upsert(a, &stored).await.expect("upsert");
+
+    let queries: Vec<&[f32]> = [5, 0, 11, 5]
+        .iter()
+        .map(|&i| stored[i].vector.as_slice())
+        .chain([bystander[1].vector.as_slice()])
+        .collect();
+    let answered = store
+        .search_many(a, &queries, 4, &VectorFilter::default())
+        .await
+        .expect("search many");
+    assert_eq!(answered.len(), queries.len(), "one result list per query");
+    for (query, hits) in queries.iter().zip(&answered) {
+        let alone = search(store, a, query, 4).await;
+        assert_eq!(
+            hit_ids(hits),
+            hit_ids(&alone),
+            "same answer as a lone search"
+        );
+    }
+    for (&i, hits) in [5, 0, 11, 5].iter().zip(&answered) {
+        assert_eq!(
+            hits[0].memory_id, stored[i].memory_id,
+            "query {i} finds itself first"
+        );
+        assert!(hits[0].score > IDENTICAL, "score {}", hits[0].score);
+    }
+    let own = ids(&stored);
+    assert!(
+        answered
+            .iter()
+            .flatten()
+            .all(|hit| own.contains(&hit.memory_id)),
+        "every hit belongs to the tenant"
+    );
+    assert!(
+        store
+            .search_many(a, &[], 4, &VectorFilter::default())
+            .await
+            .expect("no queries")
+            .is_empty(),
+        "no queries, no result lists"
+    );
+    let empty = store
+        .search_many(a, &queries[..2], 0, &VectorFilter::default())
+        .await
+        .expect("limit 0");
+    assert!(
+        empty.len() == 2 && empty.iter().all(Vec::is_empty),
+        "limit 0 gives an empty list per query: {empty:?}"
+    );
+    let short = vec![0.5_f32; VECTOR_DIMENSION - 1];
+    assert!(matches!(
+        store
+            .search_many(a, &[queries[0], &short], 4, &VectorFilter::default())
+            .await,
+        Err(VectorStoreError::DimensionMismatch { .. })
+    ));
+    tear_down(store, a, b, &bystander).await;
+}
+
 /// Upserting an existing id replaces the point: no duplicate, new vector and fields.
 pub async fn upsert_replaces_existing_point(
     store: &dyn VectorStore,

@@ -68,6 +68,8 @@ impl Default for EmbeddedOptions {
 
 /// Beyond this many candidates an unfiltered walk costs about as much as usearch's filtered one.
 const MAX_OVERSAMPLED: usize = 10 * HNSW_EF_SEARCH;
+/// Queries of a batched search answered per blocking task (and search context).
+const SEARCH_CHUNK: usize = 32;
 
 /// Options plus what the store derives from the machine; shared by every tenant.
 #[derive(Debug, Clone, Copy)]
@@ -230,6 +232,44 @@ impl VectorStore for EmbeddedVectorStore {
             handle.search(&query, limit, &filter)
         })
         .await
+    }
+
+    async fn search_many(
+        &self,
+        space: &VectorSpace,
+        queries: &[&[f32]],
+        limit: usize,
+        filter: &VectorFilter,
+    ) -> Result<Vec<Vec<ScoredId>>, VectorStoreError> {
+        for query in queries {
+            tenant::check_dimension(query)?;
+        }
+        if let Some(category) = &filter.category {
+            super::validate_category(category)?;
+        }
+        if limit == 0 || queries.is_empty() {
+            return Ok(vec![Vec::new(); queries.len()]);
+        }
+        let handle = self.handle(&space.tenant)?;
+        let mut results = Vec::with_capacity(queries.len());
+        // One blocking task and one search context per chunk; between chunks, the permit goes
+        // back so a batch never holds a search context for long.
+        for chunk in queries.chunks(SEARCH_CHUNK) {
+            let permit = handle.search_permit().await?;
+            let handle = Arc::clone(&handle);
+            let chunk: Vec<Vec<f32>> = chunk.iter().map(|query| query.to_vec()).collect();
+            let filter = filter.clone();
+            let answered: Vec<Vec<ScoredId>> = blocking(move || {
+                let _permit = permit;
+                chunk
+                    .iter()
+                    .map(|query| handle.search(query, limit, &filter))
+                    .collect()
+            })
+            .await?;
+            results.extend(answered);
+        }
+        Ok(results)
     }
 
     async fn count(&self, space: &VectorSpace) -> Result<u64, VectorStoreError> {

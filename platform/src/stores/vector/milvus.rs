@@ -55,6 +55,8 @@ const WRITE_BATCH: usize = 512;
 const DELETE_BATCH: usize = 1_000;
 /// Milvus rejects a search top-k or query limit above this.
 const MILVUS_MAX_ROWS: usize = 16_384;
+/// Query vectors sent in one search request.
+const SEARCH_BATCH: usize = 256;
 /// Milvus refuses an HNSW `ef` above this.
 const MILVUS_MAX_EF: usize = 32_768;
 /// How long dialling Milvus may take before a call reports it unavailable.
@@ -290,20 +292,22 @@ impl MilvusVectorStore {
         }
     }
 
+    /// One request for all of `queries`; one result list per query, in order.
     async fn search_now(
         &self,
         space: &VectorSpace,
-        query: &[f32],
+        queries: Vec<Vec<f32>>,
         limit: usize,
         expression: String,
         ef: Option<usize>,
-    ) -> Result<Vec<ScoredId>, VectorStoreError> {
+    ) -> Result<Vec<Vec<ScoredId>>, VectorStoreError> {
+        let asked = queries.len();
         let top_k = limit.min(MILVUS_MAX_ROWS);
         let ef = search_ef(ef, top_k);
         let request = SearchRequest::builder()
             .collection_name(collection_of(space))
             .vector_field(FIELD_VECTOR)
-            .vectors(SearchVectors::Float(vec![query.to_vec()]))
+            .vectors(SearchVectors::Float(queries))
             .filter(expression)
             .limit(i64::try_from(top_k).unwrap_or(i64::MAX))
             .metric_type(MetricType::Cosine)
@@ -319,12 +323,24 @@ impl MilvusVectorStore {
             .search(request)
             .await
             .map_err(map_milvus_error)?;
-        // One query vector, so at most one result set. Ids and scores are read directly because
-        // the SDK's row view needs a primary-field name that Milvus 2.3 leaves out.
-        match response.results().iter().next() {
-            Some(hits) => scored_ids(hits.get_ids(), hits.get_scores()),
-            None => Ok(Vec::new()),
+        // Ids and scores are read directly because the SDK's row view needs a primary-field
+        // name that Milvus 2.3 leaves out. A search that matched nothing may come back without
+        // any result set.
+        let mut results = response
+            .results()
+            .iter()
+            .map(|hits| scored_ids(hits.get_ids(), hits.get_scores()))
+            .collect::<Result<Vec<_>, _>>()?;
+        if results.is_empty() {
+            results.resize_with(asked, Vec::new);
         }
+        if results.len() != asked {
+            return Err(VectorStoreError::Storage(format!(
+                "Milvus answered {} of {asked} queries",
+                results.len()
+            )));
+        }
+        Ok(results)
     }
 
     async fn count_now(&self, space: &VectorSpace) -> Result<u64, VectorStoreError> {
@@ -444,11 +460,41 @@ impl VectorStore for MilvusVectorStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        self.request(
-            "search",
-            self.search_now(space, query, limit, expression, ef),
-        )
-        .await
+        let mut results = self
+            .request(
+                "search",
+                self.search_now(space, vec![query.to_vec()], limit, expression, ef),
+            )
+            .await?;
+        Ok(results.pop().unwrap_or_default())
+    }
+
+    async fn search_many(
+        &self,
+        space: &VectorSpace,
+        queries: &[&[f32]],
+        limit: usize,
+        filter: &VectorFilter,
+    ) -> Result<Vec<Vec<ScoredId>>, VectorStoreError> {
+        for query in queries {
+            check_dimension(query)?;
+        }
+        let expression = search_expression(space, filter)?;
+        if limit == 0 {
+            return Ok(vec![Vec::new(); queries.len()]);
+        }
+        let mut results = Vec::with_capacity(queries.len());
+        for chunk in queries.chunks(SEARCH_BATCH) {
+            let vectors = chunk.iter().map(|query| query.to_vec()).collect();
+            let answered = self
+                .request(
+                    "search",
+                    self.search_now(space, vectors, limit, expression.clone(), None),
+                )
+                .await?;
+            results.extend(answered);
+        }
+        Ok(results)
     }
 
     async fn count(&self, space: &VectorSpace) -> Result<u64, VectorStoreError> {
@@ -910,6 +956,7 @@ mod tests {
     conformance_tests!(
         ensure_space_is_idempotent,
         search_returns_nearest_first,
+        search_many_answers_each_query,
         upsert_replaces_existing_point,
         delete_removes_points,
         filters_by_category_and_user,

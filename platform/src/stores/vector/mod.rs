@@ -116,6 +116,22 @@ pub trait VectorStore: Send + Sync + 'static {
         self.search(space, query, limit, filter).await
     }
 
+    /// [`search`](Self::search) for several query vectors at once: one result list per query,
+    /// in the order of `queries`. A store that can answer them in one request does.
+    async fn search_many(
+        &self,
+        space: &VectorSpace,
+        queries: &[&[f32]],
+        limit: usize,
+        filter: &VectorFilter,
+    ) -> Result<Vec<Vec<ScoredId>>, VectorStoreError> {
+        let mut results = Vec::with_capacity(queries.len());
+        for query in queries {
+            results.push(self.search(space, query, limit, filter).await?);
+        }
+        Ok(results)
+    }
+
     /// Number of points the tenant has.
     async fn count(&self, space: &VectorSpace) -> Result<u64, VectorStoreError>;
 

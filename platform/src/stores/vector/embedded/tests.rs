@@ -1091,6 +1091,7 @@ mod conformance_suite {
     conformance_tests!(
         ensure_space_is_idempotent,
         search_returns_nearest_first,
+        search_many_answers_each_query,
         upsert_replaces_existing_point,
         delete_removes_points,
         filters_by_category_and_user,
