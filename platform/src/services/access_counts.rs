@@ -49,12 +49,6 @@ impl AccessCounts {
         }
     }
 
-    /// Memories with counts waiting to be written.
-    pub fn pending(&self) -> usize {
-        let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        pending.values().map(HashMap::len).sum()
-    }
-
     /// Writes every tenant's pending counts, one transaction per tenant. Counts of a tenant that
     /// no longer exists are dropped; other failures keep the counts for the next flush.
     pub async fn flush(&self) -> Flushed {
