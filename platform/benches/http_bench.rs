@@ -22,6 +22,7 @@ use memoryc_platform::config::{Config, RelationalBackend, VectorBackend};
 use memoryc_platform::embedding::Embedder;
 use memoryc_platform::embedding::batching::DEFAULT_MAX_BATCH;
 use memoryc_platform::embedding::minilm::MiniLmEmbedder;
+use memoryc_platform::embedding::threads::InferencePlan;
 use memoryc_platform::stores::relational::Databases;
 use memoryc_platform::stores::vector::{VectorFilter, VectorSpace, VectorStore};
 use sea_orm::{ConnectionTrait, Statement};
@@ -147,15 +148,17 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // As the platform binary does: SAFETY, no other thread has started yet.
-    unsafe { memoryc_platform::embedding::minilm::limit_idle_spinning() };
+    // The platform's default plan, applied as the binary does: SAFETY, no other thread has
+    // started yet.
+    let plan = InferencePlan::for_this_process(Config::default().embedding_passes);
+    unsafe { plan.apply_to_process() };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(run())
+        .block_on(run(plan))
 }
 
-async fn run() -> Result<(), Box<dyn std::error::Error>> {
+async fn run(plan: InferencePlan) -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().any(|a| a == "--list") {
         return Ok(());
     }
@@ -166,21 +169,33 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let backends = env_list("BENCH_BACKENDS", "embedded,postgres-milvus");
     let queries = env_number("BENCH_QUERIES", 300);
     let concurrency = env_number("BENCH_CONCURRENCY", 2 * DEFAULT_MAX_BATCH);
+    println!(
+        "model plan: {} batches at once, {} threads each",
+        plan.passes, plan.threads_per_pass
+    );
 
-    let model_throughput = embedding_throughput().await?;
+    let model_throughput = embedding_throughput(plan.passes).await?;
     let analytics_size = env_number("BENCH_ANALYTICS_SIZE", 2000);
     if analytics_size > 0 {
         analytics_overhead(analytics_size, concurrency).await?;
     }
     for backend in &backends {
-        run_backend(backend, &sizes, queries, concurrency, model_throughput).await?;
+        run_backend(
+            backend,
+            &sizes,
+            queries,
+            concurrency,
+            (model_throughput, plan.passes),
+        )
+        .await?;
     }
     Ok(())
 }
 
-/// The model's own figures: one sentence at a time, and batched.
-async fn embedding_throughput() -> Result<f64, Box<dyn std::error::Error>> {
-    let model = Arc::new(MiniLmEmbedder::load(&model_dir())?);
+/// The model's own figures: one sentence at a time, and batched, with as many batches at once
+/// as the platform computes.
+async fn embedding_throughput(passes: usize) -> Result<f64, Box<dyn std::error::Error>> {
+    let model = Arc::new(MiniLmEmbedder::load(&model_dir())?.with_concurrent_passes(passes));
     let mut single = Vec::new();
     for n in 0..50 {
         let started = Instant::now();
@@ -188,14 +203,35 @@ async fn embedding_throughput() -> Result<f64, Box<dyn std::error::Error>> {
         single.push(started.elapsed());
     }
     single.sort();
-    let texts: Vec<String> = (0..1024).map(memory_text).collect();
+    // About ten seconds of work: long enough for a steady figure.
+    let texts: Vec<String> = (0..2048).map(memory_text).collect();
+    let batches: Vec<Vec<String>> = texts
+        .chunks(DEFAULT_MAX_BATCH)
+        .map(<[String]>::to_vec)
+        .collect();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let batches = Arc::new(batches);
     let started = Instant::now();
-    for chunk in texts.chunks(DEFAULT_MAX_BATCH) {
-        model.embed(chunk.to_vec()).await?;
+    let streams: Vec<_> = (0..passes)
+        .map(|_| {
+            let (model, next, batches) =
+                (Arc::clone(&model), Arc::clone(&next), Arc::clone(&batches));
+            tokio::spawn(async move {
+                while let Some(batch) =
+                    batches.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                {
+                    model.embed(batch.clone()).await?;
+                }
+                Ok::<(), memoryc_platform::embedding::EmbeddingError>(())
+            })
+        })
+        .collect();
+    for stream in streams {
+        stream.await??;
     }
     let per_second = texts.len() as f64 / started.elapsed().as_secs_f64();
     println!(
-        "model: single sentence p50 {:.1} ms p99 {:.1} ms; batched ({DEFAULT_MAX_BATCH}) {per_second:.0} sentences/s",
+        "model: single sentence p50 {:.1} ms p99 {:.1} ms; batched ({DEFAULT_MAX_BATCH} texts, {passes} at once) {per_second:.0} sentences/s",
         percentile(&single, 0.5),
         percentile(&single, 0.99)
     );
@@ -207,7 +243,7 @@ async fn run_backend(
     sizes: &[usize],
     queries: usize,
     concurrency: usize,
-    model_throughput: f64,
+    (model_throughput, passes): (f64, usize),
 ) -> Result<(), Box<dyn std::error::Error>> {
     let data_dir = tempfile::tempdir()?;
     let mut config = Config {
@@ -273,8 +309,8 @@ async fn run_backend(
         );
         let (batches, texts) = (after.batches - before.batches, after.texts - before.texts);
         println!(
-            "  model during ingest: {:.0}% of the wall time busy, {batches:.0} batches of {:.1} texts on average",
-            100.0 * (after.seconds - before.seconds) / elapsed,
+            "  model during ingest: {:.2} of its {passes} passes busy on average, {batches:.0} batches of {:.1} texts on average",
+            (after.seconds - before.seconds) / elapsed,
             texts / batches.max(1.0)
         );
         let settle = settle(&analytics, &tenant_name, size).await?;

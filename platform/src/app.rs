@@ -16,6 +16,7 @@ use crate::config::{Config, RelationalBackend, VectorBackend};
 use crate::embedding::batching::BatchingEmbedder;
 use crate::embedding::cached::CachedEmbedder;
 use crate::embedding::minilm::MiniLmEmbedder;
+use crate::embedding::threads::InferencePlan;
 use crate::embedding::{Embedder, EmbeddingError};
 use crate::metrics::PlatformMetrics;
 use crate::metrics::embedder::MeteredEmbedder;
@@ -573,8 +574,15 @@ async fn load_embedder(
             path: String::new(),
             reason: e.to_string(),
         })??;
+    let plan = InferencePlan::for_this_process(config.embedding_passes);
+    tracing::info!(
+        passes = plan.passes,
+        threads_per_pass = plan.threads_per_pass,
+        "embedding model loaded"
+    );
+    let model = model.with_concurrent_passes(plan.passes);
     let metered = MeteredEmbedder::new(model, metrics.clone());
-    let batching = BatchingEmbedder::new(metered, config.embedding_batch_size)?;
+    let batching = BatchingEmbedder::new(metered, config.embedding_batch_size, plan.passes)?;
     Ok(Arc::new(CachedEmbedder::new(
         batching,
         config.embedding_cache_entries,

@@ -57,6 +57,9 @@ pub struct Config {
     pub embedding_model: String,
     /// Largest batch the embedder coalesces concurrent requests into.
     pub embedding_batch_size: usize,
+    /// Batches the model computes at the same time; 0 means one per CPU, at most 4 (see
+    /// `embedding::threads`).
+    pub embedding_passes: usize,
     /// Vectors of recent texts kept in memory (repeated searches skip the model).
     pub embedding_cache_entries: usize,
     /// Isolation of tenants created without one: `Shared` or `Dedicated`.
@@ -148,6 +151,7 @@ impl Default for Config {
             model_dir: PathBuf::from(".venv/model"),
             embedding_model: memoryc_crds::layout::EMBEDDING_MODEL.to_string(),
             embedding_batch_size: 32,
+            embedding_passes: 0,
             embedding_cache_entries: 10_000,
             default_isolation: "Shared".to_string(),
             demo_tenant: true,

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use memoryc_crds::layout::Isolation;
 use memoryc_platform::app::{Platform, StartupError};
 use memoryc_platform::config::Config;
+use memoryc_platform::embedding::threads::InferencePlan;
 use memoryc_platform::logging;
 
 #[derive(Parser)]
@@ -44,8 +45,17 @@ enum TenantCommand {
 }
 
 fn main() -> ExitCode {
-    // SAFETY: first thing in the process, before the runtime or any other thread starts.
-    unsafe { memoryc_platform::embedding::minilm::limit_idle_spinning() };
+    let cli = Cli::parse();
+    let config = match Config::load() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+    };
+    let plan = InferencePlan::for_this_process(config.embedding_passes);
+    // SAFETY: before the runtime or any other thread starts.
+    unsafe { plan.apply_to_process() };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -56,18 +66,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run_cli())
+    runtime.block_on(run_cli(cli, config))
 }
 
-async fn run_cli() -> ExitCode {
-    let cli = Cli::parse();
-    let config = match Config::load() {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("{error}");
-            return ExitCode::from(2);
-        }
-    };
+async fn run_cli(cli: Cli, config: Config) -> ExitCode {
     logging::init(&config.log_format);
     match run(cli.command, config).await {
         Ok(()) => ExitCode::SUCCESS,

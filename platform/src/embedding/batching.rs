@@ -7,12 +7,14 @@
 //! `max_batch` texts), runs a single inner `embed`, and answers every caller
 //! through its own oneshot. Under no load a call is embedded immediately, so
 //! there is no added latency; under load batches form naturally while the
-//! previous batch is being computed.
+//! previous batch is being computed. With several passes allowed at once (see
+//! [`super::threads`]), a batch forms whenever one of them is free, so up to that
+//! many batches are computed side by side.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::{Embedder, EmbeddingError};
 
@@ -52,15 +54,21 @@ impl<E: Embedder> Clone for BatchingEmbedder<E> {
 
 impl<E: Embedder> BatchingEmbedder<E> {
     /// Starts the batching worker on the current tokio runtime; fails outside one.
-    /// `max_batch` (minimum 1) caps the texts per inner call.
-    pub fn new(inner: E, max_batch: usize) -> Result<Self, EmbeddingError> {
+    /// `max_batch` (minimum 1) caps the texts per inner call; `passes` (minimum 1) inner calls
+    /// run at the same time.
+    pub fn new(inner: E, max_batch: usize, passes: usize) -> Result<Self, EmbeddingError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|err| {
             EmbeddingError::Unavailable(format!("batching needs a tokio runtime: {err}"))
         })?;
         let max_batch = max_batch.max(1);
         let inner = Arc::new(inner);
         let (queue, jobs) = mpsc::channel(max_batch * QUEUE_BATCHES);
-        runtime.spawn(run_worker(Arc::clone(&inner), jobs, max_batch));
+        runtime.spawn(run_worker(
+            Arc::clone(&inner),
+            jobs,
+            max_batch,
+            passes.max(1),
+        ));
         Ok(Self {
             inner,
             queue,
@@ -101,11 +109,22 @@ fn worker_gone() -> EmbeddingError {
     EmbeddingError::Unavailable("embedding batch worker has stopped".into())
 }
 
-/// Serves batches until every sender is dropped and the queue is empty.
-async fn run_worker<E: Embedder>(inner: Arc<E>, mut jobs: mpsc::Receiver<Job>, max_batch: usize) {
+/// Serves batches until every sender is dropped and the queue is empty; batches already
+/// started finish on their own.
+async fn run_worker<E: Embedder>(
+    inner: Arc<E>,
+    mut jobs: mpsc::Receiver<Job>,
+    max_batch: usize,
+    passes: usize,
+) {
+    let free_passes = Arc::new(Semaphore::new(passes));
     // A job that did not fit into the previous batch opens the next one.
     let mut carried: Option<Job> = None;
     loop {
+        // A batch forms only once a pass can take it: callers arriving meanwhile join it.
+        let Ok(pass) = Arc::clone(&free_passes).acquire_owned().await else {
+            return;
+        };
         let first = match carried.take() {
             Some(job) => job,
             // Parks the task until a caller arrives: no polling while idle.
@@ -116,7 +135,11 @@ async fn run_worker<E: Embedder>(inner: Arc<E>, mut jobs: mpsc::Receiver<Job>, m
         };
         let (batch, overflow) = fill_batch(first, &mut jobs, max_batch);
         carried = overflow;
-        run_batch(inner.as_ref(), batch).await;
+        let inner = Arc::clone(&inner);
+        tokio::spawn(async move {
+            run_batch(inner.as_ref(), batch).await;
+            drop(pass);
+        });
     }
 }
 
@@ -235,6 +258,7 @@ mod tests {
                 log: log.clone(),
             },
             DEFAULT_MAX_BATCH,
+            1,
         )
         .expect("runtime present");
         let texts = sentences(20);
@@ -269,7 +293,7 @@ mod tests {
 
     #[tokio::test]
     async fn multi_text_calls_keep_their_own_vectors() {
-        let batching = BatchingEmbedder::new(model(), 4).expect("runtime present");
+        let batching = BatchingEmbedder::new(model(), 4, 1).expect("runtime present");
         let (a, b) = (sentences(3), vec!["A man is eating food.".to_string()]);
         let (va, vb) = tokio::join!(batching.embed(a.clone()), batching.embed(b.clone()));
         let (va, vb) = (va.expect("embeds"), vb.expect("embeds"));
@@ -298,7 +322,7 @@ mod tests {
     #[tokio::test]
     async fn errors_reach_every_caller_of_the_batch() {
         let batching =
-            BatchingEmbedder::new(Failing(AtomicUsize::new(0)), 8).expect("runtime present");
+            BatchingEmbedder::new(Failing(AtomicUsize::new(0)), 8, 1).expect("runtime present");
         let calls = (0..5).map(|i| batching.embed(vec![format!("text {i}")]));
         let results = futures::future::join_all(calls).await;
         for result in results {
@@ -332,6 +356,7 @@ mod tests {
                 _token: Arc::clone(&token),
             },
             8,
+            2,
         )
         .expect("runtime present");
         batching.embed(vec!["x".into()]).await.expect("embeds");
@@ -352,7 +377,78 @@ mod tests {
                 _token: Arc::new(()),
             },
             8,
+            1,
         );
         assert!(matches!(result, Err(EmbeddingError::Unavailable(_))));
+    }
+
+    /// Records how many calls ran at the same time. Until `wanted` calls have run together, each
+    /// call waits (up to `patience`) for others to join it, so overlap shows whenever the
+    /// wrapper allows it.
+    struct Overlapping {
+        running: AtomicUsize,
+        most: AtomicUsize,
+        wanted: usize,
+        patience: Duration,
+    }
+
+    impl Overlapping {
+        fn new(wanted: usize, patience: Duration) -> Self {
+            Self {
+                running: AtomicUsize::new(0),
+                most: AtomicUsize::new(0),
+                wanted,
+                patience,
+            }
+        }
+    }
+
+    #[async_trait]
+    impl Embedder for Overlapping {
+        fn dimension(&self) -> usize {
+            384
+        }
+
+        async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbeddingError> {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            let deadline = tokio::time::Instant::now() + self.patience;
+            // Once `wanted` calls have overlapped, nobody needs to wait any more.
+            while self.most.load(Ordering::SeqCst) < self.wanted
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            Ok(vec![vec![0.0; 384]; texts.len()])
+        }
+    }
+
+    /// Most batches that ran together when twelve callers came at once (batches of two: a call
+    /// of a whole batch would skip the queue), each batch waiting up to `patience` for `wanted`
+    /// batches to run with it.
+    async fn most_batches_at_once(passes: usize, wanted: usize, patience: Duration) -> usize {
+        let batching = BatchingEmbedder::new(Overlapping::new(wanted, patience), 2, passes)
+            .expect("runtime present");
+        let calls = (0..12).map(|i| batching.embed(vec![format!("text {i}")]));
+        for result in futures::future::join_all(calls).await {
+            assert_eq!(result.expect("embeds").len(), 1);
+        }
+        batching.inner().most.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_run_side_by_side_up_to_the_passes_allowed() {
+        let long = Duration::from_secs(5);
+        assert_eq!(most_batches_at_once(2, 2, long).await, 2);
+        assert_eq!(most_batches_at_once(3, 3, long).await, 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_more_batches_run_at_once_than_passes_allowed() {
+        // Each batch waits a while for partners that must never come.
+        let short = Duration::from_millis(50);
+        assert_eq!(most_batches_at_once(1, 2, short).await, 1);
+        assert_eq!(most_batches_at_once(2, 3, short).await, 2);
     }
 }

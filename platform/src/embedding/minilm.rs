@@ -13,18 +13,15 @@
 //! keeps in half precision. Both passes compute the same model and are tested against the same
 //! reference vectors (the single-sequence pass's smallest cosine is 0.999999).
 //!
-//! Threading: candle 0.11 parallelises each forward pass itself. Matmuls
-//! (gemm) and softmax fan out over the global rayon pool; elementwise ops use
-//! candle's own spinning "barrier pool", which serialises concurrent callers
-//! behind a mutex. Both are sized from `RAYON_NUM_THREADS` (or
-//! `CANDLE_NUM_THREADS`), defaulting to the number of physical cores read from
-//! `/proc/cpuinfo` — which ignores container CPU limits, so deployments should
-//! set `RAYON_NUM_THREADS` to the pod's CPU limit. The binary shortens the barrier pool's
-//! spinning (see [`limit_idle_spinning`]). Because one pass already
-//! uses every core, concurrent passes would only compete for the same cores
-//! and multiply activation memory: calls run on tokio's blocking pool behind a
-//! semaphore (one pass at a time by default), and throughput under concurrency
-//! comes from batching instead (see [`super::batching`]).
+//! Threading: candle 0.11 parallelises each batched pass itself. Matmuls (gemm) and softmax
+//! fan out over the global rayon pool; elementwise ops use candle's own spinning "barrier pool",
+//! which serialises concurrent callers behind a mutex. Both take their size from
+//! `RAYON_NUM_THREADS` (or `CANDLE_NUM_THREADS`), which the binary sets from its
+//! [`super::threads::InferencePlan`]: by default one single-threaded pass per CPU, several passes
+//! at once, as that measured faster than one pass split over the cores. Calls run on tokio's
+//! blocking pool behind a semaphore of that many passes. The single-sequence pass runs on a
+//! rayon pool of its own, one thread per CPU, so a search query on an idle machine still uses
+//! every core whatever the batched passes are set to.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -39,6 +36,7 @@ use tokenizers::{
 };
 use tokio::sync::Semaphore;
 
+use super::threads::available_cpus;
 use super::{Embedder, EmbeddingError};
 
 /// sentence-transformers' `max_seq_length` for this model; the tokenizer.json
@@ -56,7 +54,8 @@ pub const SUB_BATCH_SIZE: usize = 32;
 /// and zeroing fresh pages for every op.
 pub const SUB_BATCH_TOKENS: usize = 2048;
 
-/// Forward passes allowed to run at the same time by default (see module doc).
+/// Forward passes allowed to run at the same time unless [`MiniLmEmbedder::with_concurrent_passes`]
+/// says otherwise.
 const DEFAULT_CONCURRENT_PASSES: usize = 1;
 
 /// candle's variable for how long an idle worker of its elementwise pool spins before it parks.
@@ -95,6 +94,8 @@ pub struct MiniLmEmbedder {
 struct LoadedModel {
     bert: BertModel,
     sequence: SequenceEncoder,
+    /// Threads of the single-sequence pass, apart from candle's.
+    sequence_threads: rayon::ThreadPool,
     tokenizer: Tokenizer,
     padding: PaddingParams,
     dimension: usize,
@@ -113,8 +114,8 @@ impl MiniLmEmbedder {
         })
     }
 
-    /// Allows `passes` forward passes at once (minimum 1). Only worth raising
-    /// when candle is limited to fewer threads than there are cores.
+    /// Allows `passes` forward passes at once (minimum 1). Worth raising when candle is limited
+    /// to fewer threads than there are cores (see [`super::threads`]).
     #[must_use]
     pub fn with_concurrent_passes(mut self, passes: usize) -> Self {
         self.passes = Arc::new(Semaphore::new(passes.max(1)));
@@ -156,9 +157,15 @@ impl LoadedModel {
         let config = read_config(&dir.join("config.json"))?;
         let (tokenizer, padding) = load_tokenizer(&dir.join("tokenizer.json"))?;
         let (bert, sequence) = load_weights(&dir.join("model.safetensors"), &config)?;
+        let sequence_threads = rayon::ThreadPoolBuilder::new()
+            .num_threads(available_cpus())
+            .thread_name(|index| format!("query-pass-{index}"))
+            .build()
+            .map_err(|err| format!("cannot start the query pass's threads: {err}"))?;
         Ok(Self {
             bert,
             sequence,
+            sequence_threads,
             tokenizer,
             padding,
             dimension: config.hidden_size,
@@ -207,7 +214,9 @@ impl LoadedModel {
 
     /// One text through [`SequenceEncoder`]: mean pooling over its tokens, then L2 norm.
     fn embed_sequence(&self, encoding: &Encoding) -> Vec<f32> {
-        let mut vector = self.sequence.mean_hidden_state(encoding.get_ids());
+        let mut vector = self
+            .sequence_threads
+            .install(|| self.sequence.mean_hidden_state(encoding.get_ids()));
         let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
         let norm = norm.max(NORM_EPSILON as f32);
         vector.iter_mut().for_each(|x| *x /= norm);
@@ -593,7 +602,7 @@ mod tests {
         })
         .await;
 
-        let batching = BatchingEmbedder::new(model.clone(), DEFAULT_MAX_BATCH).expect("runtime");
+        let batching = BatchingEmbedder::new(model.clone(), DEFAULT_MAX_BATCH, 1).expect("runtime");
         report_throughput(
             "short memories, concurrent single calls via BatchingEmbedder",
             short.len(),

@@ -5,6 +5,7 @@ pub mod cached;
 pub mod minilm;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub mod threads;
 
 use async_trait::async_trait;
 
