@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::ServiceError;
 use crate::domain::validation::InputError;
+use crate::stores::group_write::GroupWriter;
 use crate::stores::{AuditEntry, AuditStore, Tenant};
 
 /// Default and largest page of `GET /audit`.
@@ -21,21 +22,33 @@ pub struct AuditPage {
     pub next_before: Option<Uuid>,
 }
 
+/// Most entries written in one statement (12 columns each, well below SQLite's and
+/// PostgreSQL's parameter limits).
+const MAX_ENTRIES_PER_WRITE: usize = 64;
+
 pub struct AuditService {
     store: Arc<dyn AuditStore>,
+    writer: GroupWriter<AuditEntry>,
 }
 
 impl AuditService {
+    /// Starts the writer on the current tokio runtime: entries of requests that finish at the
+    /// same time are stored in one statement.
     pub fn new(store: Arc<dyn AuditStore>) -> Self {
-        Self { store }
+        let writing = Arc::clone(&store);
+        let writer = GroupWriter::start(MAX_ENTRIES_PER_WRITE, move |entries: Vec<AuditEntry>| {
+            let store = Arc::clone(&writing);
+            async move { store.append(&entries).await }
+        });
+        Self { store, writer }
     }
 
-    /// Records an entry. A failure is logged, never returned: the request it describes has
-    /// already been answered, and refusing it now would not undo it.
+    /// Records an entry; returns once it is stored. A failure is logged, never returned: the
+    /// request it describes has already been answered, and refusing it now would not undo it.
     pub async fn record(&self, entry: AuditEntry) {
-        if let Err(error) = self.store.append(&entry).await {
-            tracing::error!(%error, route = %entry.route, outcome = entry.outcome.as_str(),
-                "could not write the audit record");
+        let (route, outcome) = (entry.route.clone(), entry.outcome.as_str());
+        if let Err(error) = self.writer.write(entry).await {
+            tracing::error!(%error, %route, outcome, "could not write the audit record");
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod analytics;
 pub mod error;
+pub mod group_write;
 pub mod relational;
 pub mod vector;
 
@@ -240,7 +241,8 @@ pub struct AuditEntry {
 /// The audit log.
 #[async_trait]
 pub trait AuditStore: Send + Sync + 'static {
-    async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// Stores the entries in one statement: all of them or none.
+    async fn append(&self, entries: &[AuditEntry]) -> Result<(), StoreError>;
     /// The tenant's entries older than `before` (all when `None`), newest first.
     async fn page(
         &self,

@@ -22,22 +22,11 @@ impl SqlAuditStore {
 
 #[async_trait]
 impl AuditStore for SqlAuditStore {
-    async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        let row = audit_entry::ActiveModel {
-            audit_id: Set(entry.audit_id),
-            tenant_id: Set(entry.tenant_id),
-            subject: Set(entry.subject.as_deref().map(|s| clip(s, 160))),
-            user_id: Set(entry.user_id),
-            roles: Set(clip(&entry.roles.join(","), 256)),
-            method: Set(clip(&entry.method, 8)),
-            route: Set(clip(&entry.route, 160)),
-            path: Set(clip(&entry.path, 512)),
-            outcome: Set(entry.outcome.as_str().to_string()),
-            status: Set(i32::from(entry.status)),
-            detail: Set(entry.detail.clone()),
-            occurred_at: Set(entry.occurred_at),
-        };
-        AuditLog::insert(row)
+    async fn append(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        AuditLog::insert_many(entries.iter().map(to_row))
             .exec_without_returning(self.databases.control())
             .await?;
         Ok(())
@@ -59,6 +48,23 @@ impl AuditStore for SqlAuditStore {
             .all(self.databases.control())
             .await?;
         rows.into_iter().map(to_entry).collect()
+    }
+}
+
+fn to_row(entry: &AuditEntry) -> audit_entry::ActiveModel {
+    audit_entry::ActiveModel {
+        audit_id: Set(entry.audit_id),
+        tenant_id: Set(entry.tenant_id),
+        subject: Set(entry.subject.as_deref().map(|s| clip(s, 160))),
+        user_id: Set(entry.user_id),
+        roles: Set(clip(&entry.roles.join(","), 256)),
+        method: Set(clip(&entry.method, 8)),
+        route: Set(clip(&entry.route, 160)),
+        path: Set(clip(&entry.path, 512)),
+        outcome: Set(entry.outcome.as_str().to_string()),
+        status: Set(i32::from(entry.status)),
+        detail: Set(entry.detail.clone()),
+        occurred_at: Set(entry.occurred_at),
     }
 }
 
