@@ -5,9 +5,9 @@
 //! `cargo bench -p memoryc-platform --bench http_bench`. Environment:
 //! `BENCH_SIZES` (default `10000,100000`), `BENCH_BACKENDS` (`embedded,postgres-milvus`),
 //! `BENCH_QUERIES` (default 300), `BENCH_CONCURRENCY` (concurrent ingest requests, default
-//! twice the model's batch: writers come back in two waves, one embedding while the other
-//! writes, so this is the load whose batches are as full as the model's own figure),
-//! `BENCH_ANALYTICS_SIZE`
+//! twice the texts the model computes at once, passes × batch: writers come back in two waves,
+//! one embedding while the other writes, so this is the load whose batches are as full as the
+//! model's own figure), `BENCH_ANALYTICS_SIZE`
 //! (memories ingested with analytics off and on, default 2000; 0 skips), plus the test variables
 //! `MEMORYC_MODEL_DIR`, `MEMORYC_TEST_DATABASE_URL`, `MEMORYC_TEST_MILVUS_URL`.
 
@@ -168,7 +168,9 @@ async fn run(plan: InferencePlan) -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let backends = env_list("BENCH_BACKENDS", "embedded,postgres-milvus");
     let queries = env_number("BENCH_QUERIES", 300);
-    let concurrency = env_number("BENCH_CONCURRENCY", 2 * DEFAULT_MAX_BATCH);
+    // Two writers per text the model computes at once: one wave is embedded while the other
+    // writes, so load fills every pass's batch as the model's own figure does.
+    let concurrency = env_number("BENCH_CONCURRENCY", 2 * plan.passes * DEFAULT_MAX_BATCH);
     println!(
         "model plan: {} batches at once, {} threads each",
         plan.passes, plan.threads_per_pass
