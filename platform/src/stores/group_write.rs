@@ -24,6 +24,9 @@ impl<T: Send + 'static> GroupWriter<T> {
     /// Starts the worker on the current tokio runtime; `write` stores a group of at most
     /// `max_group` rows (minimum 1) in one statement. The worker stops once the writer is
     /// dropped and its queue is drained.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime, as `tokio::spawn` does; the platform builds its stores inside one.
     pub fn start<F, Fut>(max_group: usize, write: F) -> Self
     where
         F: Fn(Vec<T>) -> Fut + Send + Sync + 'static,
