@@ -176,68 +176,96 @@ async fn run(plan: InferencePlan) -> Result<(), Box<dyn std::error::Error>> {
         plan.passes, plan.threads_per_pass
     );
 
-    let model_throughput = embedding_throughput(plan.passes).await?;
+    let model = ModelAlone::load(plan.passes)?;
+    let (p50, p99) = model.single_latency().await?;
+    let batched = model.batched_throughput(&sample_of(0..2048)).await?;
+    println!(
+        "model: single sentence p50 {p50:.1} ms p99 {p99:.1} ms; batched ({DEFAULT_MAX_BATCH} texts, {} at once) {batched:.0} sentences/s",
+        plan.passes
+    );
     let analytics_size = env_number("BENCH_ANALYTICS_SIZE", 2000);
     if analytics_size > 0 {
         analytics_overhead(analytics_size, concurrency).await?;
     }
     for backend in &backends {
-        run_backend(
-            backend,
-            &sizes,
-            queries,
-            concurrency,
-            (model_throughput, plan.passes),
-        )
-        .await?;
+        run_backend(backend, &sizes, queries, concurrency, &model).await?;
     }
     Ok(())
 }
 
-/// The model's own figures: one sentence at a time, and batched, with as many batches at once
-/// as the platform computes.
-async fn embedding_throughput(passes: usize) -> Result<f64, Box<dyn std::error::Error>> {
-    let model = Arc::new(MiniLmEmbedder::load(&model_dir())?.with_concurrent_passes(passes));
-    let mut single = Vec::new();
-    for n in 0..50 {
-        let started = Instant::now();
-        model.embed(vec![query_text(n)]).await?;
-        single.push(started.elapsed());
-    }
-    single.sort();
-    // About ten seconds of work: long enough for a steady figure.
-    let texts: Vec<String> = (0..2048).map(memory_text).collect();
-    let batches: Vec<Vec<String>> = texts
-        .chunks(DEFAULT_MAX_BATCH)
-        .map(<[String]>::to_vec)
-        .collect();
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let batches = Arc::new(batches);
-    let started = Instant::now();
-    let streams: Vec<_> = (0..passes)
-        .map(|_| {
-            let (model, next, batches) =
-                (Arc::clone(&model), Arc::clone(&next), Arc::clone(&batches));
-            tokio::spawn(async move {
-                while let Some(batch) =
-                    batches.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-                {
-                    model.embed(batch.clone()).await?;
-                }
-                Ok::<(), memoryc_platform::embedding::EmbeddingError>(())
-            })
+/// The model alone, with as many batches at once as the platform computes.
+struct ModelAlone {
+    model: Arc<MiniLmEmbedder>,
+    passes: usize,
+}
+
+impl ModelAlone {
+    fn load(passes: usize) -> Result<Self, Box<dyn std::error::Error>> {
+        let model = MiniLmEmbedder::load(&model_dir())?.with_concurrent_passes(passes);
+        Ok(Self {
+            model: Arc::new(model),
+            passes,
         })
-        .collect();
-    for stream in streams {
-        stream.await??;
     }
-    let per_second = texts.len() as f64 / started.elapsed().as_secs_f64();
-    println!(
-        "model: single sentence p50 {:.1} ms p99 {:.1} ms; batched ({DEFAULT_MAX_BATCH} texts, {passes} at once) {per_second:.0} sentences/s",
-        percentile(&single, 0.5),
-        percentile(&single, 0.99)
-    );
-    Ok(per_second)
+
+    /// Single sentences, one at a time: p50 and p99 in ms.
+    async fn single_latency(&self) -> Result<(f64, f64), Box<dyn std::error::Error>> {
+        let mut single = Vec::new();
+        for n in 0..50 {
+            let started = Instant::now();
+            self.model.embed(vec![query_text(n)]).await?;
+            single.push(started.elapsed());
+        }
+        single.sort();
+        Ok((percentile(&single, 0.5), percentile(&single, 0.99)))
+    }
+
+    /// Sentences per second over `texts`, in batches of the platform's size, `passes` at once.
+    async fn batched_throughput(
+        &self,
+        texts: &[String],
+    ) -> Result<f64, Box<dyn std::error::Error>> {
+        let batches: Arc<Vec<Vec<String>>> = Arc::new(
+            texts
+                .chunks(DEFAULT_MAX_BATCH)
+                .map(<[String]>::to_vec)
+                .collect(),
+        );
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let started = Instant::now();
+        let streams: Vec<_> = (0..self.passes)
+            .map(|_| {
+                let (model, next, batches) = (
+                    Arc::clone(&self.model),
+                    Arc::clone(&next),
+                    Arc::clone(&batches),
+                );
+                tokio::spawn(async move {
+                    while let Some(batch) =
+                        batches.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                    {
+                        model.embed(batch.clone()).await?;
+                    }
+                    Ok::<(), memoryc_platform::embedding::EmbeddingError>(())
+                })
+            })
+            .collect();
+        for stream in streams {
+            stream.await??;
+        }
+        Ok(texts.len() as f64 / started.elapsed().as_secs_f64())
+    }
+}
+
+/// About ten seconds of the model's work, spread evenly over the memories `range` ingests: the
+/// texts differ in length (later ones carry longer note numbers, and the details rotate
+/// slowly), so the model is measured on texts like the ones it will embed.
+fn sample_of(range: std::ops::Range<usize>) -> Vec<String> {
+    const SAMPLE: usize = 2048;
+    let len = range.len().max(1);
+    (0..SAMPLE.min(len))
+        .map(|i| memory_text(range.start + i * len / SAMPLE.min(len)))
+        .collect()
 }
 
 async fn run_backend(
@@ -245,8 +273,9 @@ async fn run_backend(
     sizes: &[usize],
     queries: usize,
     concurrency: usize,
-    (model_throughput, passes): (f64, usize),
+    model: &ModelAlone,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    let passes = model.passes;
     let data_dir = tempfile::tempdir()?;
     let mut config = Config {
         listen: "127.0.0.1:0".parse()?,
@@ -298,6 +327,10 @@ async fn run_backend(
 
     let mut stored = 0usize;
     for &size in sizes {
+        let model_throughput = model.batched_throughput(&sample_of(stored..size)).await?;
+        println!(
+            "{backend} @ {size}: the model alone embeds these memories' texts at {model_throughput:.0} sentences/s"
+        );
         let before = model_usage(&client, &base).await?;
         let started = Instant::now();
         let inserted = ingest(&client, &base, &key, stored..size, concurrency).await?;
