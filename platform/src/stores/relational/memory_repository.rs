@@ -8,7 +8,7 @@ use memoryc_crds::layout::TenantName;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -77,34 +77,32 @@ impl SqlMemoryRepository {
 #[async_trait]
 impl MemoryRepository for SqlMemoryRepository {
     async fn insert(&self, tenant: &TenantName, new: &NewMemory) -> Result<Memory, StoreError> {
-        let transaction = self.databases.tenant_write_transaction(tenant).await?;
-        let row = memory::ActiveModel {
-            memory_id: Set(new.memory_id),
-            content: Set(new.content.clone()),
-            category: Set(new.category.as_str().to_string()),
-            embedding: Set(Some(encode_embedding(&new.embedding))),
-            metadata: Set(new.metadata.clone()),
-            created_at: Set(new.created_at),
-            updated_at: Set(new.created_at),
-            confidence_score: Set(new.confidence_score),
-            access_count: Set(0),
-            user_id: Set(new.user_id),
-            is_deleted: Set(false),
-        }
-        .insert(&transaction)
-        .await?;
-        record_history(
-            &transaction,
+        let row = memory::Model {
+            memory_id: new.memory_id,
+            content: new.content.clone(),
+            category: new.category.as_str().to_string(),
+            embedding: Some(encode_embedding(&new.embedding)),
+            metadata: new.metadata.clone(),
+            created_at: new.created_at,
+            updated_at: new.created_at,
+            confidence_score: new.confidence_score,
+            access_count: 0,
+            user_id: new.user_id,
+            is_deleted: false,
+        };
+        let created = history_entry(
             new.memory_id,
             HistoryAction::Created,
             None,
             Some(snapshot(&row)),
             new.user_id,
             new.created_at,
-        )
-        .await?;
-        transaction.commit().await?;
-        to_memory(row)
+        );
+        let stored = self
+            .databases
+            .tenant_insert_pair(tenant, row.into_active_model().reset_all(), created)
+            .await?;
+        to_memory(stored)
     }
 
     async fn find(&self, tenant: &TenantName, id: Uuid) -> Result<Option<Memory>, StoreError> {
@@ -390,6 +388,22 @@ async fn record_history(
     changed_by: Uuid,
     changed_at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    history_entry(
+        memory_id, action, old_value, new_value, changed_by, changed_at,
+    )
+    .insert(transaction)
+    .await?;
+    Ok(())
+}
+
+fn history_entry(
+    memory_id: Uuid,
+    action: HistoryAction,
+    old_value: Option<serde_json::Value>,
+    new_value: Option<serde_json::Value>,
+    changed_by: Uuid,
+    changed_at: DateTime<Utc>,
+) -> history::ActiveModel {
     history::ActiveModel {
         history_id: Set(Uuid::now_v7()),
         memory_id: Set(memory_id),
@@ -399,9 +413,6 @@ async fn record_history(
         changed_by: Set(changed_by),
         changed_at: Set(changed_at),
     }
-    .insert(transaction)
-    .await?;
-    Ok(())
 }
 
 trait LockIfSupported {

@@ -24,12 +24,13 @@ use std::time::Duration;
 use memoryc_crds::layout::{TenantName, validate_schema_name};
 use memoryc_migrations::sea_orm_migration::MigratorTrait;
 use memoryc_migrations::{ControlMigrator, TenantMigrator};
-use sea_orm::sea_query::Alias;
+use sea_orm::sea_query::{Alias, Asterisk, CommonTableExpression, Query, WithClause, WithQuery};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    EntityTrait, FromQueryResult, QueryTrait, Select, SqliteTransactionMode, Statement,
-    TransactionOptions, TransactionTrait,
+    ActiveModelBehavior, ActiveModelTrait, ConnectOptions, ConnectionTrait, Database,
+    DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, FromQueryResult,
+    IntoActiveModel, QueryTrait, Select, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
 use tokio::sync::RwLock;
 
@@ -156,6 +157,43 @@ impl Databases {
         }
     }
 
+    /// Inserts `row` and `companion` (a row that goes with it, e.g. its history entry) into
+    /// the tenant's tables, both or neither, and returns `row` as stored. PostgreSQL does it in
+    /// one statement, two data-modifying CTEs on the tenant's schema-qualified tables: one
+    /// round trip where BEGIN, `SET LOCAL search_path`, two INSERTs and COMMIT are five. SQLite
+    /// uses a write transaction on the tenant's file.
+    pub async fn tenant_insert_pair<A, B>(
+        &self,
+        tenant: &TenantName,
+        row: A,
+        companion: B,
+    ) -> Result<<A::Entity as EntityTrait>::Model, StoreError>
+    where
+        A: ActiveModelTrait + ActiveModelBehavior + Send,
+        <A::Entity as EntityTrait>::Model: IntoActiveModel<A> + FromQueryResult,
+        B: ActiveModelTrait + ActiveModelBehavior + Send,
+        <B::Entity as EntityTrait>::Model: IntoActiveModel<B>,
+    {
+        match &*self.tenants {
+            TenantConnections::Postgres { pool, schemas } => {
+                let schema = self.schema_of(tenant, schemas).await?;
+                let statement = insert_pair_statement(&schema, row, companion);
+                let statement = pool.get_database_backend().build(&statement);
+                <A::Entity as EntityTrait>::Model::find_by_statement(statement)
+                    .one(pool)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt("an insert returned no row".to_string()))
+            }
+            TenantConnections::Sqlite { .. } => {
+                let transaction = self.tenant_write_transaction(tenant).await?;
+                let stored = row.insert(&transaction).await?;
+                companion.insert(&transaction).await?;
+                transaction.commit().await?;
+                Ok(stored)
+            }
+        }
+    }
+
     /// Like [`Databases::tenant_transaction`], for a transaction that will write. SQLite takes
     /// the write lock at `BEGIN` (waiting its busy timeout for it): a transaction that read
     /// first and upgraded later could fail with "database is locked" when another connection
@@ -244,6 +282,41 @@ impl Databases {
         self.control.close().await?;
         Ok(())
     }
+}
+
+/// `WITH inserted AS (INSERT INTO schema.a … RETURNING *), companion AS (INSERT INTO
+/// schema.b …) SELECT * FROM inserted`. PostgreSQL runs every data-modifying CTE of a
+/// statement, referenced or not, and the statement is atomic.
+fn insert_pair_statement<A, B>(schema: &str, row: A, companion: B) -> WithQuery
+where
+    A: ActiveModelTrait,
+    B: ActiveModelTrait,
+{
+    let mut first = <A::Entity as EntityTrait>::insert(row).into_query();
+    first
+        .into_table((Alias::new(schema), A::Entity::default()))
+        .returning_all();
+    let mut second = <B::Entity as EntityTrait>::insert(companion).into_query();
+    second.into_table((Alias::new(schema), B::Entity::default()));
+    let clause = WithClause::new()
+        .cte(
+            CommonTableExpression::new()
+                .query(first)
+                .table_name(Alias::new("inserted"))
+                .to_owned(),
+        )
+        .cte(
+            CommonTableExpression::new()
+                .query(second)
+                .table_name(Alias::new("companion"))
+                .to_owned(),
+        )
+        .to_owned();
+    Query::select()
+        .column(Asterisk)
+        .from(Alias::new("inserted"))
+        .to_owned()
+        .with(clause)
 }
 
 /// Schema names are validated (`[a-z_][a-z0-9_]*`), so quoting them is enough to be safe.
