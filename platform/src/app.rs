@@ -154,7 +154,10 @@ impl Platform {
             memories.clone(),
             vector_sync.clone(),
         ));
-        let keys = Arc::new(ApiKeyService::new(registry.clone()));
+        let keys = Arc::new(ApiKeyService::new(
+            registry.clone(),
+            Duration::from_millis(config.api_key_cache_ms),
+        ));
         let settings = Arc::new(TenantSettingsService::new(
             Arc::new(SqlTenantSettings::new(databases.clone())),
             config.pii_default_policy,

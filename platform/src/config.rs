@@ -80,6 +80,10 @@ pub struct Config {
     pub policy_dir: Option<PathBuf>,
     /// How often each replica re-reads the access policy (tenants' grants), in milliseconds.
     pub policy_refresh_ms: u64,
+    /// How long a verified API key is trusted without asking the database again, in
+    /// milliseconds; 0 asks on every request. A key revoked through this replica stops at
+    /// once; revoked elsewhere (another replica, the operator), within this time.
+    pub api_key_cache_ms: u64,
     /// Shared secret (at least 32 bytes) that signs HS256 JWTs; unset disables HS256.
     pub jwt_hs256_secret: Option<Secret>,
     /// JWKS file with the public keys of RS256/ES256 JWTs.
@@ -162,6 +166,7 @@ impl Default for Config {
             log_format: "json".to_string(),
             policy_dir: None,
             policy_refresh_ms: 5_000,
+            api_key_cache_ms: 5_000,
             jwt_hs256_secret: None,
             jwt_jwks_file: None,
             jwt_jwks_url: None,

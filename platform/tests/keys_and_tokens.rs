@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::{Backends, Caller, TestPlatform, hs256_token, platform_admin_token};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use memoryc_platform::config::Config;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -661,4 +662,63 @@ async fn platform_admins_reach_admin_routes_and_no_tenant_content() {
 
 async fn status_of(platform: &TestPlatform, caller: &Caller, path: &str) -> StatusCode {
     platform.call_as(caller, Method::GET, path, None).await.0
+}
+
+/// Replicas share one database. A verified key is trusted for `api_key_cache_ms` without asking
+/// the database again: a key revoked through one replica stops there at once, on a replica
+/// that does not cache at once, and on a caching replica once its trust runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_key_stops_on_every_replica_within_its_trust_window() {
+    let replica = |trust_ms: u64, config: &Config| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            api_key_cache_ms: trust_ms,
+            ..config.clone()
+        };
+        TestPlatform::start_with(config, dir)
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = common::test_config(Backends::PostgresMilvus, dir.path().to_path_buf());
+    let revoking = TestPlatform::start_with(base.clone(), dir).await;
+    let uncached = replica(0, &base).await;
+    let short = replica(500, &base).await;
+    let long = replica(600_000, &base).await;
+    let tenant = revoking.create_tenant("Shared").await;
+    let reader = revoking.issue_key(&tenant.api_key, "reader").await;
+    for platform in [&revoking, &uncached, &short, &long] {
+        let (status, _) = platform
+            .call(Method::GET, "/api/v1/memories", Some(&reader.api_key), None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    let path = format!("/api/v1/keys/{}", reader.key_id);
+    let (status, _) = revoking
+        .call(Method::DELETE, &path, Some(&tenant.api_key), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for (platform, expected) in [
+        (&revoking, StatusCode::UNAUTHORIZED),
+        (&uncached, StatusCode::UNAUTHORIZED),
+        (&long, StatusCode::OK),
+    ] {
+        let (status, _) = platform
+            .call(Method::GET, "/api/v1/memories", Some(&reader.api_key), None)
+            .await;
+        assert_eq!(status, expected, "right after the revocation");
+    }
+    let stopped = common::eventually(Duration::from_secs(10), || async {
+        short
+            .call(Method::GET, "/api/v1/memories", Some(&reader.api_key), None)
+            .await
+            .0
+            == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    assert!(stopped, "the short trust window never ran out");
+    for platform in [uncached, short, long] {
+        platform.shutdown_keeping_data().await;
+    }
+    revoking.shutdown().await;
 }

@@ -3,8 +3,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use quick_cache::sync::Cache;
 use tokio::sync::RwLock;
 use uuid::Uuid;
 
@@ -15,6 +18,8 @@ use crate::stores::{StoredApiKey, Tenant, TenantRegistry};
 
 /// Longest key name.
 const MAX_KEY_NAME_CHARS: usize = 128;
+/// Verified keys kept; a key past this many is looked up again.
+const VERIFIED_KEYS: usize = 100_000;
 
 /// A key to issue.
 #[derive(Debug, Clone)]
@@ -32,16 +37,36 @@ pub struct IssuedApiKey {
     pub plaintext: String,
 }
 
+/// A key the database confirmed, and until when that answer is trusted.
+#[derive(Clone)]
+struct VerifiedKey {
+    principal: Principal,
+    key_id: Uuid,
+    expires_at: Option<DateTime<Utc>>,
+    trusted_until: Instant,
+}
+
 pub struct ApiKeyService {
     registry: Arc<dyn TenantRegistry>,
     tenants_by_id: RwLock<HashMap<Uuid, Tenant>>,
+    /// Keyed by the presented key's hash (never its plaintext). Only keys that verified are
+    /// kept, so guessing keys cannot fill it.
+    verified: Cache<String, VerifiedKey>,
+    trust_for: Duration,
+    /// Bumped by every revocation: a lookup that raced one does not cache what it read.
+    revocations: AtomicU64,
 }
 
 impl ApiKeyService {
-    pub fn new(registry: Arc<dyn TenantRegistry>) -> Self {
+    /// `trust_for`: how long a verified key is used without asking the database again
+    /// (zero asks every time).
+    pub fn new(registry: Arc<dyn TenantRegistry>, trust_for: Duration) -> Self {
         Self {
             registry,
             tenants_by_id: RwLock::new(HashMap::new()),
+            verified: Cache::new(VERIFIED_KEYS),
+            trust_for,
+            revocations: AtomicU64::new(0),
         }
     }
 
@@ -103,13 +128,17 @@ impl ApiKeyService {
         Ok(self.registry.list_api_keys(tenant.tenant_id).await?)
     }
 
-    /// Revokes one of the tenant's keys; keys of other tenants are "not found".
+    /// Revokes one of the tenant's keys; keys of other tenants are "not found". The key stops
+    /// working on this replica at once.
     pub async fn revoke(&self, tenant: &Tenant, key_id: Uuid) -> Result<(), ServiceError> {
         if self
             .registry
             .revoke_api_key(tenant.tenant_id, key_id, Utc::now())
             .await?
         {
+            self.revocations.fetch_add(1, Ordering::SeqCst);
+            self.verified
+                .retain(|_, verified| verified.key_id != key_id);
             Ok(())
         } else {
             Err(ServiceError::NotFound(format!("API key {key_id}")))
@@ -117,12 +146,18 @@ impl ApiKeyService {
     }
 
     /// The principal behind a presented API key, or `None` when the key is not valid.
-    /// Revocation and expiry are read from the database on every call, so they apply at once
-    /// on every replica.
+    /// Revocation and expiry are read from the database, at most `trust_for` ago; expiry is
+    /// also checked on every call.
     pub async fn authenticate(&self, presented: &str) -> Result<Option<Principal>, ServiceError> {
         let Some(prefix) = api_key::prefix_of(presented) else {
             return Ok(None);
         };
+        let presented_hash = api_key::hash(presented);
+        let now = Utc::now();
+        if let Some(principal) = self.trusted(&presented_hash, now) {
+            return Ok(Some(principal));
+        }
+        let revocations = self.revocations.load(Ordering::SeqCst);
         let Some(key) = self.registry.find_api_key(prefix).await? else {
             return Ok(None);
         };
@@ -131,14 +166,14 @@ impl ApiKeyService {
             &key.key_hash,
             key.expires_at,
             key.revoked_at,
-            Utc::now(),
+            now,
         ) {
             return Ok(None);
         }
         let Some(tenant) = self.tenant_by_id(key.tenant_id).await? else {
             return Ok(None);
         };
-        Ok(Some(Principal {
+        let principal = Principal {
             user_id: key.user_id,
             tenant: Some(tenant),
             roles: vec![key.role],
@@ -146,7 +181,36 @@ impl ApiKeyService {
                 key_id: key.key_id,
                 prefix: key.prefix,
             },
-        }))
+        };
+        if !self.trust_for.is_zero() {
+            self.verified.insert(
+                presented_hash.clone(),
+                VerifiedKey {
+                    principal: principal.clone(),
+                    key_id: key.key_id,
+                    expires_at: key.expires_at,
+                    trusted_until: Instant::now() + self.trust_for,
+                },
+            );
+            // A revocation since the lookup may have missed the entry just added.
+            if self.revocations.load(Ordering::SeqCst) != revocations {
+                self.verified.remove(&presented_hash);
+            }
+        }
+        Ok(Some(principal))
+    }
+
+    /// The principal of a key verified recently enough and not expired since.
+    fn trusted(&self, presented_hash: &str, now: DateTime<Utc>) -> Option<Principal> {
+        let verified = self.verified.get(presented_hash)?;
+        let fresh = Instant::now() < verified.trusted_until
+            && verified.expires_at.is_none_or(|at| now < at);
+        if fresh {
+            Some(verified.principal)
+        } else {
+            self.verified.remove(presented_hash);
+            None
+        }
     }
 
     /// Tenants rarely change; keep them in memory once seen.
