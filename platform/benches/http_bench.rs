@@ -177,11 +177,11 @@ async fn run(plan: InferencePlan) -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let model = ModelAlone::load(plan.passes)?;
-    let (p50, p99) = model.single_latency().await?;
+    let single = model.single_latency().await?;
     let batched = model.batched_throughput(&sample_of(0..2048)).await?;
     println!(
-        "model: single sentence p50 {p50:.1} ms p99 {p99:.1} ms; batched ({DEFAULT_MAX_BATCH} texts, {} at once) {batched:.0} sentences/s",
-        plan.passes
+        "model: single sentence p50 {:.1} ms p99 {:.1} ms mean {:.1} ms; batched ({DEFAULT_MAX_BATCH} texts, {} at once) {batched:.0} sentences/s",
+        single.p50, single.p99, single.mean, plan.passes
     );
     let analytics_size = env_number("BENCH_ANALYTICS_SIZE", 2000);
     if analytics_size > 0 {
@@ -191,6 +191,24 @@ async fn run(plan: InferencePlan) -> Result<(), Box<dyn std::error::Error>> {
         run_backend(backend, &sizes, queries, concurrency, &model).await?;
     }
     Ok(())
+}
+
+/// Percentiles and mean of sorted durations, in ms.
+struct Latency {
+    p50: f64,
+    p99: f64,
+    mean: f64,
+}
+
+impl Latency {
+    fn of(sorted: &[Duration]) -> Self {
+        let total: f64 = sorted.iter().map(Duration::as_secs_f64).sum();
+        Self {
+            p50: percentile(sorted, 0.5),
+            p99: percentile(sorted, 0.99),
+            mean: 1_000.0 * total / sorted.len().max(1) as f64,
+        }
+    }
 }
 
 /// The model alone, with as many batches at once as the platform computes.
@@ -208,8 +226,8 @@ impl ModelAlone {
         })
     }
 
-    /// Single sentences, one at a time: p50 and p99 in ms.
-    async fn single_latency(&self) -> Result<(f64, f64), Box<dyn std::error::Error>> {
+    /// Single sentences, one at a time.
+    async fn single_latency(&self) -> Result<Latency, Box<dyn std::error::Error>> {
         let mut single = Vec::new();
         for n in 0..50 {
             let started = Instant::now();
@@ -217,7 +235,7 @@ impl ModelAlone {
             single.push(started.elapsed());
         }
         single.sort();
-        Ok((percentile(&single, 0.5), percentile(&single, 0.99)))
+        Ok(Latency::of(&single))
     }
 
     /// Sentences per second over `texts`, in batches of the platform's size, `passes` at once.
@@ -331,11 +349,11 @@ async fn run_backend(
         println!(
             "{backend} @ {size}: the model alone embeds these memories' texts at {model_throughput:.0} sentences/s"
         );
-        let before = model_usage(&client, &base).await?;
+        let before = server_metrics(&client, &base).await?;
         let started = Instant::now();
         let inserted = ingest(&client, &base, &key, stored..size, concurrency).await?;
         let elapsed = started.elapsed().as_secs_f64();
-        let after = model_usage(&client, &base).await?;
+        let after = server_metrics(&client, &base).await?;
         stored = size;
         let rate = inserted as f64 / elapsed;
         println!(
@@ -354,13 +372,20 @@ async fn run_backend(
             settle.waited.as_secs_f64(),
             100.0 * settle.idle
         );
+        let before = server_metrics(&client, &base).await?;
         let latencies = search_latencies(&client, &base, &key, queries, size).await?;
+        let after = server_metrics(&client, &base).await?;
         println!(
             "{backend} @ {size}: search over HTTP incl. query embedding p50 {:.1} ms p95 {:.1} ms p99 {:.1} ms ({} distinct queries)",
             percentile(&latencies, 0.5),
             percentile(&latencies, 0.95),
             percentile(&latencies, 0.99),
             latencies.len()
+        );
+        let client_mean = Latency::of(&latencies).mean;
+        let (request, service, embedding) = before.search_means(&after);
+        println!(
+            "  means per search: {client_mean:.1} ms at the client, {request:.1} ms in the server's HTTP layer, {service:.1} ms in the search service, {embedding:.1} ms embedding the query"
         );
         let recall = recall_at_10(
             &databases,
@@ -458,18 +483,46 @@ async fn analytics_overhead(
     Ok(())
 }
 
-/// The embedding model's counters as the platform exports them.
-struct ModelUsage {
+/// The platform's own timings and counters, as it exports them at one moment.
+struct ServerMetrics {
+    /// Batches the model computed, their summed seconds, and the texts in them.
     batches: f64,
     seconds: f64,
     texts: f64,
+    /// Search requests as the HTTP layer timed them (count, summed seconds).
+    search_requests: f64,
+    search_request_seconds: f64,
+    /// Semantic searches as the service timed them: embedding, vector search, rows.
+    searches: f64,
+    search_seconds: f64,
 }
 
-async fn model_usage(
+impl ServerMetrics {
+    /// Mean milliseconds per search of (HTTP request, service call, query embedding) between
+    /// `self` and a later snapshot, when only searches ran in between.
+    fn search_means(&self, later: &Self) -> (f64, f64, f64) {
+        let mean = |seconds: f64, count: f64| 1_000.0 * seconds / count.max(1.0);
+        (
+            mean(
+                later.search_request_seconds - self.search_request_seconds,
+                later.search_requests - self.search_requests,
+            ),
+            mean(
+                later.search_seconds - self.search_seconds,
+                later.searches - self.searches,
+            ),
+            mean(later.seconds - self.seconds, later.batches - self.batches),
+        )
+    }
+}
+
+async fn server_metrics(
     client: &reqwest::Client,
     base: &str,
-) -> Result<ModelUsage, Box<dyn std::error::Error>> {
-    use memoryc_crds::contract::platform_metrics::{EMBEDDED_TEXTS, EMBEDDING_DURATION};
+) -> Result<ServerMetrics, Box<dyn std::error::Error>> {
+    use memoryc_crds::contract::platform_metrics::{
+        EMBEDDED_TEXTS, EMBEDDING_DURATION, HTTP_REQUEST_DURATION, SEARCH_DURATION,
+    };
     let text = client
         .get(format!("{base}/metrics"))
         .send()
@@ -477,20 +530,26 @@ async fn model_usage(
         .error_for_status()?
         .text()
         .await?;
-    // Summed over label sets, if the family has any.
-    let sample = |name: &str| -> f64 {
+    // Summed over the family's label sets that contain every one of `labels`.
+    let sample = |name: &str, labels: &[&str]| -> f64 {
         text.lines()
             .filter_map(|line| {
                 let (metric, value) = line.rsplit_once(' ')?;
-                let family = metric.split_once('{').map_or(metric, |(family, _)| family);
-                (family == name).then(|| value.trim().parse::<f64>().ok())?
+                let (family, set) = metric.split_once('{').unwrap_or((metric, ""));
+                let wanted = family == name && labels.iter().all(|label| set.contains(label));
+                wanted.then(|| value.trim().parse::<f64>().ok())?
             })
             .sum()
     };
-    Ok(ModelUsage {
-        batches: sample(&format!("{EMBEDDING_DURATION}_count")),
-        seconds: sample(&format!("{EMBEDDING_DURATION}_sum")),
-        texts: sample(EMBEDDED_TEXTS),
+    let search_route = ["route=\"/api/v1/memories\"", "method=\"GET\""];
+    Ok(ServerMetrics {
+        batches: sample(&format!("{EMBEDDING_DURATION}_count"), &[]),
+        seconds: sample(&format!("{EMBEDDING_DURATION}_sum"), &[]),
+        texts: sample(EMBEDDED_TEXTS, &[]),
+        search_requests: sample(&format!("{HTTP_REQUEST_DURATION}_count"), &search_route),
+        search_request_seconds: sample(&format!("{HTTP_REQUEST_DURATION}_sum"), &search_route),
+        searches: sample(&format!("{SEARCH_DURATION}_count"), &["mode=\"semantic\""]),
+        search_seconds: sample(&format!("{SEARCH_DURATION}_sum"), &["mode=\"semantic\""]),
     })
 }
 
@@ -616,6 +675,9 @@ async fn search_latencies(
     offset: usize,
 ) -> Result<Vec<Duration>, Box<dyn std::error::Error>> {
     let url = format!("{base}/api/v1/memories");
+    // Idle time before each query: a search after a quiet spell finds less of the model's
+    // weights in the CPU's caches than one right after another.
+    let pause = Duration::from_millis(env_number("BENCH_SEARCH_PAUSE_MS", 0) as u64);
     let mut latencies = Vec::with_capacity(queries);
     for n in 0..queries {
         let query = query_text(offset + n);
@@ -629,6 +691,9 @@ async fn search_latencies(
         let status = response.status();
         let _ = response.bytes().await?;
         latencies.push(started.elapsed());
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
         if status != 200 {
             return Err(format!("search answered {status}").into());
         }
