@@ -182,8 +182,7 @@ impl MemoryRepository for SqlMemoryRepository {
         active.updated_at = Set(now);
         let row = active.update(&transaction).await?;
         let (old_value, new_value) = changed_fields(&before, &row);
-        record_history(
-            &transaction,
+        history_entry(
             id,
             HistoryAction::Updated,
             Some(old_value),
@@ -191,6 +190,7 @@ impl MemoryRepository for SqlMemoryRepository {
             actor,
             now,
         )
+        .insert(&transaction)
         .await?;
         transaction.commit().await?;
         to_memory(row).map(Some)
@@ -217,8 +217,7 @@ impl MemoryRepository for SqlMemoryRepository {
             .exec(&transaction)
             .await?;
         if let Some(before) = before.filter(|_| result.rows_affected > 0) {
-            record_history(
-                &transaction,
+            history_entry(
                 id,
                 HistoryAction::Deleted,
                 Some(snapshot(&before)),
@@ -226,6 +225,7 @@ impl MemoryRepository for SqlMemoryRepository {
                 actor,
                 now,
             )
+            .insert(&transaction)
             .await?;
         }
         transaction.commit().await?;
@@ -379,23 +379,7 @@ fn changed_fields(
     (changed_old.into(), changed_new.into())
 }
 
-async fn record_history(
-    transaction: &sea_orm::DatabaseTransaction,
-    memory_id: Uuid,
-    action: HistoryAction,
-    old_value: Option<serde_json::Value>,
-    new_value: Option<serde_json::Value>,
-    changed_by: Uuid,
-    changed_at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    history_entry(
-        memory_id, action, old_value, new_value, changed_by, changed_at,
-    )
-    .insert(transaction)
-    .await?;
-    Ok(())
-}
-
+/// A history entry of `memory_id`, to insert with the change it records.
 fn history_entry(
     memory_id: Uuid,
     action: HistoryAction,
