@@ -645,6 +645,13 @@ def check_platform(r: Release) -> None:
     }
     for name, value in expected.items():
         r.report.equal(literal(env, name), value, f"{where} {name}")
+    token = values["platform"]["metricsToken"]
+    r.report.equal(
+        (env.get("MEMORYC_METRICS_TOKEN") or {}).get("valueFrom"),
+        {"secretKeyRef": {"name": token["existingSecret"], "key": token["key"]}}
+        if token["existingSecret"] else None,
+        f"{where} MEMORYC_METRICS_TOKEN",
+    )
     listen = literal(env, "MEMORYC_LISTEN") or ""
     r.report.check(
         listen.startswith("0.0.0.0:"), f"{where}: listens on {listen!r}, not on every address"
@@ -753,6 +760,13 @@ def check_monitoring(r: Release) -> None:
                         endpoint.get("path") in paths_of.get(owner.name, set()),
                         f"{monitor}: {owner.name} serves no {endpoint.get('path')}",
                     )
+                    if owner.name == PLATFORM:
+                        r.report.equal(
+                            endpoint.get("authorization"),
+                            platform_scrape_authorization(r),
+                            f"{monitor}: authorization of the platform's {endpoint['port']!r} "
+                            "endpoint (against the platform's MEMORYC_METRICS_TOKEN)",
+                        )
     rule = r.find("PrometheusRule", "memoryc")
     if rule is not None:
         for key, value in extra_labels.items():
@@ -775,6 +789,18 @@ def check_monitoring(r: Release) -> None:
                     any(re.fullmatch(job, s.name) for s in scraped),
                     f"{rule}: job {job!r} matches no Service the ServiceMonitor scrapes",
                 )
+
+
+def platform_scrape_authorization(r: Release) -> dict[str, Any] | None:
+    """What Prometheus must present to scrape the platform: the Secret its token comes from."""
+    deployment = r.find("Deployment", PLATFORM)
+    if deployment is None:
+        return None
+    for entry in first_container(deployment.body).get("env") or []:
+        if entry.get("name") == "MEMORYC_METRICS_TOKEN":
+            reference = (entry.get("valueFrom") or {}).get("secretKeyRef") or {}
+            return {"type": "Bearer", "credentials": reference}
+    return None
 
 
 def rbac_permissions(role: Obj) -> list[tuple[str, str, set[str], list[str]]]:
@@ -1104,6 +1130,12 @@ MUTATIONS: list[tuple[str, Callable[[dict[str, str]], dict[str, str]], str]] = [
         "ServiceMonitor", "memoryc",
         lambda d: d["spec"]["endpoints"][0].update({"port": "metric"}),
     ), "is on no Service"),
+    ("a metrics token the platform does not check", edit_object(
+        "ServiceMonitor", "memoryc",
+        lambda d: d["spec"]["endpoints"][1].update({"authorization": {
+            "type": "Bearer", "credentials": {"name": "memoryc-metrics", "key": "token"},
+        }}),
+    ), "against the platform's MEMORYC_METRICS_TOKEN"),
     ("alert rules lost from the PrometheusRule", edit_object(
         "PrometheusRule", "memoryc", lambda d: d.update({"spec": {"groups": []}}),
     ), "differs from files/alerts.rules.yaml"),
