@@ -42,6 +42,7 @@ use crate::services::events::redis_stream::{self, RedisEventStream, StreamSettin
 use crate::services::events::{EventProcessor, EventPublisher, TenantEvent, in_process};
 use crate::services::grants::GrantService;
 use crate::services::health::HealthService;
+use crate::services::known_tenants::KnownTenants;
 use crate::services::memory_service::MemoryService;
 use crate::services::rate_limit::in_process::InProcessCounter;
 use crate::services::rate_limit::redis::RedisCounter;
@@ -154,8 +155,13 @@ impl Platform {
             memories.clone(),
             vector_sync.clone(),
         ));
+        let known_tenants = Arc::new(KnownTenants::new(
+            registry.clone(),
+            Duration::from_millis(config.tenant_cache_ms),
+        ));
         let keys = Arc::new(ApiKeyService::new(
             registry.clone(),
+            known_tenants.clone(),
             Duration::from_millis(config.api_key_cache_ms),
         ));
         let settings = Arc::new(TenantSettingsService::new(
@@ -234,7 +240,12 @@ impl Platform {
         let state = AppState {
             memories: Arc::new(memory_service.with_cache(cache.clone())),
             analytics,
-            authenticator: Arc::new(Authenticator::new(keys.clone(), tenants.clone(), jwt)),
+            authenticator: Arc::new(Authenticator::new(
+                keys.clone(),
+                tenants.clone(),
+                known_tenants,
+                jwt,
+            )),
             tenants,
             health: Arc::new(HealthService::new(
                 databases.clone(),

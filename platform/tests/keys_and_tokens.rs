@@ -722,3 +722,79 @@ async fn a_revoked_key_stops_on_every_replica_within_its_trust_window() {
     }
     revoking.shutdown().await;
 }
+
+/// Replicas share one database, and the operator deletes a tenant behind their backs (its
+/// registration row; the keys go with it). A replica that resolves tenants on every request
+/// refuses the tenant's token and key at once; one that trusts a resolved tenant for
+/// `tenant_cache_ms` still serves it, then refuses it once that trust runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_deleted_by_the_operator_is_refused_within_its_trust_window() {
+    use sea_orm::ConnectionTrait;
+    let replica = |trust_ms: u64, config: &Config| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            api_key_cache_ms: trust_ms,
+            tenant_cache_ms: trust_ms,
+            ..config.clone()
+        };
+        TestPlatform::start_with(config, dir)
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = common::test_config(Backends::PostgresMilvus, dir.path().to_path_buf());
+    let uncached = replica(0, &base).await;
+    let short = replica(500, &base).await;
+    let long = replica(600_000, &base).await;
+    let tenant = uncached.create_tenant("Shared").await;
+    let token = Caller::Bearer(hs256_token(
+        json!({"sub": "agent-9", "tenant": tenant.name, "roles": ["service"]}),
+    ));
+    let key = Caller::Key(tenant.api_key.clone());
+    for platform in [&uncached, &short, &long] {
+        for caller in [&token, &key] {
+            assert_eq!(
+                status_of(platform, caller, "/api/v1/memories").await,
+                StatusCode::OK
+            );
+        }
+    }
+
+    let control = uncached.databases().await.control();
+    let deleted = control
+        .execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "DELETE FROM tenants WHERE name = $1",
+            [tenant.name.clone().into()],
+        ))
+        .await
+        .expect("tenant row deleted");
+    assert_eq!(deleted.rows_affected(), 1);
+
+    for caller in [&token, &key] {
+        assert_eq!(
+            status_of(&uncached, caller, "/api/v1/memories").await,
+            StatusCode::UNAUTHORIZED,
+            "right after the deletion, uncached"
+        );
+    }
+    // The schema is still there, so only the kept tenant can be what lets the token in.
+    assert_eq!(
+        status_of(&long, &token, "/api/v1/memories").await,
+        StatusCode::OK,
+        "right after the deletion, trusted for ten minutes"
+    );
+    for caller in [&token, &key] {
+        let refused = common::eventually(Duration::from_secs(10), || async {
+            status_of(&short, caller, "/api/v1/memories").await == StatusCode::UNAUTHORIZED
+        })
+        .await;
+        assert!(
+            refused,
+            "the short trust window never ran out for {caller:?}"
+        );
+    }
+    for platform in [short, long] {
+        platform.shutdown_keeping_data().await;
+    }
+    uncached.shutdown().await;
+}

@@ -1,17 +1,16 @@
 //! API keys of a tenant: issuing them with a role and an optional expiry, listing them (public
 //! prefix only), revoking them, and resolving a presented key to its [`Principal`].
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use quick_cache::sync::Cache;
-use tokio::sync::RwLock;
 use uuid::Uuid;
 
 use super::ServiceError;
+use super::known_tenants::KnownTenants;
 use crate::auth::{Credential, Principal, Role, api_key};
 use crate::domain::validation::InputError;
 use crate::stores::{StoredApiKey, Tenant, TenantRegistry};
@@ -48,7 +47,7 @@ struct VerifiedKey {
 
 pub struct ApiKeyService {
     registry: Arc<dyn TenantRegistry>,
-    tenants_by_id: RwLock<HashMap<Uuid, Tenant>>,
+    tenants: Arc<KnownTenants>,
     /// Keyed by the presented key's hash (never its plaintext). Only keys that verified are
     /// kept, so guessing keys cannot fill it.
     verified: Cache<String, VerifiedKey>,
@@ -60,10 +59,14 @@ pub struct ApiKeyService {
 impl ApiKeyService {
     /// `trust_for`: how long a verified key is used without asking the database again
     /// (zero asks every time).
-    pub fn new(registry: Arc<dyn TenantRegistry>, trust_for: Duration) -> Self {
+    pub fn new(
+        registry: Arc<dyn TenantRegistry>,
+        tenants: Arc<KnownTenants>,
+        trust_for: Duration,
+    ) -> Self {
         Self {
             registry,
-            tenants_by_id: RwLock::new(HashMap::new()),
+            tenants,
             verified: Cache::new(VERIFIED_KEYS),
             trust_for,
             revocations: AtomicU64::new(0),
@@ -170,7 +173,7 @@ impl ApiKeyService {
         ) {
             return Ok(None);
         }
-        let Some(tenant) = self.tenant_by_id(key.tenant_id).await? else {
+        let Some(tenant) = self.tenants.by_id(key.tenant_id).await? else {
             return Ok(None);
         };
         let principal = Principal {
@@ -211,20 +214,5 @@ impl ApiKeyService {
             self.verified.remove(presented_hash);
             None
         }
-    }
-
-    /// Tenants rarely change; keep them in memory once seen.
-    async fn tenant_by_id(&self, tenant_id: Uuid) -> Result<Option<Tenant>, ServiceError> {
-        if let Some(tenant) = self.tenants_by_id.read().await.get(&tenant_id) {
-            return Ok(Some(tenant.clone()));
-        }
-        let tenant = self.registry.find_by_id(tenant_id).await?;
-        if let Some(tenant) = &tenant {
-            self.tenants_by_id
-                .write()
-                .await
-                .insert(tenant_id, tenant.clone());
-        }
-        Ok(tenant)
     }
 }

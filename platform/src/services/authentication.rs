@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::ServiceError;
 use super::api_keys::ApiKeyService;
+use super::known_tenants::KnownTenants;
 use super::tenant_service::TenantService;
 use crate::auth::jwt::JwtVerifier;
 use crate::auth::role::is_valid_role_name;
@@ -18,7 +19,6 @@ use crate::stores::{Tenant, TenantUser};
 const JWT_SUBJECT_NAMESPACE: Uuid = Uuid::from_u128(0x6d656d6f_7279_4300_8a75_74686a777473);
 /// JWT users already known to exist, so their first request is the only one that writes.
 const KNOWN_USERS: usize = 100_000;
-const KNOWN_TENANTS: usize = 10_000;
 
 /// Why a credential was refused. Deliberately coarse: callers learn nothing about which part
 /// of a credential was wrong.
@@ -37,13 +37,14 @@ pub struct Authenticator {
     tenants: Arc<TenantService>,
     jwt: Option<JwtVerifier>,
     known_users: Cache<(Uuid, Uuid), ()>,
-    tenants_by_name: Cache<String, Tenant>,
+    known_tenants: Arc<KnownTenants>,
 }
 
 impl Authenticator {
     pub fn new(
         keys: Arc<ApiKeyService>,
         tenants: Arc<TenantService>,
+        known_tenants: Arc<KnownTenants>,
         jwt: Option<JwtVerifier>,
     ) -> Self {
         Self {
@@ -51,7 +52,7 @@ impl Authenticator {
             tenants,
             jwt,
             known_users: Cache::new(KNOWN_USERS),
-            tenants_by_name: Cache::new(KNOWN_TENANTS),
+            known_tenants,
         }
     }
 
@@ -102,18 +103,14 @@ impl Authenticator {
     }
 
     async fn tenant(&self, name: &str) -> Result<Option<Tenant>, AuthFailure> {
-        if let Some(tenant) = self.tenants_by_name.get(name) {
-            return Ok(Some(tenant));
-        }
         let Ok(parsed) = TenantName::parse(name) else {
             return Ok(None);
         };
-        let tenant = self.tenants.find(&parsed).await?;
-        if let Some(tenant) = &tenant {
-            self.tenants_by_name
-                .insert(name.to_string(), tenant.clone());
-        }
-        Ok(tenant)
+        Ok(self
+            .known_tenants
+            .by_name(&parsed)
+            .await
+            .map_err(ServiceError::from)?)
     }
 
     /// Memories reference their user, so a JWT subject becomes a user of its tenant.

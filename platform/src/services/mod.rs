@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod grants;
 pub mod health;
+pub mod known_tenants;
 pub mod memory_service;
 pub mod rate_limit;
 pub mod relationships;
