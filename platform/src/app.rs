@@ -188,7 +188,7 @@ impl Platform {
         ));
         let default_isolation = parse_isolation(&config.default_isolation)?;
         let tenants = Arc::new(TenantService::new(
-            registry,
+            registry.clone(),
             databases.clone(),
             vectors.clone(),
             keys.clone(),
@@ -206,8 +206,12 @@ impl Platform {
             },
         );
         let event_processor = Arc::new(
-            EventProcessor::new(analytics_repository.clone(), Some(Arc::new(relationships)))
-                .with_observer(Arc::new(metrics.clone())),
+            EventProcessor::new(
+                analytics_repository.clone(),
+                registry.clone(),
+                Some(Arc::new(relationships)),
+            )
+            .with_observer(Arc::new(metrics.clone())),
         );
         let access_counts = Arc::new(AccessCounts::new(memories.clone()));
         let mut memory_service = MemoryService::new(

@@ -1,6 +1,6 @@
 //! The Redis Streams transport against a real Redis: delivery is at-least-once (entries a dead
-//! consumer held are taken over), and the consumer is idempotent (a redelivered event is
-//! stored once).
+//! consumer held are taken over), the consumer is idempotent (a redelivered event is stored
+//! once), and a deleted tenant's events are dropped instead of staying pending.
 
 mod common;
 
@@ -55,7 +55,12 @@ async fn a_dead_consumers_events_are_taken_over_and_stored_once() {
     let tenant = TenantName::parse("acme").expect("name");
     databases.provision_tenant(&tenant).await.expect("tenant");
     let repository = Arc::new(SqlAnalyticsRepository::new(databases.clone()));
-    let processor = Arc::new(EventProcessor::new(repository.clone(), None));
+    let registry = Arc::new(
+        memoryc_platform::stores::relational::control_repository::SqlTenantRegistry::new(
+            databases.clone(),
+        ),
+    );
+    let processor = Arc::new(EventProcessor::new(repository.clone(), registry, None));
 
     let prefix = format!("{}:", unique("memoryc-test-"));
     let dying = RedisEventStream::connect(&redis_url(), settings(&prefix, "dying")).expect("pool");
@@ -125,4 +130,122 @@ async fn a_dead_consumers_events_are_taken_over_and_stored_once() {
     let _ = stop.send(true);
     let _ = consumer.await;
     databases.close().await.expect("close");
+}
+
+/// On PostgreSQL a deleted tenant's events fail like any store error (its schema is gone).
+/// The consumer drops them once the registry says the tenant no longer exists, so they do not
+/// stay pending forever, and stores the other tenants' events of the same batch. A tenant
+/// that is still registered keeps its failed events pending.
+#[tokio::test]
+async fn events_of_a_tenant_deleted_on_postgres_are_dropped_not_pending_forever() {
+    use memoryc_platform::stores::TenantRegistry;
+    use memoryc_platform::stores::relational::control_repository::SqlTenantRegistry;
+
+    let control_schema = unique("ctl_events_");
+    let databases = Databases::connect(&RelationalConfig::Postgres {
+        url: common::postgres_url(),
+        control_schema: control_schema.clone(),
+        max_connections: 4,
+        acquire_timeout: Duration::from_secs(5),
+    })
+    .await
+    .expect("databases");
+    let registry = Arc::new(SqlTenantRegistry::new(databases.clone()));
+    let mut tenants = Vec::new();
+    for prefix in ["gone-", "live-", "broken-"] {
+        let tenant = memoryc_platform::stores::Tenant {
+            tenant_id: uuid::Uuid::now_v7(),
+            name: TenantName::parse(&unique(prefix)).expect("name"),
+            display_name: prefix.to_string(),
+            isolation: Isolation::Shared,
+            created_at: Utc::now(),
+        };
+        databases
+            .provision_tenant(&tenant.name)
+            .await
+            .expect("tenant schema");
+        registry.register(&tenant).await.expect("registered");
+        tenants.push(tenant);
+    }
+    let (gone, live, broken) = (&tenants[0], &tenants[1], &tenants[2]);
+    // The operator deletes `gone`: its schema, then its registration. `broken` loses its
+    // schema but stays registered.
+    databases
+        .drop_tenant(&gone.name)
+        .await
+        .expect("schema dropped");
+    registry.remove(gone.tenant_id).await.expect("unregistered");
+    databases
+        .drop_tenant(&broken.name)
+        .await
+        .expect("schema dropped");
+
+    let repository = Arc::new(SqlAnalyticsRepository::new(databases.clone()));
+    let processor = Arc::new(EventProcessor::new(
+        repository.clone(),
+        registry.clone(),
+        None,
+    ));
+    let prefix = format!("{}:", unique("memoryc-test-"));
+    let stream = RedisEventStream::connect(&redis_url(), settings(&prefix, "only")).expect("pool");
+    stream.ensure_group().await.expect("group");
+    let kept = event(&live.name, EventType::MemoryCreated);
+    stream
+        .append(&[event(&gone.name, EventType::MemoryCreated), kept.clone()])
+        .await
+        .expect("append");
+    let (stop, stopped) = watch::channel(false);
+    let consumer = spawn_consumer(stream.clone(), processor, stopped);
+    let live_events = || async {
+        repository
+            .events(
+                &live.name,
+                &EventQuery {
+                    limit: 10,
+                    ..EventQuery::default()
+                },
+            )
+            .await
+            .expect("events")
+            .iter()
+            .map(|e| e.event_id)
+            .collect::<Vec<_>>()
+    };
+    // Nothing is pending before the consumer reads either, so wait for the live event first.
+    let stored = eventually(Duration::from_secs(15), || async {
+        live_events().await == vec![kept.event.event_id]
+    })
+    .await;
+    assert!(
+        stored,
+        "the live tenant's event of the same batch is stored"
+    );
+    let done = eventually(Duration::from_secs(15), || async {
+        stream.pending().await.ok() == Some(0)
+    })
+    .await;
+    assert!(done, "the deleted tenant's event stayed pending");
+
+    stream
+        .append(&[event(&broken.name, EventType::MemoryCreated)])
+        .await
+        .expect("append");
+    // Several claim periods (300 ms each) pass; the entry is tried again and kept each time.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        stream.pending().await.expect("pending"),
+        1,
+        "a registered tenant's failed event must stay pending"
+    );
+
+    let _ = stop.send(true);
+    let _ = consumer.await;
+    databases.drop_tenant(&live.name).await.expect("cleanup");
+    databases.close().await.expect("close");
+    let config = memoryc_platform::config::Config {
+        database_url: common::postgres_url(),
+        control_schema,
+        ..memoryc_platform::config::Config::default()
+    };
+    common::drop_postgres_schemas(&config).await;
 }

@@ -12,8 +12,8 @@ use uuid::Uuid;
 use super::TenantEvent;
 use crate::domain::analytics::{AnalyticsEvent, EventType};
 use crate::services::ServiceError;
-use crate::stores::StoreError;
 use crate::stores::analytics::{AnalyticsRepository, RelationshipsOf};
+use crate::stores::{StoreError, TenantRegistry};
 
 /// Finds the relationships of memories (nearest neighbours and content).
 #[async_trait]
@@ -38,6 +38,7 @@ impl EventObserver for NoObserver {}
 
 pub struct EventProcessor {
     analytics: Arc<dyn AnalyticsRepository>,
+    tenants: Arc<dyn TenantRegistry>,
     relationships: Option<Arc<dyn RelationshipFinder>>,
     observer: Arc<dyn EventObserver>,
 }
@@ -46,10 +47,12 @@ impl EventProcessor {
     /// Without a finder, events are only recorded (relationships switched off).
     pub fn new(
         analytics: Arc<dyn AnalyticsRepository>,
+        tenants: Arc<dyn TenantRegistry>,
         relationships: Option<Arc<dyn RelationshipFinder>>,
     ) -> Self {
         Self {
             analytics,
+            tenants,
             relationships,
             observer: Arc::new(NoObserver),
         }
@@ -76,6 +79,11 @@ impl EventProcessor {
                 Err(ServiceError::Store(StoreError::UnknownTenant(_))) => {
                     tracing::warn!(%tenant, events = events.len(), "dropping events of a tenant that no longer exists");
                 }
+                // A deleted tenant's tables are gone (on PostgreSQL that is an error like any
+                // other); its events could never be stored, so they must not come back forever.
+                Err(error) if self.is_deleted(tenant).await => {
+                    tracing::warn!(%tenant, events = events.len(), %error, "dropping events of a tenant that no longer exists");
+                }
                 Err(error) => failure = Some(error),
             }
         }
@@ -83,6 +91,12 @@ impl EventProcessor {
             Some(error) => Err(error),
             None => Ok(()),
         }
+    }
+
+    /// True only when the registry answers that the tenant is gone; when it cannot answer,
+    /// the events are kept.
+    async fn is_deleted(&self, tenant: &TenantName) -> bool {
+        matches!(self.tenants.find_by_name(tenant).await, Ok(None))
     }
 
     async fn handle_tenant(
