@@ -570,14 +570,20 @@ def check_operator(r: Release) -> None:
             {"fieldRef": {"fieldPath": path}},
             f"{where} {name}",
         )
-    # The shared platform's URL is the rendered Service's.
-    url = literal(env, "MEMORYC_OPERATOR_SHARED_PLATFORM_URL") or ""
-    match = re.fullmatch(r"http://([a-z0-9-]+)\.([a-z0-9-]+)\.svc:(\d+)", url)
-    if r.report.check(match is not None, f"{where}: shared platform URL {url!r}"):
+    # The shared platform's URL is the rendered Service's; without one, the given URL or none
+    # (the operator then refuses Shared tenants).
+    url = literal(env, "MEMORYC_OPERATOR_SHARED_PLATFORM_URL")
+    if not values["platform"]["enabled"]:
+        r.report.equal(url, values["platform"]["sharedUrl"], f"{where} shared platform URL")
+        url = None
+    match = re.fullmatch(r"http://([a-z0-9-]+)\.([a-z0-9-]+)\.svc:(\d+)", url or "")
+    if url is not None and r.report.check(
+        match is not None, f"{where}: shared platform URL {url!r}"
+    ):
         assert match is not None
         r.report.equal(match.group(2), ns, f"{where} shared platform URL namespace")
         service = r.find("Service", match.group(1))
-        if values["platform"]["enabled"] and r.report.check(
+        if r.report.check(
             service is not None, f"{where}: shared platform URL {url} names no rendered Service"
         ):
             assert service is not None

@@ -50,7 +50,8 @@ pub struct Config {
     #[arg(long, env = "MEMORYC_OPERATOR_PLATFORM_MILVUS_URL")]
     pub platform_milvus_url: Option<String>,
 
-    /// Base URL of the shared platform, reported to `Shared` tenants.
+    /// Base URL of the shared platform, reported to `Shared` tenants. Empty: the installation
+    /// runs no shared platform, and `Shared` tenants are refused.
     #[arg(
         long,
         env = "MEMORYC_OPERATOR_SHARED_PLATFORM_URL",
@@ -126,7 +127,9 @@ impl Config {
         }
         crate::settings::Settings {
             shared_control_schema: self.control_schema.clone(),
-            shared_platform_url: self.shared_platform_url.clone(),
+            shared_platform_url: Some(self.shared_platform_url.trim())
+                .filter(|url| !url.is_empty())
+                .map(str::to_string),
             platform_image: self.platform_image.clone(),
             platform_model_dir: self.platform_model_dir.clone(),
             platform_milvus_url: self
@@ -173,5 +176,24 @@ mod tests {
         assert_eq!(settings.database.host, "db.internal");
         assert_eq!(settings.database.dbname, "memoryc");
         assert_eq!(settings.platform_milvus_url, "http://milvus.internal:19530");
+        assert_eq!(
+            settings.shared_platform_url.as_deref(),
+            Some("http://memoryc-platform.memoryc-system.svc:8080")
+        );
+    }
+
+    #[test]
+    fn an_empty_shared_platform_url_means_there_is_none() {
+        let address = crate::settings::DatabaseAddress {
+            host: "127.0.0.1".into(),
+            port: 5432,
+            dbname: "memoryc".into(),
+        };
+        for empty in ["", "  "] {
+            let config =
+                Config::try_parse_from(["memoryc-operator", "--shared-platform-url", empty])
+                    .expect("an empty URL parses");
+            assert_eq!(config.settings(&address).shared_platform_url, None);
+        }
     }
 }

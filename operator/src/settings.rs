@@ -5,8 +5,9 @@
 pub struct Settings {
     /// Control schema of the shared platform.
     pub shared_control_schema: String,
-    /// Base URL of the shared platform.
-    pub shared_platform_url: String,
+    /// Base URL of the shared platform; `None` where the installation runs none, which then
+    /// serves Dedicated tenants only.
+    pub shared_platform_url: Option<String>,
     /// Default image of dedicated platforms.
     pub platform_image: String,
     /// Model directory inside the platform image.
@@ -32,7 +33,9 @@ impl Settings {
     pub fn local() -> Self {
         Self {
             shared_control_schema: "memoryc_control".to_string(),
-            shared_platform_url: "http://memoryc-platform.memoryc-system.svc:8080".to_string(),
+            shared_platform_url: Some(
+                "http://memoryc-platform.memoryc-system.svc:8080".to_string(),
+            ),
             platform_image: "memoryc/platform:0.1.0".to_string(),
             platform_model_dir: "/opt/memoryc/model".to_string(),
             platform_milvus_url: "http://127.0.0.1:19530".to_string(),

@@ -233,7 +233,7 @@ async fn disconnect(binding: &IntegrationBinding, ctx: &Context) -> Result<Actio
     let tenants: Api<MemoryTenant> = Api::all(ctx.client.clone());
     // Without its tenant the registration went with the tenant's cleanup.
     if let Some(tenant) = tenants.get_opt(&binding.spec.tenant_ref.name).await?
-        && let Ok(plan) = TenantPlan::for_tenant(&tenant, &ctx.settings)
+        && let Ok(plan) = TenantPlan::for_cleanup(&tenant, &ctx.settings)
     {
         ctx.postgres
             .unregister_integration(&plan, &binding.name_any())

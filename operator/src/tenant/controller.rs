@@ -413,7 +413,7 @@ async fn publish(ctx: &Context, tenant: &MemoryTenant, event: &Event) {
 /// namespaced objects go with the tenant through their owner references.
 async fn cleanup(tenant: &MemoryTenant, ctx: &Context) -> Result<Action> {
     let name = tenant.name_any();
-    let plan = match TenantPlan::for_tenant(tenant, &ctx.settings) {
+    let plan = match TenantPlan::for_cleanup(tenant, &ctx.settings) {
         Ok(plan) => plan,
         // A spec that never validated was never provisioned: nothing to clean up.
         Err(_) => {

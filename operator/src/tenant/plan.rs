@@ -46,6 +46,10 @@ pub enum SpecError {
         "spec.vectors.metric {0}: the platform ranks memories by cosine similarity, so the metric must be COSINE"
     )]
     Metric(&'static str),
+    #[error(
+        "this installation runs no shared platform (the operator's shared platform URL is empty), so it serves Dedicated tenants only; set spec.isolation: Dedicated"
+    )]
+    NoSharedPlatform,
 }
 
 /// Vector settings of the tenant's collection.
@@ -105,6 +109,17 @@ pub struct TenantPlan {
 
 impl TenantPlan {
     pub fn for_tenant(tenant: &MemoryTenant, settings: &Settings) -> Result<Self, SpecError> {
+        let plan = Self::for_cleanup(tenant, settings)?;
+        if plan.api_endpoint.is_empty() {
+            return Err(SpecError::NoSharedPlatform);
+        }
+        Ok(plan)
+    }
+
+    /// The plan [`Self::for_tenant`] makes, also where this installation can no longer serve
+    /// the tenant (a Shared tenant, provisioned before the shared platform was switched off):
+    /// enough to remove what was provisioned. Its `api_endpoint` is then empty.
+    pub fn for_cleanup(tenant: &MemoryTenant, settings: &Settings) -> Result<Self, SpecError> {
         let (Some(name), Some(uid)) = (tenant.meta().name.clone(), tenant.meta().uid.clone())
         else {
             return Err(SpecError::Incomplete);
@@ -140,8 +155,9 @@ impl TenantPlan {
         let api_endpoint = match spec.isolation {
             Isolation::Shared => settings
                 .shared_platform_url
-                .trim_end_matches('/')
-                .to_string(),
+                .as_deref()
+                .map(|url| url.trim_end_matches('/').to_string())
+                .unwrap_or_default(),
             Isolation::Dedicated => {
                 format!("http://{platform_name}.{namespace}.svc:{PLATFORM_PORT}")
             }
@@ -249,7 +265,32 @@ mod tests {
             .expect("plan");
         assert_eq!(plan.control_schema, "memoryc_control");
         assert_eq!(plan.collection, SHARED_COLLECTION);
-        assert_eq!(plan.api_endpoint, Settings::local().shared_platform_url);
+        assert_eq!(
+            Some(plan.api_endpoint),
+            Settings::local().shared_platform_url
+        );
+    }
+
+    #[test]
+    fn without_a_shared_platform_shared_tenants_are_refused_but_can_be_removed() {
+        let settings = Settings {
+            shared_platform_url: None,
+            ..Settings::local()
+        };
+        let shared = tenant("acme", Isolation::Shared);
+        assert!(matches!(
+            TenantPlan::for_tenant(&shared, &settings),
+            Err(SpecError::NoSharedPlatform)
+        ));
+        let removal = TenantPlan::for_cleanup(&shared, &settings).expect("removal plan");
+        assert_eq!(removal.schema, "tenant_acme");
+        assert_eq!(removal.collection, SHARED_COLLECTION);
+        let dedicated = TenantPlan::for_tenant(&tenant("acme", Isolation::Dedicated), &settings)
+            .expect("dedicated tenants need no shared platform");
+        assert_eq!(
+            dedicated.api_endpoint,
+            "http://acme-platform.memoryc-acme.svc:8080"
+        );
     }
 
     #[test]

@@ -320,7 +320,7 @@ async fn first_reconcile_adds_the_finalizer_then_provisions_a_shared_tenant() {
     assert_eq!(status.schema.as_deref(), Some(s.plan.schema.as_str()));
     assert_eq!(
         status.api_endpoint.as_deref(),
-        Some(s.ctx.settings.shared_platform_url.as_str())
+        s.ctx.settings.shared_platform_url.as_deref()
     );
     let key = secret_text(&secret, secret_keys::API_KEY);
     assert!(
@@ -449,6 +449,89 @@ async fn a_paused_tenant_is_left_alone() {
     paused.status = Some(status);
     s.run(paused);
     s.finish().await.expect("still paused, nothing written");
+    s.cleanup().await;
+}
+
+/// An installation without a shared platform (the chart's `platform.enabled: false`) refuses
+/// Shared tenants in their status rather than reporting an endpoint nothing serves, and still
+/// erases a Shared tenant provisioned before the shared platform was switched off.
+#[tokio::test]
+async fn without_a_shared_platform_shared_tenants_are_refused_yet_still_erased() {
+    let mut s = scenario(Isolation::Shared, testing::milvus()).await;
+    s.tenant.spec.deletion_policy = DeletionPolicy::Delete;
+    s.run(s.tenant.clone());
+    s.expect_namespace_and_policies(None).await;
+    s.server.expect_get_missing(&s.secret_path()).await;
+    s.expect_secret_apply().await;
+    let ready = s.expect_status().await;
+    s.server.expect_event("default", "Ready").await;
+    s.finish().await.expect("provisioned");
+    assert!(
+        s.postgres()
+            .schema_exists(&s.plan.schema)
+            .await
+            .expect("schema")
+    );
+
+    let settings = crate::settings::Settings {
+        shared_platform_url: None,
+        ..s.ctx.settings.clone()
+    };
+    let (ctx, server) = fixtures::context(settings, testing::postgres().await, testing::milvus());
+    s.ctx = ctx;
+    s.server = server;
+    let mut provisioned = s.tenant.clone();
+    provisioned.status = Some(ready);
+    s.run(provisioned.clone());
+    let refused = s.expect_status().await;
+    let event = s.server.expect_event("default", "ProvisioningFailed").await;
+    assert!(
+        event["note"]
+            .as_str()
+            .is_some_and(|note| note.contains("no shared platform")),
+        "{event}"
+    );
+    assert_eq!(s.finish().await.expect("refused"), Action::await_change());
+    assert_eq!(refused.phase.map(|p| p.as_str()), Some("Failed"));
+    let condition = refused
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready condition");
+    assert_eq!(
+        (condition.status.as_str(), condition.reason.as_str()),
+        ("False", "InvalidSpec")
+    );
+    assert!(
+        condition.message.contains("no shared platform") && condition.message.contains("Dedicated"),
+        "{}",
+        condition.message
+    );
+
+    let mut deleting = provisioned;
+    deleting.status = Some(refused);
+    deleting.metadata.deletion_timestamp = Some(
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::now()),
+    );
+    let name = deleting.metadata.name.clone().expect("name");
+    s.run(deleting);
+    s.server.expect_event("default", "Erased").await;
+    s.server
+        .expect(
+            Method::PATCH,
+            &format!("{TENANTS}/{name}"),
+            StatusCode::OK,
+            |_| serde_json::to_value(&s.tenant).expect("tenant"),
+        )
+        .await;
+    s.finish().await.expect("erased");
+    assert!(
+        !s.postgres()
+            .schema_exists(&s.plan.schema)
+            .await
+            .expect("schema"),
+        "the tenant's schema is erased"
+    );
     s.cleanup().await;
 }
 
