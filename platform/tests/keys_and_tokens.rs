@@ -660,6 +660,16 @@ async fn platform_admins_reach_admin_routes_and_no_tenant_content() {
     platform.shutdown().await;
 }
 
+/// Another replica on `config`'s databases, with a data directory of its own.
+async fn replica_of(config: Config) -> TestPlatform {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..config
+    };
+    TestPlatform::start_with(config, dir).await
+}
+
 async fn status_of(platform: &TestPlatform, caller: &Caller, path: &str) -> StatusCode {
     platform.call_as(caller, Method::GET, path, None).await.0
 }
@@ -670,13 +680,10 @@ async fn status_of(platform: &TestPlatform, caller: &Caller, path: &str) -> Stat
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_key_stops_on_every_replica_within_its_trust_window() {
     let replica = |trust_ms: u64, config: &Config| {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = Config {
-            data_dir: dir.path().to_path_buf(),
+        replica_of(Config {
             api_key_cache_ms: trust_ms,
             ..config.clone()
-        };
-        TestPlatform::start_with(config, dir)
+        })
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let base = common::test_config(Backends::PostgresMilvus, dir.path().to_path_buf());
@@ -731,14 +738,11 @@ async fn a_revoked_key_stops_on_every_replica_within_its_trust_window() {
 async fn a_tenant_deleted_by_the_operator_is_refused_within_its_trust_window() {
     use sea_orm::ConnectionTrait;
     let replica = |trust_ms: u64, config: &Config| {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = Config {
-            data_dir: dir.path().to_path_buf(),
+        replica_of(Config {
             api_key_cache_ms: trust_ms,
             tenant_cache_ms: trust_ms,
             ..config.clone()
-        };
-        TestPlatform::start_with(config, dir)
+        })
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let base = common::test_config(Backends::PostgresMilvus, dir.path().to_path_buf());

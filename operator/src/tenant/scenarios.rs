@@ -212,6 +212,37 @@ impl Scenario {
         self.server.finished().await
     }
 
+    /// Reconciles `tenant` marked for deletion: the cleanup's event `reason`, then the
+    /// finalizer's removal, guarded by a test that it is still the operator's.
+    async fn expect_deletion(&mut self, tenant: MemoryTenant, reason: &str) {
+        let mut deleting = tenant;
+        deleting.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::now()),
+        );
+        let name = deleting.metadata.name.clone().expect("name");
+        self.run(deleting);
+        self.server.expect_event("default", reason).await;
+        let answer = serde_json::to_value(&self.tenant).expect("tenant");
+        let call = self
+            .server
+            .expect(
+                Method::PATCH,
+                &format!("{TENANTS}/{name}"),
+                StatusCode::OK,
+                |_| answer,
+            )
+            .await;
+        assert_eq!(
+            call.body[0],
+            json!({"op": "test", "path": "/metadata/finalizers/0", "value": FINALIZER})
+        );
+        assert_eq!(
+            call.body[1],
+            json!({"op": "remove", "path": "/metadata/finalizers/0"})
+        );
+        self.finish().await.expect("cleaned up");
+    }
+
     async fn cleanup(&self) {
         self.postgres().erase(&self.plan).await.expect("erase");
         if self.plan.is_dedicated() {
@@ -258,6 +289,18 @@ impl Scenario {
 
 fn to_json<T: serde::Serialize>(object: &T) -> Value {
     serde_json::to_value(object).expect("encode")
+}
+
+/// The status's condition of `type_`.
+fn condition<'a>(
+    status: &'a MemoryTenantStatus,
+    type_: &str,
+) -> &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .unwrap_or_else(|| panic!("no {type_} condition in {:?}", status.conditions))
 }
 
 fn secret_text(secret: &Value, key: &str) -> String {
@@ -359,11 +402,7 @@ async fn a_dedicated_tenant_gets_its_own_platform_and_is_ready_once_it_is_availa
         Action::requeue(Duration::from_secs(15))
     );
     assert_eq!(status.phase.map(|p| p.as_str()), Some("Provisioning"));
-    let platform = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "PlatformReady")
-        .expect("condition");
+    let platform = condition(&status, "PlatformReady");
     assert!(
         platform.message.contains("0/2 replicas available"),
         "{}",
@@ -493,38 +532,20 @@ async fn without_a_shared_platform_shared_tenants_are_refused_yet_still_erased()
     );
     assert_eq!(s.finish().await.expect("refused"), Action::await_change());
     assert_eq!(refused.phase.map(|p| p.as_str()), Some("Failed"));
-    let condition = refused
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready condition");
+    let ready = condition(&refused, "Ready");
     assert_eq!(
-        (condition.status.as_str(), condition.reason.as_str()),
+        (ready.status.as_str(), ready.reason.as_str()),
         ("False", "InvalidSpec")
     );
     assert!(
-        condition.message.contains("no shared platform") && condition.message.contains("Dedicated"),
+        ready.message.contains("no shared platform") && ready.message.contains("Dedicated"),
         "{}",
-        condition.message
+        ready.message
     );
 
     let mut deleting = provisioned;
     deleting.status = Some(refused);
-    deleting.metadata.deletion_timestamp = Some(
-        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::now()),
-    );
-    let name = deleting.metadata.name.clone().expect("name");
-    s.run(deleting);
-    s.server.expect_event("default", "Erased").await;
-    s.server
-        .expect(
-            Method::PATCH,
-            &format!("{TENANTS}/{name}"),
-            StatusCode::OK,
-            |_| serde_json::to_value(&s.tenant).expect("tenant"),
-        )
-        .await;
-    s.finish().await.expect("erased");
+    s.expect_deletion(deleting, "Erased").await;
     assert!(
         !s.postgres()
             .schema_exists(&s.plan.schema)
@@ -625,35 +646,11 @@ async fn provisioned_then_deleted(policy: DeletionPolicy) -> Scenario {
     s.server.expect_event("default", "Ready").await;
     s.finish().await.expect("provisioned");
 
-    let mut deleting = s.tenant.clone();
-    deleting.metadata.deletion_timestamp = Some(
-        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::now()),
-    );
-    let name = deleting.metadata.name.clone().expect("name");
-    s.run(deleting);
     let reason = match policy {
         DeletionPolicy::Retain => "Retained",
         DeletionPolicy::Delete => "Erased",
     };
-    s.server.expect_event("default", reason).await;
-    let call = s
-        .server
-        .expect(
-            Method::PATCH,
-            &format!("{TENANTS}/{name}"),
-            StatusCode::OK,
-            |_| serde_json::to_value(&s.tenant).expect("tenant"),
-        )
-        .await;
-    assert_eq!(
-        call.body[0],
-        json!({"op": "test", "path": "/metadata/finalizers/0", "value": FINALIZER})
-    );
-    assert_eq!(
-        call.body[1],
-        json!({"op": "remove", "path": "/metadata/finalizers/0"})
-    );
-    s.finish().await.expect("cleaned up");
+    s.expect_deletion(s.tenant.clone(), reason).await;
     s
 }
 
@@ -742,11 +739,7 @@ async fn a_failing_step_is_reported_and_requeued_with_backoff() {
         ready.message
     );
     assert_eq!(event["type"], "Warning");
-    let database = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "DatabaseReady")
-        .expect("db");
+    let database = condition(&status, "DatabaseReady");
     assert_eq!(database.status, "True", "the other steps still ran");
 
     let tenant = Arc::new(s.tenant.clone());
