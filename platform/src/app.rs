@@ -558,6 +558,7 @@ fn relational_config(config: &Config) -> RelationalConfig {
             control_schema: config.control_schema.clone(),
             max_connections: config.database_max_connections,
             acquire_timeout: config.database_acquire_timeout(),
+            schema_trust: Duration::from_millis(config.tenant_cache_ms),
         },
     }
 }

@@ -84,9 +84,10 @@ pub struct Config {
     /// milliseconds; 0 asks on every request. A key revoked through this replica stops at
     /// once; revoked elsewhere (another replica, the operator), within this time.
     pub api_key_cache_ms: u64,
-    /// How long a tenant, once resolved from a credential, is used without asking the control
-    /// database again, in milliseconds; 0 asks on every request. A tenant the operator deletes
-    /// (or deletes and creates again) is seen within this time.
+    /// How long a tenant, once resolved from a credential, and its registered PostgreSQL
+    /// schema are used without asking the control database again, in milliseconds; 0 asks
+    /// every time. A tenant the operator deletes (or deletes and creates again) is seen within
+    /// this time.
     pub tenant_cache_ms: u64,
     /// Shared secret (at least 32 bytes) that signs HS256 JWTs; unset disables HS256.
     pub jwt_hs256_secret: Option<Secret>,

@@ -278,6 +278,7 @@ impl TestPlatform {
                         control_schema: self.config.control_schema.clone(),
                         max_connections: 4,
                         acquire_timeout: Duration::from_secs(5),
+                        schema_trust: Duration::from_millis(self.config.tenant_cache_ms),
                     },
                 };
                 Databases::connect(&config).await.expect("test connection")

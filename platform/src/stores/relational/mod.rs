@@ -14,6 +14,7 @@ pub mod entities;
 pub mod memory_repository;
 pub mod outbox_repository;
 pub mod policy_adapter;
+mod registered_schemas;
 pub mod settings_repository;
 
 use std::collections::HashMap;
@@ -35,6 +36,7 @@ use sea_orm::{
 use tokio::sync::RwLock;
 
 use super::error::StoreError;
+use registered_schemas::RegisteredSchemas;
 
 /// Which relational backend to use and how to reach it.
 #[derive(Debug, Clone)]
@@ -47,6 +49,8 @@ pub enum RelationalConfig {
         control_schema: String,
         max_connections: u32,
         acquire_timeout: Duration,
+        /// How long a tenant's registered schema is used before it is read again.
+        schema_trust: Duration,
     },
 }
 
@@ -61,8 +65,8 @@ enum TenantConnections {
     Postgres {
         pool: DatabaseConnection,
         /// Each tenant's schema as its registration says (the operator may name it, e.g.
-        /// `spec.storage.schemaName`); read from the control table on first use.
-        schemas: std::sync::RwLock<HashMap<TenantName, String>>,
+        /// `spec.storage.schemaName`); read from the control table, then kept for a while.
+        schemas: RegisteredSchemas,
     },
     Sqlite {
         dir: PathBuf,
@@ -80,7 +84,17 @@ impl Databases {
                 control_schema,
                 max_connections,
                 acquire_timeout,
-            } => connect_postgres(url, control_schema, *max_connections, *acquire_timeout).await?,
+                schema_trust,
+            } => {
+                connect_postgres(
+                    url,
+                    control_schema,
+                    *max_connections,
+                    *acquire_timeout,
+                    *schema_trust,
+                )
+                .await?
+            }
         };
         ControlMigrator::up(&databases.control, None).await?;
         Ok(databases)
@@ -244,10 +258,7 @@ impl Databases {
                 let schema = self.schema_of(tenant, schemas).await?;
                 pool.execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
                     .await?;
-                schemas
-                    .write()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .remove(tenant);
+                schemas.forget(tenant);
             }
             TenantConnections::Sqlite { dir, open } => {
                 if let Some(connection) = open.write().await.remove(tenant) {
@@ -326,18 +337,13 @@ fn set_search_path(schema: &str) -> String {
 
 impl Databases {
     /// The tenant's schema: the one its registration names, else the one derived from its
-    /// name (a tenant being created is not registered yet). Remembered once found.
+    /// name (a tenant being created is not registered yet). Registered ones are remembered.
     async fn schema_of(
         &self,
         tenant: &TenantName,
-        schemas: &std::sync::RwLock<HashMap<TenantName, String>>,
+        schemas: &RegisteredSchemas,
     ) -> Result<String, StoreError> {
-        let known = schemas
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(tenant)
-            .cloned();
-        if let Some(schema) = known {
+        if let Some(schema) = schemas.get(tenant) {
             return Ok(schema);
         }
         let registered = self
@@ -355,10 +361,7 @@ impl Databases {
         };
         validate_schema_name(&schema)
             .map_err(|e| StoreError::Corrupt(format!("tenant {tenant}: registered schema: {e}")))?;
-        schemas
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(tenant.clone(), schema.clone());
+        schemas.remember(tenant, &schema);
         Ok(schema)
     }
 }
@@ -368,6 +371,7 @@ async fn connect_postgres(
     control_schema: &str,
     max_connections: u32,
     acquire_timeout: Duration,
+    schema_trust: Duration,
 ) -> Result<Databases, StoreError> {
     if !control_schema
         .bytes()
@@ -400,7 +404,7 @@ async fn connect_postgres(
         control,
         tenants: Arc::new(TenantConnections::Postgres {
             pool,
-            schemas: std::sync::RwLock::new(HashMap::new()),
+            schemas: RegisteredSchemas::new(schema_trust),
         }),
     })
 }
@@ -480,6 +484,92 @@ mod tests {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
     }
 
+    async fn registered_schema(databases: &Databases, tenant: &TenantName) -> String {
+        match &*databases.tenants {
+            TenantConnections::Postgres { schemas, .. } => {
+                databases.schema_of(tenant, schemas).await.expect("schema")
+            }
+            TenantConnections::Sqlite { .. } => unreachable!("a PostgreSQL test"),
+        }
+    }
+
+    /// The operator deletes a tenant and creates it again under its name with another
+    /// `spec.storage.schemaName`: a replica reads the new registration once its trust in the
+    /// old one runs out.
+    #[tokio::test]
+    async fn a_tenants_schema_is_read_again_once_its_trust_runs_out() {
+        let unique = &uuid::Uuid::new_v4().simple().to_string()[..10];
+        let control_schema = format!("memoryc_control_test_{unique}");
+        let connect = |trust: Duration| {
+            let control_schema = control_schema.clone();
+            async move {
+                Databases::connect(&RelationalConfig::Postgres {
+                    url: admin_url(),
+                    control_schema,
+                    max_connections: 2,
+                    acquire_timeout: Duration::from_secs(5),
+                    schema_trust: trust,
+                })
+                .await
+                .expect("databases")
+            }
+        };
+        let brief = connect(Duration::from_millis(100)).await;
+        let lasting = connect(Duration::from_secs(600)).await;
+        let tenant = TenantName::parse(&format!("t-{unique}")).expect("name");
+        let register = |schema: String| {
+            Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "INSERT INTO tenants (tenant_id, name, display_name, isolation, schema_name, \
+                 collection_name, created_at) VALUES ($1, $2, $2, 'Shared', $3, 'shared', now())",
+                [
+                    uuid::Uuid::now_v7().into(),
+                    tenant.as_str().into(),
+                    schema.into(),
+                ],
+            )
+        };
+        let first = format!("first_{unique}");
+        brief
+            .control()
+            .execute_raw(register(first.clone()))
+            .await
+            .expect("registered");
+        assert_eq!(registered_schema(&brief, &tenant).await, first);
+        assert_eq!(registered_schema(&lasting, &tenant).await, first);
+
+        let second = format!("second_{unique}");
+        brief
+            .control()
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "DELETE FROM tenants WHERE name = $1",
+                [tenant.as_str().into()],
+            ))
+            .await
+            .expect("deleted");
+        brief
+            .control()
+            .execute_raw(register(second.clone()))
+            .await
+            .expect("registered again");
+        assert_eq!(
+            registered_schema(&lasting, &tenant).await,
+            first,
+            "kept: the remembered schema is what answers"
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(registered_schema(&brief, &tenant).await, second);
+
+        brief
+            .control()
+            .execute_unprepared(&format!("DROP SCHEMA \"{control_schema}\" CASCADE"))
+            .await
+            .expect("cleanup");
+        brief.close().await.expect("close");
+        lasting.close().await.expect("close");
+    }
+
     /// A dedicated tenant's platform connects as the tenant's role, which owns its control
     /// schema (the operator created it) but may not create schemas.
     #[tokio::test]
@@ -503,6 +593,7 @@ mod tests {
             control_schema: schema.clone(),
             max_connections: 2,
             acquire_timeout: Duration::from_secs(5),
+            schema_trust: Duration::from_secs(5),
         })
         .await;
         let outcome = match connected {
