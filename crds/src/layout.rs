@@ -76,6 +76,13 @@ impl TenantName {
         format!("memoryc_{}", self.0.replace('-', "_"))
     }
 
+    /// `NOLOGIN` role that owns the tenant's schemas and every object in them; only migrations
+    /// act as it. The `$` keeps it apart from every login role (`memoryc_` + a tenant name
+    /// never holds one).
+    pub fn owner_role_name(&self) -> String {
+        format!("{}$owner", self.role_name())
+    }
+
     /// Milvus collection of a dedicated tenant.
     pub fn dedicated_collection(&self) -> String {
         format!("memoryc_tenant_{}", self.0.replace('-', "_"))
@@ -194,6 +201,7 @@ mod tests {
         let name = TenantName::parse("acme-corp2").expect("valid name");
         assert_eq!(name.schema_name(), "tenant_acme_corp2");
         assert_eq!(name.role_name(), "memoryc_acme_corp2");
+        assert_eq!(name.owner_role_name(), "memoryc_acme_corp2$owner");
         assert_eq!(name.dedicated_collection(), "memoryc_tenant_acme_corp2");
         assert_eq!(collection_for(&name, Isolation::Shared), SHARED_COLLECTION);
         assert_eq!(
@@ -220,6 +228,17 @@ mod tests {
                 !derived.starts_with("memoryc_control")
             );
         }
+    }
+
+    #[test]
+    fn owner_roles_fit_and_never_match_a_login_role() {
+        let longest = TenantName::parse(&"a".repeat(MAX_TENANT_NAME_LEN)).expect("valid");
+        assert!(longest.owner_role_name().len() <= MAX_IDENTIFIER_LEN);
+        // A login role is `memoryc_` and a tenant name's letters, digits and '_': never a '$'.
+        let tricky = TenantName::parse("acme-owner").expect("valid");
+        let acme = TenantName::parse("acme").expect("valid");
+        assert_ne!(tricky.role_name(), acme.owner_role_name());
+        assert!(!tricky.role_name().contains('$'));
     }
 
     #[test]

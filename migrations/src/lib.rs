@@ -10,6 +10,7 @@ pub use sea_orm_migration;
 use sea_orm_migration::prelude::*;
 
 pub mod control;
+pub mod roles;
 pub mod tenant;
 
 /// Migrations of the control schema.

@@ -17,6 +17,12 @@ pub struct Config {
     )]
     pub database_url: String,
 
+    /// The shared platform's PostgreSQL login. Each Shared tenant's login role is granted to it
+    /// (it acts as a tenant only by `SET LOCAL ROLE`; the operator makes it `NOINHERIT`) and it
+    /// gets DML on the control tables. Empty: the platform logs in as the operator's role.
+    #[arg(long, env = "MEMORYC_OPERATOR_PLATFORM_DATABASE_ROLE")]
+    pub platform_database_role: Option<String>,
+
     /// Host written into tenants' credentials, when applications reach PostgreSQL by another
     /// name than the operator does. Defaults to the host of `database_url`.
     #[arg(long, env = "MEMORYC_OPERATOR_TENANT_DATABASE_HOST")]

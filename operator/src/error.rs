@@ -33,6 +33,7 @@ impl Error {
             Error::Kube(_) => "kube",
             Error::Provision(ProvisionError::Database(_)) => "database",
             Error::Provision(ProvisionError::VectorStore(_)) => "vector_store",
+            Error::Provision(ProvisionError::Conflict(_)) => "invalid_spec",
             Error::Finalizer(inner) => match inner.as_ref() {
                 kube::runtime::finalizer::Error::ApplyFailed(e)
                 | kube::runtime::finalizer::Error::CleanupFailed(e) => e.metric_label(),

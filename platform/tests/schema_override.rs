@@ -7,6 +7,7 @@ mod common;
 use common::{Backends, test_config, unique};
 use memoryc_crds::layout::{Isolation, TenantName};
 use memoryc_migrations::TenantMigrator;
+use memoryc_migrations::roles;
 use memoryc_migrations::sea_orm_migration::MigratorTrait;
 use memoryc_platform::app::Platform;
 use memoryc_platform::services::memory_service::{CreateMemory, TenantScope};
@@ -21,22 +22,39 @@ async fn a_registered_schema_name_is_where_the_tenants_data_lives() {
     let tenant_name = TenantName::parse(&name).expect("name");
     let schema = format!("custom_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
 
-    // What the operator does: the schema with the tenant tables, and the registration.
+    // What the operator does: the tenant's roles, the schema with the tenant tables owned by
+    // the owner role, the login's grants, and the registration.
     let admin = Database::connect(config.database_url.clone())
         .await
         .expect("admin connection");
+    let owner = tenant_name.owner_role_name();
+    let login = tenant_name.role_name();
+    for role in [&owner, &login] {
+        roles::ensure_nologin_role(&admin, role)
+            .await
+            .expect("role");
+    }
     admin
-        .execute_unprepared(&format!("CREATE SCHEMA \"{schema}\""))
+        .execute_unprepared(&format!(
+            "CREATE SCHEMA \"{schema}\" AUTHORIZATION {}",
+            roles::ident(&owner)
+        ))
         .await
         .expect("schema");
     let transaction = admin.begin().await.expect("begin");
     transaction
-        .execute_unprepared(&format!("SET LOCAL search_path TO \"{schema}\""))
+        .execute_unprepared(&format!(
+            "SET LOCAL ROLE {}; SET LOCAL search_path TO \"{schema}\"",
+            roles::ident(&owner)
+        ))
         .await
         .expect("search path");
     TenantMigrator::up(&transaction, None)
         .await
         .expect("migrate");
+    roles::secure_schema(&transaction, &schema, &owner, &[&login])
+        .await
+        .expect("grants");
     let user_id = uuid::Uuid::now_v7();
     transaction
         .execute_unprepared(&format!(
@@ -205,6 +223,9 @@ async fn a_registered_schema_name_is_where_the_tenants_data_lives() {
             .execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{dropped}\" CASCADE"))
             .await
             .expect("cleanup");
+    }
+    for role in [&login, &owner] {
+        roles::drop_role(&admin, role).await.expect("drop role");
     }
     platform.databases.close().await.expect("close");
 }

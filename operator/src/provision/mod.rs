@@ -14,6 +14,10 @@ pub enum ProvisionError {
     Database(String),
     #[error("Milvus: {0}")]
     VectorStore(String),
+    /// The spec names what belongs to another tenant or to the installation; retrying cannot
+    /// help, a spec change can.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 #[cfg(test)]

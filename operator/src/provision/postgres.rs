@@ -1,6 +1,8 @@
-//! PostgreSQL: a login role per tenant that owns the tenant's schemas and nothing else, the
-//! tenant's tables (tenant migrations, run as that role), and the tenant's registration in the
-//! control tables of the platform that serves it (tenant row, admin user, admin API key).
+//! PostgreSQL: per tenant a `NOLOGIN` owner role holding its schemas and tables (migrations run
+//! as it), a login role with DML on those tables and nothing else (see
+//! [`memoryc_migrations::roles`]), membership of the shared platform's login in that login role
+//! (so the platform can act as the tenant and only as the tenant), and the tenant's registration
+//! in the control tables of the platform that serves it (tenant row, admin user, admin API key).
 //!
 //! Identifiers come from validated tenant names and schema names (`[a-z0-9_]`), and passwords
 //! from [`super::password`], so they are spliced into SQL inside quotes; values go as parameters.
@@ -11,6 +13,7 @@ use std::time::Duration;
 use memoryc_crds::api_key;
 use memoryc_crds::contract::{TENANT_ADMIN_ROLE, TENANT_ADMIN_USERNAME};
 use memoryc_crds::layout::Isolation;
+use memoryc_migrations::roles::{self, RoleStanding};
 use memoryc_migrations::sea_orm_migration::MigratorTrait;
 use memoryc_migrations::{ControlMigrator, TenantMigrator};
 use sea_orm::sqlx::postgres::PgConnectOptions;
@@ -36,6 +39,8 @@ pub struct DatabaseReport {
     pub schemas_created: Vec<String>,
     pub tenant_registered: bool,
     pub key_issued: bool,
+    /// Objects the tenant's login owned (provisioned under the old model) went to its owner role.
+    pub ownership_repaired: bool,
     /// The tenant's settings row was written (first time, or the spec or someone changed it).
     pub settings_applied: bool,
 }
@@ -61,6 +66,9 @@ pub struct Postgres {
     admin: DatabaseConnection,
     superuser: bool,
     address: DatabaseAddress,
+    /// The shared platform's login, made a member of each Shared tenant's login role and given
+    /// the control tables; `None` where the platform logs in as the operator's role.
+    platform_role: Option<String>,
 }
 
 impl Postgres {
@@ -99,7 +107,83 @@ impl Postgres {
             admin,
             superuser,
             address,
+            platform_role: None,
         })
+    }
+
+    /// Names the shared platform's login role (see [`Postgres::provision`]).
+    pub fn with_platform_role(mut self, role: Option<String>) -> Self {
+        self.platform_role = role.filter(|role| !role.trim().is_empty());
+        self
+    }
+
+    /// The shared platform's login role, when one is configured.
+    pub fn platform_role(&self) -> Option<&str> {
+        self.platform_role.as_deref()
+    }
+
+    /// Refuses, before anything is changed, a tenant whose names reach what is not its own: a
+    /// schema owned by another role than this tenant's (another tenant's, the control schema, a
+    /// schema made by hand), a schema registered to another tenant, or a login role that is
+    /// privileged, the operator's or the shared platform's.
+    pub async fn check_claims(&self, plan: &TenantPlan) -> Result<(), ProvisionError> {
+        let standing = roles::role_standing(&self.admin, &plan.role)
+            .await
+            .map_err(db_error)?;
+        if standing == RoleStanding::Privileged || self.platform_role() == Some(plan.role.as_str())
+        {
+            return Err(ProvisionError::Conflict(format!(
+                "role {} exists and is not a tenant role (a privileged, operator or platform \
+                 role); rename the tenant",
+                plan.role
+            )));
+        }
+        let mut schemas = vec![plan.schema.as_str()];
+        if plan.is_dedicated() {
+            schemas.push(&plan.control_schema);
+        }
+        for schema in schemas {
+            let owner = roles::schema_owner(&self.admin, schema)
+                .await
+                .map_err(db_error)?;
+            if let Some(owner) = owner
+                && owner != plan.owner_role
+                && owner != plan.role
+            {
+                return Err(ProvisionError::Conflict(format!(
+                    "schema {schema} exists and belongs to role {owner}, not to tenant {}; \
+                     choose another spec.storage.schemaName",
+                    plan.tenant
+                )));
+            }
+        }
+        if self.schema_exists(&plan.control_schema).await? {
+            let transaction = self.scoped(None, &plan.control_schema).await?;
+            let registered = transaction
+                .query_one_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT name FROM tenants WHERE schema_name = $1 AND name <> $2 LIMIT 1",
+                    [plan.schema.clone().into(), plan.tenant.to_string().into()],
+                ))
+                .await;
+            let other = match registered {
+                Ok(row) => row
+                    .map(|row| row.try_get_by_index::<String>(0))
+                    .transpose()
+                    .map_err(db_error)?,
+                Err(error) if is_undefined_table(&error) => None,
+                Err(error) => return Err(db_error(error)),
+            };
+            transaction.commit().await.map_err(db_error)?;
+            if let Some(other) = other {
+                return Err(ProvisionError::Conflict(format!(
+                    "schema {} is registered to tenant {other}; choose another \
+                     spec.storage.schemaName",
+                    plan.schema
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Where the operator reaches PostgreSQL (host, port, database).
@@ -126,15 +210,21 @@ impl Postgres {
         password_current: bool,
         presented_key: Option<&str>,
     ) -> Result<(DatabaseReport, Registration), ProvisionError> {
+        self.check_claims(plan).await?;
         let mut report = DatabaseReport::default();
         self.ensure_role(plan, password, password_current, &mut report)
             .await?;
-        self.ensure_schema(&plan.schema, Some(&plan.role), &mut report)
-            .await?;
-        let control_owner = control_owner(plan);
-        self.ensure_schema(&plan.control_schema, control_owner, &mut report)
-            .await?;
+        self.ensure_owner_role(plan).await?;
+        self.claim_schema(plan, &plan.schema, &mut report).await?;
+        match plan.isolation {
+            Isolation::Dedicated => {
+                self.claim_schema(plan, &plan.control_schema, &mut report)
+                    .await?
+            }
+            Isolation::Shared => self.ensure_shared_control_schema(plan, &mut report).await?,
+        }
         self.migrate(plan).await?;
+        self.secure(plan).await?;
         let user_id = self.ensure_admin_user(plan).await?;
         let tenant_id = self.ensure_tenant_row(plan, &mut report).await?;
         self.ensure_settings(plan, tenant_id, &mut report).await?;
@@ -142,6 +232,160 @@ impl Postgres {
             .ensure_api_key(plan, tenant_id, user_id, presented_key, &mut report)
             .await?;
         Ok((report, Registration { tenant_id, api_key }))
+    }
+
+    /// The `NOLOGIN` role that owns the tenant's schemas, which the operator can act as.
+    async fn ensure_owner_role(&self, plan: &TenantPlan) -> Result<(), ProvisionError> {
+        roles::ensure_nologin_role(&self.admin, &plan.owner_role)
+            .await
+            .map_err(db_error)?;
+        roles::grant_to_current_user(&self.admin, &plan.owner_role)
+            .await
+            .map_err(db_error)
+    }
+
+    /// Creates `schema` owned by the tenant's owner role, or takes back one its login owns (a
+    /// tenant provisioned when logins owned their schemas: everything the login owns changes
+    /// hands). [`Postgres::check_claims`] has refused schemas of anyone else.
+    async fn claim_schema(
+        &self,
+        plan: &TenantPlan,
+        schema: &str,
+        report: &mut DatabaseReport,
+    ) -> Result<(), ProvisionError> {
+        let owner = roles::schema_owner(&self.admin, schema)
+            .await
+            .map_err(db_error)?;
+        match owner {
+            None => {
+                self.admin
+                    .execute_unprepared(&format!(
+                        "CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}",
+                        ident(schema),
+                        ident(&plan.owner_role)
+                    ))
+                    .await
+                    .map_err(db_error)?;
+                report.schemas_created.push(schema.to_string());
+            }
+            Some(owner) if owner == plan.owner_role => {}
+            Some(_) => {
+                roles::reassign_owned(&self.admin, &plan.role, &plan.owner_role)
+                    .await
+                    .map_err(db_error)?;
+                report.ownership_repaired = true;
+            }
+        }
+        if report.ownership_repaired {
+            self.forget_unknown_migrations(plan, schema).await?;
+        }
+        if roles::owns_objects(&self.admin, &plan.role)
+            .await
+            .map_err(db_error)?
+        {
+            roles::reassign_owned(&self.admin, &plan.role, &plan.owner_role)
+                .await
+                .map_err(db_error)?;
+            report.ownership_repaired = true;
+        }
+        Ok(())
+    }
+
+    /// A login that owned its schema could write its migration history; versions no migration
+    /// of this schema has are removed, so the migrations run again as they should.
+    async fn forget_unknown_migrations(
+        &self,
+        plan: &TenantPlan,
+        schema: &str,
+    ) -> Result<(), ProvisionError> {
+        let names: Vec<String> = if schema == plan.schema {
+            TenantMigrator::migrations()
+                .iter()
+                .map(|m| m.name().to_string())
+                .collect()
+        } else {
+            ControlMigrator::migrations()
+                .iter()
+                .map(|m| m.name().to_string())
+                .collect()
+        };
+        let known = names
+            .iter()
+            .map(|name| literal(name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let history = format!("{}.seaql_migrations", ident(schema));
+        self.admin
+            .execute_unprepared(&format!(
+                "DO $$ BEGIN \
+                   IF to_regclass({}) IS NOT NULL THEN \
+                     DELETE FROM {history} WHERE version NOT IN ({known}); \
+                   END IF; \
+                 END $$",
+                literal(&history)
+            ))
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// The shared platform's control schema, owned by the operator's role.
+    async fn ensure_shared_control_schema(
+        &self,
+        plan: &TenantPlan,
+        report: &mut DatabaseReport,
+    ) -> Result<(), ProvisionError> {
+        if self.schema_exists(&plan.control_schema).await? {
+            return Ok(());
+        }
+        let created = self
+            .admin
+            .execute_unprepared(&format!(
+                "CREATE SCHEMA IF NOT EXISTS {}",
+                ident(&plan.control_schema)
+            ))
+            .await;
+        match created {
+            Ok(_) => report.schemas_created.push(plan.control_schema.clone()),
+            // Two tenants created the shared control schema at the same moment.
+            Err(_) if self.schema_exists(&plan.control_schema).await? => {}
+            Err(error) => return Err(db_error(error)),
+        }
+        Ok(())
+    }
+
+    /// Ownership and grants as [`roles::secure_schema`] states them, planted code removed; the
+    /// shared platform's login may become the tenant's login and use the control tables.
+    async fn secure(&self, plan: &TenantPlan) -> Result<(), ProvisionError> {
+        roles::secure_schema(&self.admin, &plan.schema, &plan.owner_role, &[&plan.role])
+            .await
+            .map_err(db_error)?;
+        match plan.isolation {
+            Isolation::Dedicated => {
+                roles::secure_schema(
+                    &self.admin,
+                    &plan.control_schema,
+                    &plan.owner_role,
+                    &[&plan.role],
+                )
+                .await
+                .map_err(db_error)?;
+            }
+            Isolation::Shared => {
+                if let Some(platform) = self.platform_role() {
+                    roles::restrict_platform_role(&self.admin, platform)
+                        .await
+                        .map_err(db_error)?;
+                    roles::grant_membership(&self.admin, &plan.role, platform)
+                        .await
+                        .map_err(db_error)?;
+                    roles::grant_control_access(&self.admin, &plan.control_schema, platform)
+                        .await
+                        .map_err(db_error)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn ensure_role(
@@ -240,77 +484,19 @@ impl Postgres {
         Ok(())
     }
 
-    /// Creates `schema` owned by `owner` (the operator's own role when `None`), or hands an
-    /// existing one back to its owner.
-    async fn ensure_schema(
-        &self,
-        schema: &str,
-        owner: Option<&str>,
-        report: &mut DatabaseReport,
-    ) -> Result<(), ProvisionError> {
-        let current_owner = self
-            .admin
-            .query_one_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = $1",
-                [schema.into()],
-            ))
-            .await
-            .map_err(db_error)?
-            .map(|row| row.try_get_by_index::<String>(0))
-            .transpose()
-            .map_err(db_error)?;
-        match (current_owner, owner) {
-            (None, Some(owner)) => {
-                self.admin
-                    .execute_unprepared(&format!(
-                        "CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}",
-                        ident(schema),
-                        ident(owner)
-                    ))
-                    .await
-                    .map_err(db_error)?;
-                report.schemas_created.push(schema.to_string());
-            }
-            (None, None) => {
-                let created = self
-                    .admin
-                    .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {}", ident(schema)))
-                    .await;
-                match created {
-                    Ok(_) => report.schemas_created.push(schema.to_string()),
-                    // Two tenants created the shared control schema at the same moment.
-                    Err(_) if self.schema_exists(schema).await? => {}
-                    Err(error) => return Err(db_error(error)),
-                }
-            }
-            (Some(current), Some(owner)) if current != owner => {
-                self.admin
-                    .execute_unprepared(&format!(
-                        "ALTER SCHEMA {} OWNER TO {}",
-                        ident(schema),
-                        ident(owner)
-                    ))
-                    .await
-                    .map_err(db_error)?;
-                report.role_repaired = true;
-            }
-            (Some(_), _) => {}
-        }
-        Ok(())
-    }
-
     /// Runs the tenant migrations in the tenant's schema and the control migrations in its
     /// control schema, each as the schema's owner so later migrations can alter the tables.
     async fn migrate(&self, plan: &TenantPlan) -> Result<(), ProvisionError> {
-        let transaction = self.scoped(Some(&plan.role), &plan.schema).await?;
+        let transaction = self.scoped(Some(&plan.owner_role), &plan.schema).await?;
         TenantMigrator::up(&transaction, None)
             .await
             .map_err(|e| migration_error("tenant", &plan.schema, e))?;
         transaction.commit().await.map_err(db_error)?;
-        let transaction = self
-            .scoped(control_owner(plan), &plan.control_schema)
-            .await?;
+        let control_migrator = match plan.isolation {
+            Isolation::Dedicated => Some(plan.owner_role.as_str()),
+            Isolation::Shared => None,
+        };
+        let transaction = self.scoped(control_migrator, &plan.control_schema).await?;
         // Shared tenants share one control schema: reconciles running side by side would race
         // to create its migration table, so they take turns (the lock ends with the transaction).
         transaction
@@ -533,7 +719,10 @@ impl Postgres {
     /// `Retain`: the data and the registration stay; the role can no longer log in and the
     /// operator's API keys are revoked, so deleting the tenant still shuts its doors.
     pub async fn retain(&self, plan: &TenantPlan) -> Result<(), ProvisionError> {
-        if self.role_exists(&plan.role).await? {
+        let standing = roles::role_standing(&self.admin, &plan.role)
+            .await
+            .map_err(db_error)?;
+        if standing == RoleStanding::Adoptable && self.platform_role() != Some(plan.role.as_str()) {
             self.admin
                 .execute_unprepared(&format!("ALTER ROLE {} NOLOGIN", ident(&plan.role)))
                 .await
@@ -560,24 +749,13 @@ impl Postgres {
         Ok(())
     }
 
-    /// `Delete`: the tenant's schemas, registration and role are dropped.
+    /// `Delete`: the tenant's schemas, registration and roles are dropped. A schema is dropped
+    /// only when this tenant's roles own it: a spec naming another's schema erases nothing.
     pub async fn erase(&self, plan: &TenantPlan) -> Result<(), ProvisionError> {
-        self.admin
-            .execute_unprepared(&format!(
-                "DROP SCHEMA IF EXISTS {} CASCADE",
-                ident(&plan.schema)
-            ))
-            .await
-            .map_err(db_error)?;
+        self.drop_own_schema(plan, &plan.schema).await?;
         match plan.isolation {
             Isolation::Dedicated => {
-                self.admin
-                    .execute_unprepared(&format!(
-                        "DROP SCHEMA IF EXISTS {} CASCADE",
-                        ident(&plan.control_schema)
-                    ))
-                    .await
-                    .map_err(db_error)?;
+                self.drop_own_schema(plan, &plan.control_schema).await?;
             }
             Isolation::Shared if self.schema_exists(&plan.control_schema).await? => {
                 let transaction = self.scoped(None, &plan.control_schema).await?;
@@ -604,17 +782,43 @@ impl Postgres {
             }
             Isolation::Shared => {}
         }
-        if self.role_exists(&plan.role).await? {
-            let role = ident(&plan.role);
-            // Privileges (CONNECT) and anything else it still owns go before the role.
-            self.admin
-                .execute_unprepared(&format!("DROP OWNED BY {role}"))
+        // Privileges (CONNECT, memberships) and anything else they still own go with the roles;
+        // a privileged role of the same name is never the tenant's.
+        if roles::role_standing(&self.admin, &plan.role)
+            .await
+            .map_err(db_error)?
+            == RoleStanding::Adoptable
+        {
+            roles::drop_role(&self.admin, &plan.role)
                 .await
                 .map_err(db_error)?;
-            self.admin
-                .execute_unprepared(&format!("DROP ROLE IF EXISTS {role}"))
-                .await
-                .map_err(db_error)?;
+        }
+        roles::drop_role(&self.admin, &plan.owner_role)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn drop_own_schema(&self, plan: &TenantPlan, schema: &str) -> Result<(), ProvisionError> {
+        let owner = roles::schema_owner(&self.admin, schema)
+            .await
+            .map_err(db_error)?;
+        match owner {
+            Some(owner) if owner == plan.owner_role || owner == plan.role => {
+                self.admin
+                    .execute_unprepared(&format!("DROP SCHEMA IF EXISTS {} CASCADE", ident(schema)))
+                    .await
+                    .map_err(db_error)?;
+            }
+            Some(owner) => {
+                tracing::warn!(
+                    tenant = %plan.tenant,
+                    schema,
+                    owner,
+                    "schema not dropped: it does not belong to the tenant"
+                );
+            }
+            None => {}
         }
         Ok(())
     }
@@ -664,8 +868,8 @@ impl Postgres {
     }
 }
 
-/// Who owns the control schema: the tenant's role when it has its own platform, the operator
-/// (like the shared platform) otherwise.
+/// Who writes the control tables: the tenant's login when it has its own platform, the
+/// operator (like the shared platform) otherwise.
 fn control_owner(plan: &TenantPlan) -> Option<&str> {
     match plan.isolation {
         Isolation::Dedicated => Some(&plan.role),
@@ -677,15 +881,7 @@ fn raw(sql: &str) -> Statement {
     Statement::from_string(DbBackend::Postgres, sql.to_string())
 }
 
-/// A quoted identifier.
-pub fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// A quoted string literal.
-fn literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
-}
+pub use roles::{ident, literal};
 
 fn is_duplicate(error: &DbErr) -> bool {
     let text = error.to_string();

@@ -2,6 +2,7 @@
 
 use memoryc_crds::layout::Isolation;
 use memoryc_migrations::ControlMigrator;
+use memoryc_migrations::roles;
 use memoryc_migrations::sea_orm_migration::MigratorTrait;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 
@@ -258,8 +259,10 @@ async fn a_half_provisioned_tenant_is_completed_and_drift_repaired() {
     cleanup(&pg, &[&plan], &control).await;
 }
 
+/// A dedicated platform logs in as its tenant: it uses its control tables but cannot change
+/// them (the operator migrates them as the owner role), so it skips the migrations.
 #[tokio::test]
-async fn a_dedicated_platform_can_migrate_its_control_schema_as_the_tenant_role() {
+async fn a_dedicated_platforms_login_uses_its_control_tables_but_cannot_alter_them() {
     let pg = testing::postgres().await;
     let control = control_schema();
     let settings = settings(&control);
@@ -268,8 +271,6 @@ async fn a_dedicated_platform_can_migrate_its_control_schema_as_the_tenant_role(
     pg.provision(&plan, &password, false, None)
         .await
         .expect("provision");
-    // What the platform does at start-up: connect as the tenant's role with the control schema
-    // as search path, and run the control migrations there.
     let admin = testing::database_url();
     let rest = admin
         .split_once('@')
@@ -281,11 +282,233 @@ async fn a_dedicated_platform_can_migrate_its_control_schema_as_the_tenant_role(
     let as_role = Database::connect(options)
         .await
         .expect("log in as tenant role");
-    ControlMigrator::up(&as_role, None)
+    assert!(
+        !roles::can_create_in(&as_role, &plan.control_schema)
+            .await
+            .expect("privilege")
+    );
+    let applied = as_role
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT count(*) FROM seaql_migrations".to_string(),
+        ))
         .await
-        .expect("control migrations as the role");
+        .expect("read the migration history")
+        .expect("row")
+        .try_get_by_index::<i64>(0)
+        .expect("count");
+    assert_eq!(
+        applied as usize,
+        ControlMigrator::migrations().len(),
+        "the operator ran them all"
+    );
+    assert_eq!(
+        query_error(&as_role, "SELECT count(*) FROM api_keys").await,
+        None
+    );
+    let alter = query_error(&as_role, "ALTER TABLE api_keys ADD COLUMN sneaky text").await;
+    assert!(alter.is_some_and(|e| e.contains("must be owner")));
     as_role.close().await.expect("close");
     cleanup(&pg, &[&plan], &control).await;
+}
+
+/// What a tenant can try with the credentials in its own Secret: plant code in its schema
+/// that a more privileged role would run (trigger, function, view, rule, table, operator),
+/// change its tables, or read another tenant's data or the control tables. Each is refused,
+/// while the DML its applications need works.
+#[tokio::test]
+async fn a_tenant_login_can_plant_no_code_and_reach_nothing_of_anyone_else() {
+    let pg = testing::postgres().await;
+    let control = control_schema();
+    let settings = settings(&control);
+    let a = plan(&tenant(&unique_name(), Isolation::Shared), &settings);
+    let b = plan(&tenant(&unique_name(), Isolation::Shared), &settings);
+    let password_a = password::generate();
+    pg.provision(&a, &password_a, false, None)
+        .await
+        .expect("provision a");
+    pg.provision(&b, &password::generate(), false, None)
+        .await
+        .expect("provision b");
+    let as_a = connect_as(&a, &password_a).await;
+    let refusals = refused_attacks(&as_a, &a, &b).await;
+    assert_eq!(refusals.len(), ATTACKS, "every attack was tried");
+    for (attack, error) in &refusals {
+        assert!(
+            error.as_deref().is_some_and(is_refusal),
+            "{attack}: {error:?}"
+        );
+    }
+    // The DML the platform and the tenant's own applications need.
+    let s = ident(&a.schema);
+    for allowed in [
+        format!(
+            "INSERT INTO {s}.users (user_id, username, created_at, preferences) \
+             VALUES (gen_random_uuid(), 'someone', now(), '{{}}')"
+        ),
+        format!("UPDATE {s}.users SET last_active = now() WHERE username = 'someone'"),
+        format!("SELECT count(*) FROM {s}.memories"),
+        format!("DELETE FROM {s}.users WHERE username = 'someone'"),
+        format!("SELECT count(*) FROM {s}.seaql_migrations"),
+    ] {
+        assert_eq!(query_error(&as_a, &allowed).await, None, "{allowed}");
+    }
+    as_a.close().await.expect("close");
+    cleanup(&pg, &[&a, &b], &control).await;
+}
+
+const ATTACKS: usize = 14;
+
+/// Every attack of a tenant login on its own schema, B's, and the control schema, with the
+/// error each got (`None`: it worked).
+async fn refused_attacks(
+    db: &DatabaseConnection,
+    a: &TenantPlan,
+    b: &TenantPlan,
+) -> Vec<(String, Option<String>)> {
+    let s = ident(&a.schema);
+    let attacks = [
+        format!(
+            "CREATE TRIGGER sneaky BEFORE INSERT ON {s}.memories FOR EACH ROW \
+             EXECUTE FUNCTION suppress_redundant_updates_trigger()"
+        ),
+        format!(
+            "CREATE FUNCTION {s}.sneaky() RETURNS trigger LANGUAGE plpgsql \
+             AS $$ BEGIN RETURN NEW; END $$"
+        ),
+        format!("CREATE VIEW {s}.sneaky AS SELECT 1 AS one"),
+        format!("CREATE RULE sneaky AS ON INSERT TO {s}.memories DO ALSO NOTHING"),
+        format!("CREATE TABLE {s}.sneaky (loot text)"),
+        format!("CREATE OPERATOR {s}.=== (LEFTARG = text, RIGHTARG = text, FUNCTION = texteq)"),
+        format!("ALTER TABLE {s}.memories ADD COLUMN sneaky text"),
+        format!("ALTER TABLE {s}.memories DISABLE ROW LEVEL SECURITY"),
+        format!("TRUNCATE {s}.memories"),
+        format!("INSERT INTO {s}.seaql_migrations VALUES ('m_sneaky', 0)"),
+        format!("SELECT count(*) FROM {}.memories", ident(&b.schema)),
+        format!("SELECT count(*) FROM {}.tenants", ident(&a.control_schema)),
+        format!("SELECT count(*) FROM {}.api_keys", ident(&a.control_schema)),
+        "CREATE SCHEMA sneaky".to_string(),
+    ];
+    let mut outcomes = Vec::new();
+    for attack in attacks {
+        let error = query_error(db, &attack).await;
+        outcomes.push((attack, error));
+    }
+    outcomes
+}
+
+fn is_refusal(error: &str) -> bool {
+    error.contains("permission denied") || error.contains("must be owner")
+}
+
+/// A tenant provisioned when its login owned its schema and tables (and so could plant a
+/// trigger the platform would run) is repaired by the next provisioning: the owner role takes
+/// everything over, planted code goes, and the login is left with its DML.
+#[tokio::test]
+async fn a_tenant_provisioned_under_the_old_model_is_repaired() {
+    let pg = testing::postgres().await;
+    let control = control_schema();
+    let settings = settings(&control);
+    let a = plan(&tenant(&unique_name(), Isolation::Shared), &settings);
+    let b = plan(&tenant(&unique_name(), Isolation::Shared), &settings);
+    pg.provision(&b, &password::generate(), false, None)
+        .await
+        .expect("provision b");
+    // The old model: the login owns the schema and runs the migrations.
+    let password_a = password::generate();
+    let db = pg.connection();
+    db.execute_unprepared(&format!(
+        "CREATE ROLE {r} LOGIN PASSWORD {p}; CREATE SCHEMA {s} AUTHORIZATION {r}",
+        r = ident(&a.role),
+        p = roles::literal(&password_a),
+        s = ident(&a.schema)
+    ))
+    .await
+    .expect("old role and schema");
+    let transaction = pg.scoped(Some(&a.role), &a.schema).await.expect("as a");
+    memoryc_migrations::TenantMigrator::up(&transaction, None)
+        .await
+        .expect("old migrations");
+    transaction.commit().await.expect("commit");
+    let as_a = connect_as(&a, &password_a).await;
+    // Under the old model the attacks work: this is what the test above guards against.
+    let old = refused_attacks(&as_a, &a, &b).await;
+    let worked: Vec<&String> = old
+        .iter()
+        .filter(|(_, error)| error.is_none())
+        .map(|(attack, _)| attack)
+        .collect();
+    assert!(
+        worked
+            .iter()
+            .any(|attack| attack.starts_with("CREATE TRIGGER"))
+            && worked
+                .iter()
+                .any(|attack| attack.starts_with("CREATE FUNCTION")),
+        "the old model let the login plant code: {worked:?}"
+    );
+    as_a.close().await.expect("close");
+
+    let (report, _) = pg
+        .provision(&a, &password_a, false, None)
+        .await
+        .expect("provision repairs");
+    assert!(report.ownership_repaired);
+    let owners = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!(
+                "SELECT DISTINCT pg_get_userbyid(relowner)::text FROM pg_class \
+                 WHERE relnamespace = {}::regnamespace AND relkind IN ('r', 'i') \
+                 UNION SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace \
+                 WHERE nspname = {}",
+                roles::literal(&a.schema),
+                roles::literal(&a.schema)
+            ),
+        ))
+        .await
+        .expect("owners")
+        .into_iter()
+        .map(|row| row.try_get_by_index::<String>(0).expect("owner"))
+        .collect::<Vec<_>>();
+    assert_eq!(owners, vec![a.owner_role.clone()]);
+    let planted = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!(
+                "SELECT (SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
+                 WHERE c.relnamespace = {s}::regnamespace AND NOT t.tgisinternal) \
+                 + (SELECT count(*) FROM pg_proc WHERE pronamespace = {s}::regnamespace) \
+                 + (SELECT count(*) FROM pg_rules WHERE schemaname = {s}) \
+                 + (SELECT count(*) FROM pg_views WHERE schemaname = {s}) \
+                 + (SELECT count(*) FROM pg_operator WHERE oprnamespace = {s}::regnamespace)",
+                s = roles::literal(&a.schema)
+            ),
+        ))
+        .await
+        .expect("planted")
+        .expect("row")
+        .try_get_by_index::<i64>(0)
+        .expect("count");
+    assert_eq!(planted, 0, "the planted code is gone");
+    let as_a = connect_as(&a, &password_a).await;
+    for (attack, error) in refused_attacks(&as_a, &a, &b).await {
+        // The old model's extra table (CREATE TABLE worked above) now belongs to the owner.
+        if attack.starts_with("CREATE TABLE") {
+            continue;
+        }
+        assert!(
+            error.as_deref().is_some_and(is_refusal),
+            "{attack}: {error:?}"
+        );
+    }
+    as_a.close().await.expect("close");
+    let (again, _) = pg
+        .provision(&a, &password_a, true, None)
+        .await
+        .expect("again");
+    assert!(!again.ownership_repaired, "the repair is done once");
+    cleanup(&pg, &[&a, &b], &control).await;
 }
 
 #[tokio::test]

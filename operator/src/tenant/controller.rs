@@ -25,6 +25,7 @@ use crate::apply::{FIELD_MANAGER, apply, apply_cluster};
 use crate::conditions::PartState;
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::provision::ProvisionError;
 use crate::provision::milvus::CollectionPlan;
 use crate::provision::password;
 use crate::provision::postgres::{DatabaseReport, Registration};
@@ -76,6 +77,27 @@ async fn pause(tenant: &MemoryTenant, api: &Api<MemoryTenant>, ctx: &Context) ->
     Ok(Action::await_change())
 }
 
+/// Ready False with reason InvalidSpec; nothing is applied or provisioned.
+async fn refuse(
+    tenant: &MemoryTenant,
+    api: &Api<MemoryTenant>,
+    ctx: &Context,
+    reason: &str,
+) -> Result<Action> {
+    let previous = tenant.status.as_ref();
+    let message = format!("{reason}; fix the spec and the operator will continue");
+    let new = status::invalid_status(
+        previous,
+        &message,
+        tenant.meta().generation,
+        Timestamp::now(),
+    );
+    write_status(tenant, api, ctx, previous, &new, &Happenings::default()).await?;
+    ctx.metrics.failure(TENANT_KIND, "invalid_spec");
+    // Retrying cannot help; a spec change triggers the next reconcile.
+    Ok(Action::await_change())
+}
+
 /// The Apply branch: every step runs, each reporting its part; the status says which failed.
 async fn provision(
     tenant: &MemoryTenant,
@@ -85,20 +107,17 @@ async fn provision(
     let previous = tenant.status.as_ref();
     let plan = match TenantPlan::for_tenant(tenant, &ctx.settings) {
         Ok(plan) => plan,
-        Err(error) => {
-            let message = format!("{error}; fix the spec and the operator will continue");
-            let new = status::invalid_status(
-                previous,
-                &message,
-                tenant.meta().generation,
-                Timestamp::now(),
-            );
-            write_status(tenant, api, ctx, previous, &new, &Happenings::default()).await?;
-            ctx.metrics.failure(TENANT_KIND, "invalid_spec");
-            // Retrying cannot help; a spec change triggers the next reconcile.
-            return Ok(Action::await_change());
-        }
+        Err(error) => return refuse(tenant, api, ctx, &error.to_string()).await,
     };
+    // What belongs to another tenant or to the installation is refused before anything is
+    // applied anywhere.
+    match ctx.postgres.check_claims(&plan).await {
+        Ok(()) => {}
+        Err(ProvisionError::Conflict(conflict)) => {
+            return refuse(tenant, api, ctx, &conflict).await;
+        }
+        Err(error) => return Err(error.into()),
+    }
 
     apply_namespace(&plan, ctx).await?;
     apply(&ctx.client, &desired::service_account(&plan)).await?;
@@ -135,7 +154,10 @@ async fn provision(
                 PartState::ready(
                     DATABASE_READY,
                     "Provisioned",
-                    format!("schema {} owned by role {}", plan.schema, plan.role),
+                    format!(
+                        "schema {} owned by role {}, used by login {}",
+                        plan.schema, plan.owner_role, plan.role
+                    ),
                 ),
                 Some(registration),
             )
@@ -359,7 +381,13 @@ fn database_repairs(report: &DatabaseReport, plan: &TenantPlan) -> Vec<String> {
         repairs.push(format!("role {}", plan.role));
     }
     if report.role_repaired {
-        repairs.push(format!("attributes or ownership of role {}", plan.role));
+        repairs.push(format!("attributes of role {}", plan.role));
+    }
+    if report.ownership_repaired {
+        repairs.push(format!(
+            "ownership of schema {} (moved from login role {} to {})",
+            plan.schema, plan.role, plan.owner_role
+        ));
     }
     if report.tenant_registered {
         repairs.push("platform registration".to_string());

@@ -89,7 +89,10 @@ pub struct TenantPlan {
     pub namespace: String,
     pub schema: String,
     pub control_schema: String,
+    /// The tenant's login role (in its credentials Secret; the shared platform becomes it).
     pub role: String,
+    /// The `NOLOGIN` role owning the tenant's schemas; migrations run as it.
+    pub owner_role: String,
     pub collection: String,
     pub vectors: VectorPlan,
     pub credentials_secret: String,
@@ -175,6 +178,7 @@ impl TenantPlan {
                 &settings.shared_control_schema,
             ),
             role: name.role_name(),
+            owner_role: name.owner_role_name(),
             collection: collection_for(&name, spec.isolation),
             credentials_secret: format!("{name}-credentials"),
             platform_replicas: spec.platform.replicas.max(1),

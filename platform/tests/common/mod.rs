@@ -387,7 +387,7 @@ pub async fn drop_postgres_schemas(config: &Config) {
         return;
     };
     let query = format!(
-        "SELECT schema_name FROM \"{}\".tenants",
+        "SELECT name, schema_name FROM \"{}\".tenants",
         config.control_schema
     );
     let _ = async {
@@ -401,6 +401,12 @@ pub async fn drop_postgres_schemas(config: &Config) {
             let schema: String = row.try_get("", "schema_name")?;
             db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
                 .await?;
+            let name: String = row.try_get("", "name")?;
+            if let Ok(tenant) = memoryc_crds::layout::TenantName::parse(&name) {
+                for role in [tenant.role_name(), tenant.owner_role_name()] {
+                    memoryc_migrations::roles::drop_role(&db, &role).await?;
+                }
+            }
         }
         Ok::<(), sea_orm::DbErr>(())
     }

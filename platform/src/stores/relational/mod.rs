@@ -1,9 +1,11 @@
 //! Relational storage: the source of truth for memories.
 //!
-//! PostgreSQL keeps one schema per tenant behind a single shared pool: every tenant write
-//! runs in a transaction that starts with `SET LOCAL search_path`, which ends with the
-//! transaction, and single-statement reads name the table with the tenant's schema, so
-//! thousands of tenants share a few connections. The embedded default keeps one SQLite file
+//! PostgreSQL keeps one schema per tenant behind a single shared pool: every tenant statement
+//! runs in a transaction that starts with `SET LOCAL ROLE` to the tenant's own login role and
+//! `SET LOCAL search_path` to its schema (both end with the transaction), so whatever runs
+//! inside it, a trigger included, has that tenant's rights and no more, and thousands of
+//! tenants share a few connections. The platform's own login holds no rights in tenant schemas
+//! (see `memoryc_migrations::roles`). The embedded default keeps one SQLite file
 //! per tenant. The control tables live in their own schema (PostgreSQL) or file (SQLite).
 
 pub mod analytics_repository;
@@ -23,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use memoryc_crds::layout::{TenantName, validate_schema_name};
+use memoryc_migrations::roles;
 use memoryc_migrations::sea_orm_migration::MigratorTrait;
 use memoryc_migrations::{ControlMigrator, TenantMigrator};
 use sea_orm::sea_query::{Alias, Asterisk, CommonTableExpression, Query, WithClause, WithQuery};
@@ -64,6 +67,7 @@ pub struct Databases {
 enum TenantConnections {
     Postgres {
         pool: DatabaseConnection,
+        control_schema: String,
         /// Each tenant's schema as its registration says (the operator may name it, e.g.
         /// `spec.storage.schemaName`); read from the control table, then kept for a while.
         schemas: RegisteredSchemas,
@@ -96,8 +100,20 @@ impl Databases {
                 .await?
             }
         };
-        ControlMigrator::up(&databases.control, None).await?;
+        databases.migrate_control().await?;
         Ok(databases)
+    }
+
+    /// Brings the control tables up to date where this login may: on PostgreSQL, a platform
+    /// whose control schema belongs to the operator leaves the migrations to the operator.
+    async fn migrate_control(&self) -> Result<(), StoreError> {
+        if let TenantConnections::Postgres { control_schema, .. } = &*self.tenants
+            && !roles::can_create_in(&self.control, control_schema).await?
+        {
+            return Ok(());
+        }
+        ControlMigrator::up(&self.control, None).await?;
+        Ok(())
     }
 
     /// Connection to the control tables.
@@ -126,11 +142,11 @@ impl Databases {
         tenant: &TenantName,
     ) -> Result<DatabaseTransaction, StoreError> {
         match &*self.tenants {
-            TenantConnections::Postgres { pool, schemas } => {
+            TenantConnections::Postgres { pool, schemas, .. } => {
                 let schema = self.schema_of(tenant, schemas).await?;
                 let transaction = pool.begin().await?;
                 transaction
-                    .execute_unprepared(&set_search_path(&schema))
+                    .execute_unprepared(&act_as_tenant(tenant, &schema))
                     .await?;
                 Ok(transaction)
             }
@@ -141,10 +157,9 @@ impl Databases {
         }
     }
 
-    /// Rows of one of the tenant's tables that `select` picks, read in a single statement and
-    /// outside any transaction. PostgreSQL gets the table named with the tenant's schema
-    /// (`SET LOCAL search_path` needs a transaction: BEGIN, SET, the query and COMMIT are four
-    /// round trips where this is one); SQLite reads the tenant's own file.
+    /// Rows of one of the tenant's tables that `select` picks, read in a single statement.
+    /// PostgreSQL runs it in a transaction as the tenant's role, with the table named with the
+    /// tenant's schema; SQLite reads the tenant's own file.
     pub async fn tenant_select<E>(
         &self,
         tenant: &TenantName,
@@ -155,14 +170,22 @@ impl Databases {
         E::Model: FromQueryResult,
     {
         match &*self.tenants {
-            TenantConnections::Postgres { pool, schemas } => {
+            TenantConnections::Postgres { pool, schemas, .. } => {
                 let schema = self.schema_of(tenant, schemas).await?;
                 let mut statement = select.into_query();
                 statement
                     .from_clear()
-                    .from((Alias::new(schema), E::default()));
+                    .from((Alias::new(schema.clone()), E::default()));
                 let statement = pool.get_database_backend().build(&statement);
-                Ok(E::Model::find_by_statement(statement).all(pool).await?)
+                let transaction = pool.begin().await?;
+                transaction
+                    .execute_unprepared(&act_as_tenant(tenant, &schema))
+                    .await?;
+                let rows = E::Model::find_by_statement(statement)
+                    .all(&transaction)
+                    .await?;
+                transaction.commit().await?;
+                Ok(rows)
             }
             TenantConnections::Sqlite { dir, open } => {
                 let connection = sqlite_tenant(dir, open, tenant, false).await?;
@@ -173,9 +196,8 @@ impl Databases {
 
     /// Inserts `row` and `companion` (a row that goes with it, e.g. its history entry) into
     /// the tenant's tables, both or neither, and returns `row` as stored. PostgreSQL does it in
-    /// one statement, two data-modifying CTEs on the tenant's schema-qualified tables: one
-    /// round trip where BEGIN, `SET LOCAL search_path`, two INSERTs and COMMIT are five. SQLite
-    /// uses a write transaction on the tenant's file.
+    /// one statement, two data-modifying CTEs on the tenant's schema-qualified tables, as the
+    /// tenant's role. SQLite uses a write transaction on the tenant's file.
     pub async fn tenant_insert_pair<A, B>(
         &self,
         tenant: &TenantName,
@@ -189,14 +211,20 @@ impl Databases {
         <B::Entity as EntityTrait>::Model: IntoActiveModel<B>,
     {
         match &*self.tenants {
-            TenantConnections::Postgres { pool, schemas } => {
+            TenantConnections::Postgres { pool, schemas, .. } => {
                 let schema = self.schema_of(tenant, schemas).await?;
                 let statement = insert_pair_statement(&schema, row, companion);
                 let statement = pool.get_database_backend().build(&statement);
-                <A::Entity as EntityTrait>::Model::find_by_statement(statement)
-                    .one(pool)
+                let transaction = pool.begin().await?;
+                transaction
+                    .execute_unprepared(&act_as_tenant(tenant, &schema))
+                    .await?;
+                let stored = <A::Entity as EntityTrait>::Model::find_by_statement(statement)
+                    .one(&transaction)
                     .await?
-                    .ok_or_else(|| StoreError::Corrupt("an insert returned no row".to_string()))
+                    .ok_or_else(|| StoreError::Corrupt("an insert returned no row".to_string()))?;
+                transaction.commit().await?;
+                Ok(stored)
             }
             TenantConnections::Sqlite { .. } => {
                 let transaction = self.tenant_write_transaction(tenant).await?;
@@ -230,17 +258,52 @@ impl Databases {
     }
 
     /// Creates the tenant's schema (or file) and runs the tenant migrations. Idempotent.
+    /// PostgreSQL: the tenant gets an owner role and a `NOLOGIN` tenant role as the operator
+    /// would make them (`memoryc_migrations::roles`), which needs a login that may create roles;
+    /// where the operator provisions tenants, the platform's login has no such right.
     pub async fn provision_tenant(&self, tenant: &TenantName) -> Result<(), StoreError> {
         match &*self.tenants {
-            TenantConnections::Postgres { pool, schemas } => {
+            TenantConnections::Postgres { pool, schemas, .. } => {
                 let schema = self.schema_of(tenant, schemas).await?;
-                pool.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
-                    .await?;
+                let owner = tenant.owner_role_name();
+                let login = tenant.role_name();
+                for role in [&owner, &login] {
+                    if roles::role_standing(pool, role).await? == roles::RoleStanding::Privileged {
+                        return Err(StoreError::Conflict(format!(
+                            "role {role} exists and is not a tenant role; choose another tenant name"
+                        )));
+                    }
+                    roles::ensure_nologin_role(pool, role).await?;
+                    roles::grant_to_current_user(pool, role).await?;
+                }
+                match roles::schema_owner(pool, &schema).await? {
+                    None => {
+                        pool.execute_unprepared(&format!(
+                            "CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}",
+                            roles::ident(&schema),
+                            roles::ident(&owner)
+                        ))
+                        .await?;
+                    }
+                    Some(current) if current == owner => {}
+                    Some(current) => {
+                        return Err(StoreError::Conflict(format!(
+                            "schema {schema} exists and belongs to role {current}"
+                        )));
+                    }
+                }
                 let transaction = pool.begin().await?;
                 transaction
-                    .execute_unprepared(&set_search_path(&schema))
+                    .execute_unprepared(&format!(
+                        "SET LOCAL ROLE {}; {}",
+                        roles::ident(&owner),
+                        set_search_path(&schema)
+                    ))
                     .await?;
                 TenantMigrator::up(&transaction, None).await?;
+                // As the owner: this login may be a NOINHERIT member, with no owner's rights
+                // of its own.
+                roles::secure_schema(&transaction, &schema, &owner, &[&login]).await?;
                 transaction.commit().await?;
             }
             TenantConnections::Sqlite { dir, open } => {
@@ -251,13 +314,32 @@ impl Databases {
         Ok(())
     }
 
-    /// Erases the tenant's schema (or file) with all its data.
+    /// Erases the tenant's schema (or file) with all its data, and on PostgreSQL its roles.
     pub async fn drop_tenant(&self, tenant: &TenantName) -> Result<(), StoreError> {
         match &*self.tenants {
-            TenantConnections::Postgres { pool, schemas } => {
+            TenantConnections::Postgres { pool, schemas, .. } => {
                 let schema = self.schema_of(tenant, schemas).await?;
-                pool.execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                    .await?;
+                let owner = tenant.owner_role_name();
+                let login = tenant.role_name();
+                match roles::schema_owner(pool, &schema).await? {
+                    Some(current) if current == owner || current == login => {
+                        let transaction = pool.begin().await?;
+                        transaction
+                            .execute_unprepared(&format!(
+                                "SET LOCAL ROLE {}; DROP SCHEMA IF EXISTS {} CASCADE",
+                                roles::ident(&current),
+                                roles::ident(&schema)
+                            ))
+                            .await?;
+                        transaction.commit().await?;
+                    }
+                    _ => {}
+                }
+                for role in [&login, &owner] {
+                    if roles::role_standing(pool, role).await? == roles::RoleStanding::Adoptable {
+                        roles::drop_role(pool, role).await?;
+                    }
+                }
                 schemas.forget(tenant);
             }
             TenantConnections::Sqlite { dir, open } => {
@@ -335,6 +417,16 @@ fn set_search_path(schema: &str) -> String {
     format!("SET LOCAL search_path TO \"{schema}\"")
 }
 
+/// Opens a tenant transaction: the tenant's login role (derived from its validated name) and
+/// its schema, for the rest of the transaction; one round trip.
+fn act_as_tenant(tenant: &TenantName, schema: &str) -> String {
+    format!(
+        "SET LOCAL ROLE {}; {}",
+        roles::ident(&tenant.role_name()),
+        set_search_path(schema)
+    )
+}
+
 impl Databases {
     /// The tenant's schema: the one its registration names, else the one derived from its
     /// name (a tenant being created is not registered yet). Registered ones are remembered.
@@ -404,6 +496,7 @@ async fn connect_postgres(
         control,
         tenants: Arc::new(TenantConnections::Postgres {
             pool,
+            control_schema: control_schema.to_string(),
             schemas: RegisteredSchemas::new(schema_trust),
         }),
     })

@@ -1,0 +1,172 @@
+//! The shared platform acts as each tenant's own PostgreSQL role: whatever runs inside a
+//! tenant's transaction, even a trigger a superuser planted on the tenant's table, has that
+//! tenant's rights and no more, so it can neither read nor change another tenant's rows.
+
+mod common;
+
+use common::{Backends, TestPlatform, postgres_url, test_config, unique};
+use memoryc_crds::layout::TenantName;
+use memoryc_migrations::roles;
+use reqwest::{Method, StatusCode};
+use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_trigger_planted_on_a_tenants_table_runs_with_that_tenants_rights_only() {
+    // The platform logs in as a role of its own: no superuser, NOINHERIT (membership in a
+    // tenant's role lends it nothing until it becomes that tenant), allowed to create roles and
+    // schemas because this installation has no operator and the platform provisions tenants.
+    let admin = Database::connect(postgres_url()).await.expect("admin");
+    let platform_role = unique("memoryc_platform_");
+    admin
+        .execute_unprepared(&format!(
+            "CREATE ROLE {r} LOGIN NOINHERIT CREATEROLE; \
+             GRANT CREATE ON DATABASE {db} TO {r}",
+            r = roles::ident(&platform_role),
+            db = roles::ident(&current_database(&admin).await),
+        ))
+        .await
+        .expect("platform role");
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut config = test_config(Backends::PostgresMilvus, data_dir.path().to_path_buf());
+    let (_, host) = postgres_url()
+        .split_once('@')
+        .map(|(user, rest)| (user.to_string(), rest.to_string()))
+        .expect("url with user");
+    config.database_url = format!("postgres://{platform_role}@{host}");
+    let server = TestPlatform::start_with(config, data_dir).await;
+    let a = server.create_tenant("Shared").await;
+    let b = server.create_tenant("Shared").await;
+    let secret = "B's launch code is 0451";
+    let (status, stored) = server
+        .call(
+            Method::POST,
+            "/api/v1/memories",
+            Some(&b.api_key),
+            Some(json!({"content": secret})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{stored}");
+    let b_memory = stored["memory_id"].as_str().expect("id").to_string();
+
+    // The worst case: a superuser plants a trigger on A's memories that copies B's memories
+    // into a table of A's and deletes them, and records when it is refused.
+    let a_schema = TenantName::parse(&a.name).expect("name").schema_name();
+    let b_schema = TenantName::parse(&b.name).expect("name").schema_name();
+    let a_login = TenantName::parse(&a.name).expect("name").role_name();
+    admin
+        .execute_unprepared(&format!(
+            "CREATE TABLE {a}.loot (content text); \
+             GRANT INSERT, SELECT ON {a}.loot TO {login}; \
+             CREATE FUNCTION {a}.steal() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN \
+               BEGIN \
+                 INSERT INTO {a}.loot SELECT content FROM {b}.memories; \
+               EXCEPTION WHEN insufficient_privilege THEN \
+                 INSERT INTO {a}.loot VALUES ('read refused to ' || current_user); \
+               END; \
+               BEGIN \
+                 DELETE FROM {b}.memories; \
+               EXCEPTION WHEN insufficient_privilege THEN \
+                 INSERT INTO {a}.loot VALUES ('delete refused to ' || current_user); \
+               END; \
+               RETURN NEW; \
+             END $$; \
+             CREATE TRIGGER steal BEFORE INSERT ON {a}.memories \
+               FOR EACH ROW EXECUTE FUNCTION {a}.steal()",
+            a = roles::ident(&a_schema),
+            b = roles::ident(&b_schema),
+            login = roles::ident(&a_login),
+        ))
+        .await
+        .expect("planted trigger");
+
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/v1/memories",
+            Some(&a.api_key),
+            Some(json!({"content": "A's own note about deploys."})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let loot: Vec<String> = admin
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!(
+                "SELECT content FROM {}.loot ORDER BY content",
+                roles::ident(&a_schema)
+            ),
+        ))
+        .await
+        .expect("loot")
+        .into_iter()
+        .map(|row| row.try_get_by_index::<String>(0).expect("text"))
+        .collect();
+    assert_eq!(
+        loot,
+        vec![
+            format!("delete refused to {a_login}"),
+            format!("read refused to {a_login}"),
+        ],
+        "the trigger ran as A's role, and B's rows stayed out of reach"
+    );
+    let (status, kept) = server
+        .call(
+            Method::GET,
+            &format!("/api/v1/memories/{b_memory}"),
+            Some(&b.api_key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(kept["content"], secret);
+
+    // The platform's own login reaches nothing in a tenant schema without becoming the tenant.
+    let as_platform = Database::connect(server.config.database_url.clone())
+        .await
+        .expect("platform login");
+    let direct = as_platform
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("SELECT content FROM {}.memories", roles::ident(&b_schema)),
+        ))
+        .await;
+    assert!(
+        direct
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("permission denied")),
+        "{direct:?}"
+    );
+    as_platform.close().await.expect("close");
+
+    for tenant in [&a, &b] {
+        let tenant = TenantName::parse(&tenant.name).expect("name");
+        admin
+            .execute_unprepared(&format!(
+                "DROP SCHEMA IF EXISTS {} CASCADE",
+                roles::ident(&tenant.schema_name())
+            ))
+            .await
+            .expect("drop schema");
+        for role in [tenant.role_name(), tenant.owner_role_name()] {
+            roles::drop_role(&admin, &role).await.expect("drop role");
+        }
+    }
+    server.shutdown().await;
+    roles::drop_role(&admin, &platform_role)
+        .await
+        .expect("drop platform role");
+}
+
+async fn current_database(db: &sea_orm::DatabaseConnection) -> String {
+    db.query_one_raw(Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT current_database()".to_string(),
+    ))
+    .await
+    .expect("query")
+    .expect("row")
+    .try_get_by_index::<String>(0)
+    .expect("name")
+}
