@@ -558,6 +558,7 @@ def check_operator(r: Release) -> None:
         "MEMORYC_OPERATOR_LEASE_SECONDS": str(values["operator"]["leaseSeconds"]),
         "MEMORYC_OPERATOR_LOG_FORMAT": values["operator"]["logFormat"],
         "MEMORYC_OPERATOR_TENANT_DATABASE_HOST": database["tenantHost"] or None,
+        "MEMORYC_OPERATOR_PLATFORM_DATABASE_ROLE": database["platform"]["role"] or None,
     }
     for name, value in expected.items():
         r.report.equal(literal(env, name), value, f"{where} {name}")
@@ -636,10 +637,23 @@ def check_platform(r: Release) -> None:
             f"{where}: {name} is no platform setting (platform/src/config.rs), so it is ignored",
         )
     database = values["database"]
+    # Its own login, not the operator's.
+    login = database["platform"]
     r.report.equal(
         (env.get("MEMORYC_DATABASE_URL") or {}).get("valueFrom"),
-        {"secretKeyRef": {"name": database["existingSecret"], "key": database["uriKey"]}},
+        {"secretKeyRef": {"name": login["existingSecret"], "key": login["uriKey"]}},
         f"{where} MEMORYC_DATABASE_URL",
+    )
+    r.report.check(
+        login["existingSecret"] != database["existingSecret"],
+        f"{where}: logs in with the operator's database Secret",
+    )
+    r.report.equal(
+        literal(env, "MEMORYC_REDIS_URL"), values["redis"]["url"] or None, f"{where} MEMORYC_REDIS_URL"
+    )
+    r.report.check(
+        int(values["platform"]["replicas"]) <= 1 or bool(values["redis"]["url"]),
+        f"{where}: {values['platform']['replicas']} replicas without Redis",
     )
     expected = {
         "MEMORYC_RELATIONAL_BACKEND": "postgres",
@@ -1175,6 +1189,29 @@ def self_test(chart: helm.Chart, facts: CodeFacts, report: Report) -> int:
     return caught
 
 
+# Values the chart must refuse to render, and the words its `fail` must say.
+REFUSALS = [
+    ("two platform replicas without Redis", {"platform": {"replicas": 2}},
+     "platform.replicas > 1 needs redis.url"),
+    ("the platform logging in as the operator",
+     {"database": {"platform": {"existingSecret": "memoryc-database"}}},
+     "must not log in as the operator's role"),
+    ("no login for the platform", {"database": {"platform": {"existingSecret": ""}}},
+     "needs a PostgreSQL login of its own"),
+]
+
+
+def check_refusals(chart: helm.Chart, report: Report) -> None:
+    scenario = SCENARIOS[0]
+    for description, overrides, expected in REFUSALS:
+        try:
+            render(chart, scenario, overrides)
+        except helm.HelmError as error:
+            report.check(expected in str(error), f"{description}: refused with {error}")
+        else:
+            report.fail(f"{description}: rendered, but must be refused")
+
+
 def main() -> int:
     started = time.monotonic()
     print(f"Helm {helm.helm_sdk_version()} (helm-python-sdk {helm.__version__})")
@@ -1208,6 +1245,10 @@ def main() -> int:
                 f"{summary(release.objects)}"
             )
             reports.append(report)
+        refusal_report = Report("refusals")
+        check_refusals(chart, refusal_report)
+        reports.append(refusal_report)
+        print(f"refusals: {len(REFUSALS)} values the chart must refuse")
         self_report = Report("self-test")
         caught = self_test(chart, facts, self_report)
         reports.append(self_report)
