@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import celpy
 import helm_python as helm
 import yaml
 
@@ -48,8 +49,13 @@ API_VERSION = {
     "RoleBinding": "rbac.authorization.k8s.io/v1",
     "ServiceMonitor": "monitoring.coreos.com/v1",
     "PrometheusRule": "monitoring.coreos.com/v1",
+    "ValidatingAdmissionPolicy": "admissionregistration.k8s.io/v1",
+    "ValidatingAdmissionPolicyBinding": "admissionregistration.k8s.io/v1",
 }
-CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Namespace"}
+CLUSTER_SCOPED = {
+    "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Namespace",
+    "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+}
 OPERATOR = "memoryc-operator"
 PLATFORM = "memoryc-platform"
 LEADER_ELECTION = "memoryc-operator-leader-election"
@@ -376,11 +382,76 @@ def expected_objects(release: Release) -> set[tuple[str, str]]:
     if values["platform"]["enabled"]:
         expected |= {("Deployment", PLATFORM), ("Service", PLATFORM)}
         expected |= {("PodDisruptionBudget", PLATFORM)}
+    if values["admission"]["enabled"]:
+        expected |= {("ValidatingAdmissionPolicy", ADMISSION)}
+        expected |= {("ValidatingAdmissionPolicyBinding", ADMISSION)}
     if values["monitoring"]["serviceMonitor"]:
         expected.add(("ServiceMonitor", "memoryc"))
     if values["monitoring"]["prometheusRule"]:
         expected.add(("PrometheusRule", "memoryc"))
     return expected
+
+
+ADMISSION = "memoryc-tenant-bounds"
+
+
+def admitted(policy: dict[str, Any], tenant: dict[str, Any]) -> list[str]:
+    """Evaluates the policy's CEL on a MemoryTenant as the API server would; returns the
+    messages of the validations it fails (empty: admitted)."""
+    env = celpy.Environment()
+    activation: dict[str, Any] = {"object": celpy.json_to_cel(tenant)}
+    variables: dict[str, Any] = {}
+    for variable in policy["spec"].get("variables") or []:
+        program = env.program(env.compile(variable["expression"]))
+        variables[variable["name"]] = program.evaluate(
+            {**activation, "variables": celpy.json_to_cel(variables)}
+        )
+    activation["variables"] = celpy.celtypes.MapType(
+        {celpy.celtypes.StringType(k): v for k, v in variables.items()}
+    )
+    denied = []
+    for validation in policy["spec"]["validations"]:
+        if not env.program(env.compile(validation["expression"])).evaluate(activation):
+            message = env.program(env.compile(validation["messageExpression"]))
+            denied.append(str(message.evaluate(activation)))
+    return denied
+
+
+def check_admission(r: Release) -> None:
+    policy = r.find("ValidatingAdmissionPolicy", ADMISSION)
+    binding = r.find("ValidatingAdmissionPolicyBinding", ADMISSION)
+    if policy is None or binding is None:
+        return
+    r.report.equal(binding.body["spec"]["policyName"], ADMISSION, "admission binding policy")
+    r.report.equal(binding.body["spec"]["validationActions"], ["Deny"], "admission binding")
+    rules = policy.body["spec"]["matchConstraints"]["resourceRules"]
+    r.report.equal(
+        [(rule["apiGroups"], rule["resources"]) for rule in rules],
+        [(["memoryc.dev"], ["memorytenants"])],
+        "admission policy resources",
+    )
+    control = r.values["database"]["controlSchema"]
+    cases = [
+        ({}, True),
+        ({"__namespace__": "team-a"}, True),
+        ({"__namespace__": "kube-system"}, False),
+        ({"__namespace__": "kube-public"}, False),
+        ({"__namespace__": "default"}, False),
+        ({"__namespace__": r.scenario.namespace}, False),
+        ({"storage": {"schemaName": "acme_data"}}, True),
+        ({"storage": {"schemaName": "public"}}, False),
+        ({"storage": {"schemaName": "pg_catalog"}}, False),
+        ({"storage": {"schemaName": control}}, False),
+        ({"storage": {}}, True),
+    ]
+    for spec, allowed in cases:
+        tenant = {"metadata": {"name": "acme"}, "spec": spec}
+        denied = admitted(policy.body, tenant)
+        r.report.check(
+            (not denied) == allowed,
+            f"admission of spec {spec}: wanted {'admitted' if allowed else 'denied'}, "
+            f"denied with {denied}",
+        )
 
 
 def check_inventory(r: Release) -> None:
@@ -943,6 +1014,7 @@ CHECKS: list[Callable[[Release], None]] = [
     check_monitoring,
     check_rbac,
     check_notes,
+    check_admission,
 ]
 
 
@@ -1159,6 +1231,10 @@ MUTATIONS: list[tuple[str, Callable[[dict[str, str]], dict[str, str]], str]] = [
     ("alert rules lost from the PrometheusRule", edit_object(
         "PrometheusRule", "memoryc", lambda d: d.update({"spec": {"groups": []}}),
     ), "differs from files/alerts.rules.yaml"),
+    ("an admission policy that admits kube-system", edit_object(
+        "ValidatingAdmissionPolicy", "memoryc-tenant-bounds",
+        lambda d: d["spec"]["validations"][0].update({"expression": "true"}),
+    ), "'__namespace__': 'kube-system'"),
     ("a missing leader-election Role", lambda rendered: {
         path: re.sub(r"(?s)---\n# Leader election.*?\n---\n", "---\n", text)
         if path.endswith("operator-rbac.yaml") else text

@@ -57,12 +57,15 @@ pub struct MemoryTenantSpec {
     pub owners: Vec<TenantOwner>,
 
     /// Namespace holding the tenant's Secret, bindings and (when dedicated) platform. Created if
-    /// missing, adopted (labelled, never deleted) if it exists. Defaults to `memoryc-<name>`.
+    /// missing; an existing one is adopted (never deleted) only when it carries the label
+    /// `memoryc.dev/tenant=<tenant name>`, else the tenant is refused. `kube-*`, `default` and
+    /// the operator's own namespace are refused. Defaults to `memoryc-<name>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 1, max = 63),
         regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     )]
+    #[x_kube(validation = Rule::new("!self.startsWith('kube-') && self != 'default'").message("spec.namespace must not be a system namespace (kube-*, default)"))]
     pub namespace: Option<String>,
 
     /// `Shared`: served by the shared platform, vectors in the shared collection.

@@ -111,6 +111,11 @@ async fn provision(
     };
     // What belongs to another tenant or to the installation is refused before anything is
     // applied anywhere.
+    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+    let existing_namespace = namespaces.get_opt(&plan.namespace).await?;
+    if let Some(conflict) = namespace_conflict(&plan, existing_namespace.as_ref()) {
+        return refuse(tenant, api, ctx, &conflict).await;
+    }
     match ctx.postgres.check_claims(&plan).await {
         Ok(()) => {}
         Err(ProvisionError::Conflict(conflict)) => {
@@ -119,7 +124,7 @@ async fn provision(
         Err(error) => return Err(error.into()),
     }
 
-    apply_namespace(&plan, ctx).await?;
+    apply_namespace(&plan, ctx, existing_namespace.as_ref()).await?;
     apply(&ctx.client, &desired::service_account(&plan)).await?;
     apply(&ctx.client, &desired::resource_quota(&plan)).await?;
     apply(&ctx.client, &desired::network_policy(&plan, &ctx.settings)).await?;
@@ -255,15 +260,43 @@ async fn provision(
 }
 
 /// Creates the namespace with an owner reference, or adopts an existing one without it.
-async fn apply_namespace(plan: &TenantPlan, ctx: &Context) -> Result<()> {
-    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
-    let adopted = match namespaces.get_opt(&plan.namespace).await? {
-        None => false,
-        Some(existing) => !existing
+/// Why an existing namespace cannot be the tenant's: one is adopted only when it carries this
+/// tenant's label (the operator made it, or an administrator prepared it for the tenant).
+fn namespace_conflict(plan: &TenantPlan, existing: Option<&Namespace>) -> Option<String> {
+    let existing = existing?;
+    let labelled = existing
+        .labels()
+        .get(memoryc_crds::contract::labels::TENANT)
+        .map(String::as_str);
+    if labelled == Some(plan.tenant.as_str()) {
+        return None;
+    }
+    Some(match labelled {
+        Some(other) => format!(
+            "namespace {} belongs to tenant {other}; choose another spec.namespace",
+            plan.namespace
+        ),
+        None => format!(
+            "namespace {} exists and is not this tenant's (it has no {}={} label); choose \
+             another spec.namespace, or label it for this tenant",
+            plan.namespace,
+            memoryc_crds::contract::labels::TENANT,
+            plan.tenant
+        ),
+    })
+}
+
+async fn apply_namespace(
+    plan: &TenantPlan,
+    ctx: &Context,
+    existing: Option<&Namespace>,
+) -> Result<()> {
+    let adopted = existing.is_some_and(|existing| {
+        !existing
             .owner_references()
             .iter()
-            .any(|owner| owner.uid == plan.owner_reference.uid),
-    };
+            .any(|owner| owner.uid == plan.owner_reference.uid)
+    });
     apply_cluster(&ctx.client, &desired::namespace(plan, adopted)).await?;
     Ok(())
 }

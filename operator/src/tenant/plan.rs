@@ -27,6 +27,10 @@ pub enum SpecError {
     #[error("invalid spec.storage.schemaName: {0}")]
     SchemaName(String),
     #[error(
+        "spec.namespace {0:?} is reserved (kube-*, default and the operator's own namespace hold no tenant)"
+    )]
+    ReservedNamespace(String),
+    #[error(
         "a Shared tenant's vectors live in the shared collection {SHARED_COLLECTION} ({VECTOR_DIMENSION} dimensions, COSINE, HNSW M={HNSW_M} efConstruction={HNSW_EF_CONSTRUCTION}); use isolation Dedicated for other index settings (spec.vectors.index.ef may differ)"
     )]
     SharedVectors,
@@ -50,6 +54,13 @@ pub enum SpecError {
         "this installation runs no shared platform (the operator's shared platform URL is empty), so it serves Dedicated tenants only; set spec.isolation: Dedicated"
     )]
     NoSharedPlatform,
+}
+
+/// Namespaces no tenant may be put in: Kubernetes' own, `default`, and the operator's.
+pub fn is_reserved_namespace(namespace: &str, settings: &Settings) -> bool {
+    namespace.starts_with("kube-")
+        || namespace == "default"
+        || namespace == settings.system_namespace
 }
 
 /// Vector settings of the tenant's collection.
@@ -154,6 +165,9 @@ impl TenantPlan {
             .namespace
             .clone()
             .unwrap_or_else(|| format!("memoryc-{name}"));
+        if is_reserved_namespace(&namespace, settings) {
+            return Err(SpecError::ReservedNamespace(namespace));
+        }
         let platform_name = format!("{name}-platform");
         let api_endpoint = match spec.isolation {
             Isolation::Shared => settings

@@ -752,3 +752,140 @@ async fn a_failing_step_is_reported_and_requeued_with_backoff() {
     ));
     s.cleanup().await;
 }
+
+/// The Ready condition of a refused tenant: False, InvalidSpec, with `message` in it.
+fn assert_refused(status: &MemoryTenantStatus, message: &str) {
+    assert_eq!(status.phase.map(|p| p.as_str()), Some("Failed"));
+    let ready = condition(status, "Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "InvalidSpec")
+    );
+    assert!(ready.message.contains(message), "{}", ready.message);
+}
+
+/// A new mocked API server (and event recorder, which would patch a repeated event).
+async fn fresh_api_server(s: &mut Scenario) {
+    let (ctx, server) = fixtures::context(
+        s.ctx.settings.clone(),
+        testing::postgres().await,
+        testing::milvus(),
+    );
+    s.ctx = ctx;
+    s.server = server;
+}
+
+/// Runs a reconcile of `tenant` (planned with the scenario's settings) that must be refused
+/// after the namespace lookup answered with `namespace`: its status, its event, and no other
+/// call, so nothing is applied anywhere.
+async fn refused_after_namespace_lookup(
+    s: &mut Scenario,
+    tenant: MemoryTenant,
+    namespace: Option<Value>,
+) -> MemoryTenantStatus {
+    fresh_api_server(s).await;
+    s.plan = TenantPlan::for_tenant(&tenant, &s.ctx.settings).expect("plan");
+    s.tenant = tenant.clone();
+    s.run(tenant);
+    let ns_path = format!("/api/v1/namespaces/{}", s.plan.namespace);
+    match namespace {
+        None => s.server.expect_get_missing(&ns_path).await,
+        Some(existing) => s.server.expect_get(&ns_path, existing).await,
+    };
+    let refused = s.expect_status().await;
+    s.server.expect_event("default", "ProvisioningFailed").await;
+    assert_eq!(s.finish().await.expect("refused"), Action::await_change());
+    refused
+}
+
+/// A tenant whose `spec.storage.schemaName` names another tenant's schema is refused before
+/// anything is applied or provisioned; deleting it leaves the other tenant's schema alone.
+#[tokio::test]
+async fn a_tenant_naming_another_tenants_schema_is_refused_and_touches_nothing() {
+    let mut s = scenario(Isolation::Shared, testing::milvus()).await;
+    let victim = s.plan.clone();
+    s.postgres()
+        .provision(&victim, &password::generate(), false, None)
+        .await
+        .expect("victim provisioned");
+    let mut attacker = testing::tenant(&unique_name(), Isolation::Shared);
+    attacker.metadata.finalizers = Some(vec![FINALIZER.to_string()]);
+    attacker.spec.storage.schema_name = Some(victim.schema.clone());
+    attacker.spec.deletion_policy = DeletionPolicy::Delete;
+    let refused = refused_after_namespace_lookup(&mut s, attacker.clone(), None).await;
+    assert_refused(&refused, &format!("schema {}", victim.schema));
+    assert!(
+        !s.postgres().role_exists(&s.plan.role).await.expect("role"),
+        "no role was made for the refused tenant"
+    );
+    let owner = memoryc_migrations::roles::schema_owner(s.postgres().connection(), &victim.schema)
+        .await
+        .expect("owner");
+    assert_eq!(owner.as_deref(), Some(victim.owner_role.as_str()));
+
+    // Its deletion erases nothing of the victim's.
+    let mut deleting = attacker;
+    deleting.status = Some(refused);
+    s.expect_deletion(deleting, "Erased").await;
+    assert!(
+        s.postgres()
+            .schema_exists(&victim.schema)
+            .await
+            .expect("schema"),
+        "the victim's schema survives the refused tenant's deletion"
+    );
+    s.plan = victim;
+    s.cleanup().await;
+}
+
+/// A namespace that exists without this tenant's label (someone else's, or another tenant's)
+/// is refused before anything is applied there; one labelled for the tenant is adopted.
+#[tokio::test]
+async fn a_namespace_that_is_not_the_tenants_is_refused() {
+    let mut s = scenario(Isolation::Shared, testing::milvus()).await;
+    let tenant = s.tenant.clone();
+    let name = s.plan.namespace.clone();
+    let namespace = |labels: Value| {
+        json!({"apiVersion": "v1", "kind": "Namespace",
+               "metadata": {"name": name, "labels": labels}})
+    };
+    let unlabelled = namespace(json!({"team": "payments"}));
+    let refused = refused_after_namespace_lookup(&mut s, tenant.clone(), Some(unlabelled)).await;
+    assert_refused(&refused, "is not this tenant's");
+    let others = namespace(json!({"memoryc.dev/tenant": "someone-else"}));
+    let refused = refused_after_namespace_lookup(&mut s, tenant.clone(), Some(others)).await;
+    assert_refused(&refused, "belongs to tenant someone-else");
+    assert!(!s.postgres().role_exists(&s.plan.role).await.expect("role"));
+
+    // Labelled for this tenant by an administrator: adopted (labelled, no owner reference).
+    let prepared = namespace(json!({"memoryc.dev/tenant": s.plan.tenant.to_string()}));
+    fresh_api_server(&mut s).await;
+    s.run(tenant);
+    let applied = s.expect_namespace_and_policies(Some(prepared)).await;
+    assert_eq!(applied["metadata"]["ownerReferences"], Value::Null);
+    s.server.expect_get_missing(&s.secret_path()).await;
+    s.expect_secret_apply().await;
+    s.expect_status().await;
+    s.server.expect_event("default", "Ready").await;
+    s.finish().await.expect("provisioned");
+    s.cleanup().await;
+}
+
+/// System namespaces and the operator's own are refused from the spec alone, without a lookup.
+#[tokio::test]
+async fn a_system_namespace_is_refused_without_a_lookup() {
+    let mut s = scenario(Isolation::Shared, testing::milvus()).await;
+    for reserved in ["kube-system", "default", "memoryc-system"] {
+        fresh_api_server(&mut s).await;
+        let mut tenant = s.tenant.clone();
+        tenant.spec.namespace = Some(reserved.to_string());
+        s.tenant = tenant.clone();
+        s.run(tenant);
+        let refused = s.expect_status().await;
+        s.server.expect_event("default", "ProvisioningFailed").await;
+        assert_eq!(s.finish().await.expect("refused"), Action::await_change());
+        assert_refused(&refused, &format!("{reserved:?} is reserved"));
+    }
+    assert!(!s.postgres().role_exists(&s.plan.role).await.expect("role"));
+    s.cleanup().await;
+}
