@@ -26,6 +26,7 @@ impl MigratorTrait for ControlMigrator {
             Box::new(control::m20261125_000003_create_tenant_settings::Migration),
             Box::new(control::m20261126_000001_add_analytics_schedule::Migration),
             Box::new(control::m20261127_000001_add_search_ef::Migration),
+            Box::new(control::m20261204_000001_add_max_memories::Migration),
         ]
     }
 }

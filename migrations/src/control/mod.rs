@@ -8,3 +8,4 @@ pub mod m20261125_000002_create_audit_log;
 pub mod m20261125_000003_create_tenant_settings;
 pub mod m20261126_000001_add_analytics_schedule;
 pub mod m20261127_000001_add_search_ef;
+pub mod m20261204_000001_add_max_memories;

@@ -624,21 +624,25 @@ impl Postgres {
             .execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 "INSERT INTO tenant_settings (tenant_id, pii_policy, rate_limit_per_minute, \
-                 analytics_schedule, search_ef, updated_at) VALUES ($1, $2, $3, $4, $5, now()) \
+                 analytics_schedule, search_ef, max_memories, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, now()) \
                  ON CONFLICT (tenant_id) DO UPDATE SET pii_policy = EXCLUDED.pii_policy, \
                  rate_limit_per_minute = EXCLUDED.rate_limit_per_minute, \
                  analytics_schedule = EXCLUDED.analytics_schedule, \
-                 search_ef = EXCLUDED.search_ef, updated_at = now() \
+                 search_ef = EXCLUDED.search_ef, max_memories = EXCLUDED.max_memories, \
+                 updated_at = now() \
                  WHERE (tenant_settings.pii_policy, tenant_settings.rate_limit_per_minute, \
-                 tenant_settings.analytics_schedule, tenant_settings.search_ef) \
+                 tenant_settings.analytics_schedule, tenant_settings.search_ef, \
+                 tenant_settings.max_memories) \
                  IS DISTINCT FROM (EXCLUDED.pii_policy, EXCLUDED.rate_limit_per_minute, \
-                 EXCLUDED.analytics_schedule, EXCLUDED.search_ef)",
+                 EXCLUDED.analytics_schedule, EXCLUDED.search_ef, EXCLUDED.max_memories)",
                 [
                     tenant_id.into(),
                     settings.pii_policy.into(),
                     settings.rate_limit_per_minute.into(),
                     settings.analytics_schedule.clone().into(),
                     settings.search_ef.into(),
+                    settings.max_memories.into(),
                 ],
             ))
             .await

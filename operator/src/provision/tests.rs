@@ -151,6 +151,7 @@ async fn provisioning_twice_changes_nothing() {
     for isolation in [Isolation::Shared, Isolation::Dedicated] {
         let mut resource = tenant(&unique_name(), isolation);
         resource.spec.vectors.index.ef = 250;
+        resource.spec.storage.max_memories = Some(5_000);
         let plan = plan(&resource, &settings);
         let password = password::generate();
         let (first, registration) = pg
@@ -165,7 +166,8 @@ async fn provisioning_twice_changes_nothing() {
             .query_one_raw(Statement::from_string(
                 DbBackend::Postgres,
                 format!(
-                    "SELECT s.pii_policy, s.rate_limit_per_minute, s.analytics_schedule, s.search_ef \
+                    "SELECT s.pii_policy, s.rate_limit_per_minute, s.analytics_schedule, s.search_ef, \
+                     s.max_memories \
                      FROM {control}.tenant_settings s JOIN {control}.tenants t \
                      ON t.tenant_id = s.tenant_id WHERE t.name = '{}'",
                     plan.tenant,
@@ -185,6 +187,7 @@ async fn provisioning_twice_changes_nothing() {
             "0 */6 * * *"
         );
         assert_eq!(row.try_get_by_index::<i32>(3).expect("ef"), 250);
+        assert_eq!(row.try_get_by_index::<i64>(4).expect("quota"), 5_000);
         assert!(first.schemas_created.contains(&plan.schema));
         let before = catalog_snapshot(&pg, &plan).await;
         let (second, again) = pg

@@ -1,5 +1,5 @@
 //! The tenant's choices the platform applies (PII policy, rate limit, analytics, the HNSW
-//! search-time `ef` of its Milvus searches), derived from
+//! search-time `ef` of its Milvus searches, its memory quota), derived from
 //! the spec. They land in the `tenant_settings` row of the tenant's control schema, which the
 //! shared platform and a dedicated one both read, and in a dedicated platform's environment.
 
@@ -20,6 +20,8 @@ pub struct PlatformSettingsPlan {
     pub insight_ttl_hours: u64,
     /// HNSW search-time candidate list size (`spec.vectors.index.ef`).
     pub search_ef: i32,
+    /// `spec.storage.maxMemories`: the most memories the platform stores for the tenant.
+    pub max_memories: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,6 +49,7 @@ impl PlatformSettingsPlan {
             analytics_schedule,
             insight_ttl_hours: ttl_hours(&spec.analytics.insight_ttl)?,
             search_ef: spec.vectors.index.ef.max(1),
+            max_memories: spec.storage.max_memories.map(|max| max.max(0)),
         })
     }
 }

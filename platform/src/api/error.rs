@@ -110,6 +110,13 @@ impl From<ServiceError> for ApiError {
                 "NOT_FOUND",
                 format!("{what} not found"),
             ),
+            ServiceError::QuotaExceeded { max, stored } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "QUOTA_EXCEEDED",
+                "the tenant stores as many memories as its quota allows; purge memories \
+                 (soft-deleted ones count until purged) or raise spec.storage.maxMemories",
+            )
+            .with_context(json!({ "max_memories": max, "stored": stored })),
             ServiceError::PiiRejected(kinds) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "PII_DETECTED",

@@ -22,4 +22,7 @@ pub enum ServiceError {
     /// The tenant's PII policy refuses content holding these kinds of data.
     #[error("the content holds personal data or secrets: {0:?}")]
     PiiRejected(Vec<crate::domain::pii::PiiKind>),
+    /// The tenant stores as many memories as its quota allows.
+    #[error("the tenant's quota of {max} memories is used up ({stored} stored)")]
+    QuotaExceeded { max: u64, stored: u64 },
 }

@@ -10,6 +10,7 @@ use super::access_counts::AccessCounts;
 use super::cache::{Lookup, ReadCache, SearchKey};
 use super::categorizer::Categorizer;
 use super::events::{EventPublisher, TenantEvent};
+use super::memory_quota::MemoryQuota;
 use super::tenant_settings::TenantSettingsService;
 use super::vector_sync::{IndexingState, VectorSync};
 use crate::domain::analytics::{AnalyticsEvent, EventType};
@@ -125,7 +126,11 @@ pub struct MemoryService {
     cache: Arc<ReadCache>,
     /// Search results counted as accesses, written in the background.
     access_counts: Arc<AccessCounts>,
+    quota: MemoryQuota,
 }
+
+/// How long a tenant's memory count is trusted before it is read again (see [`MemoryQuota`]).
+const QUOTA_RECOUNT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Longest query text kept in a search event.
 const MAX_EVENT_QUERY_CHARS: usize = 500;
@@ -142,6 +147,7 @@ impl MemoryService {
     ) -> Self {
         Self {
             access_counts,
+            quota: MemoryQuota::new(memories.clone(), QUOTA_RECOUNT),
             memories,
             vectors,
             embedder,
@@ -177,6 +183,23 @@ impl MemoryService {
         input: CreateMemory,
     ) -> Result<(Memory, IndexingState), ServiceError> {
         validate_content(&input.content)?;
+        let tenant_id = scope.tenant.tenant_id;
+        let quota = self.settings.settings(tenant_id).await?.max_memories;
+        if let Some(max) = quota {
+            self.quota.admit(tenant_id, &scope.tenant.name, max).await?;
+        }
+        let created = self.create_admitted(scope, input).await;
+        if created.is_err() && quota.is_some() {
+            self.quota.released(tenant_id);
+        }
+        created
+    }
+
+    async fn create_admitted(
+        &self,
+        scope: &TenantScope,
+        input: CreateMemory,
+    ) -> Result<(Memory, IndexingState), ServiceError> {
         let content = self.screen_content(scope, input.content).await?;
         let metadata = input.metadata.unwrap_or_else(|| serde_json::json!({}));
         validate_metadata(&metadata)?;
@@ -379,6 +402,7 @@ impl MemoryService {
         let invalidation = self.cache.guard(scope.tenant.tenant_id);
         if purge {
             self.memories.purge(tenant, id).await?;
+            self.quota.released(scope.tenant.tenant_id);
         } else {
             self.memories
                 .soft_delete(tenant, id, scope.user_id, Utc::now())

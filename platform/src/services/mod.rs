@@ -12,6 +12,7 @@ pub mod events;
 pub mod grants;
 pub mod health;
 pub mod known_tenants;
+pub mod memory_quota;
 pub mod memory_service;
 pub mod rate_limit;
 pub mod relationships;

@@ -113,6 +113,10 @@ pub trait MemoryRepository: Send + Sync + 'static {
 
     /// Number of live memories.
     async fn count_live(&self, tenant: &TenantName) -> Result<u64, StoreError>;
+
+    /// Number of stored memories, soft-deleted ones included (they count against a quota until
+    /// they are purged).
+    async fn count_stored(&self, tenant: &TenantName) -> Result<u64, StoreError>;
 }
 
 /// A registered tenant.
@@ -261,6 +265,8 @@ pub struct TenantSettings {
     pub analytics_schedule: Option<String>,
     /// HNSW search-time candidate list size of the tenant's Milvus searches.
     pub search_ef: Option<usize>,
+    /// Most memories the tenant may store, soft-deleted ones included; `None` is unlimited.
+    pub max_memories: Option<u64>,
 }
 
 /// Per-tenant settings.

@@ -348,6 +348,13 @@ impl MemoryRepository for SqlMemoryRepository {
         transaction.commit().await?;
         Ok(count)
     }
+
+    async fn count_stored(&self, tenant: &TenantName) -> Result<u64, StoreError> {
+        let transaction = self.databases.tenant_transaction(tenant).await?;
+        let count = Memories::find().count(&transaction).await?;
+        transaction.commit().await?;
+        Ok(count)
+    }
 }
 
 /// The fields a caller sees and changes, as recorded in the history.

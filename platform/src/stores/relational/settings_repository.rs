@@ -61,6 +61,7 @@ impl TenantSettingsStore for SqlTenantSettings {
                 .and_then(|limit| u32::try_from(limit).ok()),
             analytics_schedule: row.analytics_schedule,
             search_ef: row.search_ef.and_then(|ef| usize::try_from(ef).ok()),
+            max_memories: row.max_memories.and_then(|max| u64::try_from(max).ok()),
         })
     }
 
@@ -75,6 +76,7 @@ impl TenantSettingsStore for SqlTenantSettings {
             rate_limit_per_minute: NotSet,
             analytics_schedule: NotSet,
             search_ef: NotSet,
+            max_memories: NotSet,
             updated_at: Set(Utc::now()),
         };
         self.upsert(row, Column::PiiPolicy).await
@@ -95,6 +97,7 @@ impl TenantSettingsStore for SqlTenantSettings {
             rate_limit_per_minute: Set(limit),
             analytics_schedule: NotSet,
             search_ef: NotSet,
+            max_memories: NotSet,
             updated_at: Set(Utc::now()),
         };
         self.upsert(row, Column::RateLimitPerMinute).await
@@ -111,6 +114,7 @@ impl TenantSettingsStore for SqlTenantSettings {
             rate_limit_per_minute: NotSet,
             analytics_schedule: Set(schedule),
             search_ef: NotSet,
+            max_memories: NotSet,
             updated_at: Set(Utc::now()),
         };
         self.upsert(row, Column::AnalyticsSchedule).await
@@ -127,6 +131,7 @@ impl TenantSettingsStore for SqlTenantSettings {
             rate_limit_per_minute: NotSet,
             analytics_schedule: NotSet,
             search_ef: Set(ef),
+            max_memories: NotSet,
             updated_at: Set(Utc::now()),
         };
         self.upsert(row, Column::SearchEf).await

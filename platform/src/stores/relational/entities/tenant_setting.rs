@@ -11,6 +11,7 @@ pub struct Model {
     pub rate_limit_per_minute: Option<i32>,
     pub analytics_schedule: Option<String>,
     pub search_ef: Option<i32>,
+    pub max_memories: Option<i64>,
     pub updated_at: DateTimeUtc,
 }
 

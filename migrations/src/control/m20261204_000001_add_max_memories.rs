@@ -1,0 +1,42 @@
+//! Adds the tenant's memory quota to tenant_settings: the most memories (soft-deleted ones
+//! included, until purged) the tenant may store; null means unlimited. The operator writes it
+//! from `spec.storage.maxMemories`.
+
+use sea_orm_migration::prelude::*;
+
+use super::m20261125_000003_create_tenant_settings::TenantSettings;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden, Clone, Copy)]
+enum Added {
+    MaxMemories,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(TenantSettings::Table)
+                    .add_column_if_not_exists(
+                        ColumnDef::new(Added::MaxMemories).big_integer().null(),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(TenantSettings::Table)
+                    .drop_column(Added::MaxMemories)
+                    .to_owned(),
+            )
+            .await
+    }
+}
