@@ -44,10 +44,21 @@ async fn control_migrations_apply_roll_back_and_apply_again() {
             "tenants"
         ]
     );
-    db.execute_unprepared("SELECT analytics_schedule, search_ef FROM tenant_settings")
-        .await
-        .expect("columns for the tenant's own analytics schedule and search ef");
+    db.execute_unprepared(
+        "SELECT analytics_schedule, search_ef, max_memories FROM tenant_settings",
+    )
+    .await
+    .expect("columns for the tenant's own analytics schedule, search ef and quota");
     ControlMigrator::down(&db, Some(1)).await.expect("down one");
+    assert!(
+        db.execute_unprepared("SELECT max_memories FROM tenant_settings")
+            .await
+            .is_err(),
+        "the quota column is gone"
+    );
+    ControlMigrator::down(&db, Some(1))
+        .await
+        .expect("down one more");
     assert!(
         db.execute_unprepared("SELECT search_ef FROM tenant_settings")
             .await

@@ -9,7 +9,8 @@ use utoipa::ToSchema;
 pub enum Role {
     /// Everything inside its tenant: memories, keys, grants, audit log, PII policy.
     TenantAdmin,
-    /// Reads and writes its own memories; reads the tenant's analytics.
+    /// Reads and writes its own memories and reads what derives from them (relationships,
+    /// history, events); never the tenant's analytics, which draw on every user's memories.
     Member,
     /// Reads the tenant's memories and analytics.
     Reader,
