@@ -3,7 +3,11 @@
 //! backends, next to the embedding model's own throughput.
 //!
 //! `cargo bench -p memoryc-platform --bench http_bench`. Environment:
-//! `BENCH_SIZES` (default `10000,100000`), `BENCH_BACKENDS` (`embedded,postgres-milvus`),
+//! `BENCH_SIZES` (default `10000,100000`), `BENCH_BACKENDS` (default
+//! `embedded,postgres-milvus-shared,postgres-milvus-dedicated`: PostgreSQL + Milvus with a Shared
+//! tenant, the default layout, and with a Dedicated one), `BENCH_SEQUENTIAL` (adds made one
+//! after another over HTTP before the concurrent ingest, as an agent adding memories one at a
+//! time does, default 300),
 //! `BENCH_QUERIES` (default 300), `BENCH_CONCURRENCY` (concurrent ingest requests, default
 //! twice the texts the model computes at once, passes × batch: writers come back in two waves,
 //! one embedding while the other writes, so this is the load whose batches are as full as the
@@ -166,7 +170,11 @@ async fn run(plan: InferencePlan) -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .filter_map(|s| s.parse().ok())
         .collect();
-    let backends = env_list("BENCH_BACKENDS", "embedded,postgres-milvus");
+    let backends = env_list(
+        "BENCH_BACKENDS",
+        "embedded,postgres-milvus-shared,postgres-milvus-dedicated",
+    );
+    let sequential = env_number("BENCH_SEQUENTIAL", 300);
     let queries = env_number("BENCH_QUERIES", 300);
     // Two writers per text the model computes at once: one wave is embedded while the other
     // writes, so load fills every pass's batch as the model's own figure does.
@@ -188,7 +196,7 @@ async fn run(plan: InferencePlan) -> Result<(), Box<dyn std::error::Error>> {
         analytics_overhead(analytics_size, concurrency).await?;
     }
     for backend in &backends {
-        run_backend(backend, &sizes, queries, concurrency, &model).await?;
+        run_backend(backend, &sizes, queries, sequential, concurrency, &model).await?;
     }
     Ok(())
 }
@@ -290,6 +298,7 @@ async fn run_backend(
     backend: &str,
     sizes: &[usize],
     queries: usize,
+    sequential: usize,
     concurrency: usize,
     model: &ModelAlone,
 ) -> Result<(), Box<dyn std::error::Error>> {
@@ -307,7 +316,7 @@ async fn run_backend(
     };
     let isolation = match backend {
         "embedded" => Isolation::Shared,
-        "postgres-milvus" => {
+        "postgres-milvus-shared" | "postgres-milvus-dedicated" | "postgres-milvus" => {
             config.relational_backend = RelationalBackend::Postgres;
             config.vector_backend = VectorBackend::Milvus;
             config.database_url = std::env::var("MEMORYC_TEST_DATABASE_URL")
@@ -318,7 +327,11 @@ async fn run_backend(
                 "memoryc_bench_{}",
                 &Uuid::new_v4().simple().to_string()[..8]
             );
-            Isolation::Dedicated
+            if backend == "postgres-milvus-shared" {
+                Isolation::Shared
+            } else {
+                Isolation::Dedicated
+            }
         }
         other => return Err(format!("unknown backend {other}").into()),
     };
@@ -372,6 +385,17 @@ async fn run_backend(
             settle.waited.as_secs_f64(),
             100.0 * settle.idle
         );
+        if sequential > 0 {
+            let adds = sequential_adds(&client, &base, &key, size..size + sequential).await?;
+            let total: f64 = adds.iter().map(Duration::as_secs_f64).sum();
+            println!(
+                "{backend} @ {size}: {sequential} adds one after another over HTTP: p50 {:.1} ms p99 {:.1} ms ({:.1} adds/s)",
+                percentile(&adds, 0.5),
+                percentile(&adds, 0.99),
+                adds.len() as f64 / total
+            );
+            stored = size + sequential;
+        }
         let before = server_metrics(&client, &base).await?;
         let latencies = search_latencies(&client, &base, &key, queries, size).await?;
         let after = server_metrics(&client, &base).await?;
@@ -397,7 +421,7 @@ async fn run_backend(
         .await?;
         println!("{backend} @ {size}: recall@10 of the vector path vs exact search {recall:.3}");
     }
-    if backend == "postgres-milvus" {
+    if backend.starts_with("postgres-milvus") {
         let name = TenantName::parse(&tenant_name)?;
         vectors
             .drop_space(&VectorSpace {
@@ -664,6 +688,33 @@ async fn ingest(
         return Err(format!("{} ingest requests failed; first: {first}", failures.len()).into());
     }
     Ok(results.len())
+}
+
+/// Adds made one after another, each waiting for the last; their latencies, sorted.
+async fn sequential_adds(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    range: std::ops::Range<usize>,
+) -> Result<Vec<Duration>, Box<dyn std::error::Error>> {
+    let url = format!("{base}/api/v1/memories");
+    let mut latencies = Vec::with_capacity(range.len());
+    for n in range {
+        let started = Instant::now();
+        let response = client
+            .post(&url)
+            .header("X-API-Key", key)
+            .json(&serde_json::json!({ "content": memory_text(n) }))
+            .send()
+            .await?;
+        if response.status() != 201 {
+            return Err(format!("an add answered {}", response.status()).into());
+        }
+        response.bytes().await?;
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    Ok(latencies)
 }
 
 /// One query at a time, each distinct, so no cache can help.

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::analysis::RelationshipThresholds;
+use crate::api::client_address::TrustedProxy;
 use crate::api::{self, AppState};
 use crate::auth::jwt::JwtVerifier;
 use crate::auth::policy::{AdapterFactory, PolicyEnforcer, PolicyError, PolicySource};
@@ -46,7 +47,7 @@ use crate::services::known_tenants::KnownTenants;
 use crate::services::memory_service::MemoryService;
 use crate::services::rate_limit::in_process::InProcessCounter;
 use crate::services::rate_limit::redis::RedisCounter;
-use crate::services::rate_limit::{RateCounter, RateLimiter};
+use crate::services::rate_limit::{RateCounter, RateLimiter, RateLimits};
 use crate::services::relationships::RelationshipDiscovery;
 use crate::services::tenant_service::{CreatedTenant, TenantService};
 use crate::services::tenant_settings::TenantSettingsService;
@@ -173,8 +174,18 @@ impl Platform {
         let rate_limits = Arc::new(RateLimiter::new(
             rate_counter(&config).await?,
             settings.clone(),
-            config.rate_limit_per_minute,
+            RateLimits {
+                per_minute: config.rate_limit_per_minute,
+                tenant_multiple: config.rate_limit_tenant_multiple,
+                auth_failures_per_minute: config.auth_failures_per_minute,
+            },
         ));
+        let trusted_proxies = config
+            .trusted_proxies
+            .iter()
+            .map(|proxy| TrustedProxy::parse(proxy))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StartupError::Config(e.to_string()))?;
         let jwt_settings = config.jwt_settings();
         let jwt = if jwt_settings.is_enabled() {
             Some(JwtVerifier::new(&jwt_settings).await?)
@@ -223,8 +234,13 @@ impl Platform {
             settings.clone(),
             access_counts.clone(),
         );
+        let run_lock = run_lock(&config)?;
         let mut analytics =
-            AnalyticsService::new(analytics_repository, memories, analytics_settings(&config));
+            AnalyticsService::new(analytics_repository, memories, analytics_settings(&config))
+                .with_on_demand_runs(
+                    run_lock.clone(),
+                    Duration::from_secs(config.analytics_min_interval_seconds),
+                );
         if config.analytics_enabled {
             memory_service = memory_service.with_events(events.clone());
             analytics = analytics.with_events(events);
@@ -233,7 +249,7 @@ impl Platform {
         let analytics_scheduler = Arc::new(
             AnalyticsScheduler::new(
                 Arc::new(SystemClock),
-                run_lock(&config)?,
+                run_lock,
                 tenants.clone(),
                 analytics.clone(),
                 settings.clone(),
@@ -268,6 +284,7 @@ impl Platform {
             cache,
             default_isolation,
             default_analytics_schedule: config.analytics_schedule.clone(),
+            trusted_proxies: trusted_proxies.into(),
             metrics,
             metrics_token,
         };
@@ -401,9 +418,13 @@ impl Platform {
         let timeout = Duration::from_millis(self.config.request_timeout_ms);
         let cors = api::hardening::cors(&self.config.cors_allowed_origins)
             .map_err(|e| StartupError::Config(e.to_string()))?;
-        axum::serve(listener, api::router(self.state.clone(), timeout, cors))
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        axum::serve(
+            listener,
+            api::router(self.state.clone(), timeout, cors)
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
         let _ = worker.await;

@@ -116,6 +116,15 @@ pub struct Config {
     pub cache_key_prefix: String,
     /// Requests per credential, route and minute for tenants without their own limit; 0 = off.
     pub rate_limit_per_minute: u32,
+    /// A tenant's requests per route and minute, all its credentials together, are at most
+    /// this many times its per-credential limit.
+    pub rate_limit_tenant_multiple: u32,
+    /// Failed authentications per client address and minute; past it the address is refused
+    /// (429) before its credentials are looked up, until the minute ends. 0 = off.
+    pub auth_failures_per_minute: u32,
+    /// Proxies (addresses or networks, e.g. `["10.0.0.0/8"]`) whose `X-Forwarded-For` names
+    /// the client; from anyone else the header is ignored and the socket's peer is the client.
+    pub trusted_proxies: Vec<String>,
     /// Browser origins allowed to call the API (CORS), e.g. `["https://console.example"]`;
     /// `["*"]` allows any; empty (default) sends no CORS headers.
     pub cors_allowed_origins: Vec<String>,
@@ -126,6 +135,9 @@ pub struct Config {
     pub analytics_schedule: String,
     /// How often the scheduler checks which tenants are due, in seconds.
     pub analytics_tick_seconds: u64,
+    /// Least time between two of a tenant's runs asked for through `POST /analytics/run`, in
+    /// seconds (0: no limit; a run in progress still refuses a second).
+    pub analytics_min_interval_seconds: u64,
     /// How long a generated insight stays valid, in hours.
     pub insight_ttl_hours: u64,
     /// How far back scheduled analytics look, in days.
@@ -186,10 +198,14 @@ impl Default for Config {
             cache_max_entries: 10_000,
             cache_key_prefix: "memoryc:cache:".to_string(),
             rate_limit_per_minute: 600,
+            rate_limit_tenant_multiple: 10,
+            auth_failures_per_minute: 30,
+            trusted_proxies: Vec::new(),
             cors_allowed_origins: Vec::new(),
             analytics_enabled: true,
             analytics_schedule: "0 0 * * * *".to_string(),
             analytics_tick_seconds: 30,
+            analytics_min_interval_seconds: 60,
             insight_ttl_hours: 168,
             analytics_window_days: 30,
             relationship_similar_threshold: 0.80,

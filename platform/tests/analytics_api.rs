@@ -127,6 +127,149 @@ async fn history_records_every_change_with_who_and_what(production: bool) {
     platform.shutdown().await;
 }
 
+/// A long history comes a page at a time: at most `limit` entries and about 1 MiB, with a
+/// cursor to the next page; every entry comes once, in order.
+async fn history_is_paged_by_count_and_bytes(production: bool) {
+    let platform = start(production).await;
+    let tenant = platform.create_tenant("Shared").await;
+    let key = tenant.api_key.as_str();
+    let long = |n: usize| {
+        format!(
+            "Revision {n}: {}",
+            "the runbook grows longer. ".repeat(1_500)
+        )
+    };
+    let created = platform
+        .create_memory(key, json!({"content": long(0), "category": "WORKFLOW"}))
+        .await;
+    let id = created["memory_id"].as_str().expect("id").to_string();
+    let revisions = 30;
+    for n in 1..=revisions {
+        let (status, body) = platform
+            .call(
+                Method::PATCH,
+                &format!("/api/v1/memories/{id}"),
+                Some(key),
+                Some(json!({ "content": long(n) })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    for (bad, expected) in [
+        ("limit=0", StatusCode::UNPROCESSABLE_ENTITY),
+        ("limit=101", StatusCode::UNPROCESSABLE_ENTITY),
+        ("after=yesterday", StatusCode::BAD_REQUEST),
+        ("cursor=1", StatusCode::BAD_REQUEST),
+    ] {
+        let (status, body) = platform
+            .call(
+                Method::GET,
+                &format!("/api/v1/memories/{id}/history?{bad}"),
+                Some(key),
+                None,
+            )
+            .await;
+        assert_eq!(status, expected, "{bad}: {body}");
+    }
+    let mut seen: Vec<String> = Vec::new();
+    let mut pages = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let query = match &after {
+            Some(after) => format!("?limit=100&after={after}"),
+            None => "?limit=100".to_string(),
+        };
+        let (status, body) = platform
+            .call(
+                Method::GET,
+                &format!("/api/v1/memories/{id}/history{query}"),
+                Some(key),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        pages += 1;
+        let entries = body["history"].as_array().expect("history");
+        assert!(!entries.is_empty());
+        assert!(
+            body.to_string().len() < 1_300_000,
+            "a page stays near 1 MiB: {} bytes",
+            body.to_string().len()
+        );
+        seen.extend(
+            entries
+                .iter()
+                .map(|e| e["history_id"].as_str().expect("id").to_string()),
+        );
+        match body["next"].as_str() {
+            Some(next) => after = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert!(pages > 1, "about 2.4 MB of history takes several pages");
+    assert_eq!(seen.len(), revisions + 1, "every entry once");
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, seen, "oldest first, none twice");
+    // A count limit pages too.
+    let (_, first) = platform
+        .call(
+            Method::GET,
+            &format!("/api/v1/memories/{id}/history?limit=2"),
+            Some(key),
+            None,
+        )
+        .await;
+    assert_eq!(first["history"].as_array().map(Vec::len), Some(2));
+    assert_eq!(first["next"].as_str(), Some(seen[1].as_str()));
+    platform.shutdown().await;
+}
+
+#[tokio::test]
+async fn history_is_paged_on_embedded_defaults() {
+    history_is_paged_by_count_and_bytes(false).await;
+}
+
+#[tokio::test]
+async fn history_is_paged_on_postgres() {
+    history_is_paged_by_count_and_bytes(true).await;
+}
+
+/// Runs asked for through the API: a second within the minimum interval is refused with 409
+/// and runs nothing.
+#[tokio::test]
+async fn on_demand_runs_are_limited_per_tenant() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut config = common::test_config(Backends::Embedded, data_dir.path().to_path_buf());
+    config.analytics_min_interval_seconds = 3600;
+    let platform = TestPlatform::start_with(config, data_dir).await;
+    let first = platform.create_tenant("Shared").await;
+    let second = platform.create_tenant("Shared").await;
+    let run = |key: String| {
+        let platform = &platform;
+        async move {
+            platform
+                .call(Method::POST, "/api/v1/analytics/run", Some(&key), None)
+                .await
+        }
+    };
+    let (status, body) = run(first.api_key.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = run(first.api_key.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("ran less than 3600 s ago")),
+        "{body}"
+    );
+    // Another tenant is not held back by the first.
+    let (status, body) = run(second.api_key.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    platform.shutdown().await;
+}
+
 #[tokio::test]
 async fn history_on_embedded_defaults() {
     history_records_every_change_with_who_and_what(false).await;
@@ -385,11 +528,16 @@ async fn relationships(
     found.into_inner().expect("lock")
 }
 
+/// Whether `list` relates `source` to `target` by `kind`. SIMILAR and CONTRADICTS read the same
+/// both ways, and which memory is the subject depends on whose event was related first (with
+/// both vectors already written, the earlier memory finds the later one too).
 fn has(list: &[Value], kind: &str, source: &str, target: &str) -> bool {
+    let symmetric = kind == "SIMILAR" || kind == "CONTRADICTS";
     list.iter().any(|r| {
+        let forward = r["source_memory_id"] == source && r["target_memory_id"] == target;
+        let backward = r["source_memory_id"] == target && r["target_memory_id"] == source;
         r["relationship_type"] == kind
-            && r["source_memory_id"] == source
-            && r["target_memory_id"] == target
+            && (forward || (symmetric && backward))
             && r["context"].as_str().is_some_and(|c| !c.is_empty())
             && r["strength"]
                 .as_f64()

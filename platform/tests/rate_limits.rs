@@ -238,3 +238,122 @@ async fn a_wrong_redis_url_stops_the_start() {
         "a platform without its Redis must not start"
     );
 }
+
+/// A client address that keeps failing authentication is refused (429) before its credentials
+/// are looked up, until the minute ends; only its first failure of the minute is audited. A
+/// client behind a trusted proxy is told apart by `X-Forwarded-For`; anyone else's header is
+/// ignored.
+#[tokio::test]
+async fn failed_authentications_lock_out_the_client_address() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut config = common::test_config(Backends::Embedded, data_dir.path().to_path_buf());
+    config.auth_failures_per_minute = 3;
+    config.trusted_proxies = vec!["127.0.0.1".to_string()];
+    let platform = TestPlatform::start_with(config, data_dir).await;
+    let tenant = platform.create_tenant("Shared").await;
+    at_start_of_a_window().await;
+    let attempt = |key: &'static str, forwarded: &'static str| {
+        let platform = &platform;
+        async move {
+            platform
+                .client
+                .get(format!("{}/api/v1/memories", platform.base_url))
+                .header("X-API-Key", key)
+                .header("X-Forwarded-For", forwarded)
+                .send()
+                .await
+                .expect("sent")
+                .status()
+        }
+    };
+    let bad = "mck_000000000000_00000000000000000000000000000000";
+    for _ in 0..3 {
+        assert_eq!(attempt(bad, "198.51.100.7").await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        attempt(bad, "198.51.100.7").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Locked out: even a good key from that address waits for the next minute.
+    let good: &'static str = Box::leak(tenant.api_key.clone().into_boxed_str());
+    let response = platform
+        .client
+        .get(format!("{}/api/v1/memories", platform.base_url))
+        .header("X-API-Key", good)
+        .header("X-Forwarded-For", "198.51.100.7")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+    // Another client behind the same proxy is not held back.
+    assert_eq!(attempt(good, "198.51.100.8").await, StatusCode::OK);
+    // One audit entry for the address's failures of the minute, not one per request.
+    let count = || async {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        platform
+            .databases()
+            .await
+            .control()
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT count(*) FROM audit_log WHERE outcome = 'unauthenticated'".to_string(),
+            ))
+            .await
+            .expect("count")
+            .expect("row")
+            .try_get_by_index::<i64>(0)
+            .expect("number")
+    };
+    assert!(common::eventually(Duration::from_secs(10), || async { count().await >= 1 }).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(count().await, 1);
+    platform.shutdown().await;
+}
+
+/// All of a tenant's credentials together stay within the tenant-wide bucket (here twice the
+/// per-credential limit), so minting keys does not multiply its limit.
+#[tokio::test]
+async fn minting_keys_does_not_multiply_a_tenants_limit() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut config = common::test_config(Backends::Embedded, data_dir.path().to_path_buf());
+    config.rate_limit_per_minute = 50;
+    config.rate_limit_tenant_multiple = 2;
+    let platform = TestPlatform::start_with(config, data_dir).await;
+    let tenant = platform.create_tenant("Shared").await;
+    let mut keys = Vec::new();
+    for _ in 0..3 {
+        keys.push(platform.issue_key(&tenant.api_key, "service").await.api_key);
+    }
+    // The tenant's own limit: 2 per credential, so 4 for the whole tenant.
+    let (status, info) = platform
+        .call_as(
+            &Caller::Bearer(platform_admin_token()),
+            Method::PUT,
+            &format!("/api/v1/admin/tenants/{}/rate-limit", tenant.name),
+            Some(json!({"per_minute": 2})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{info}");
+    at_start_of_a_window().await;
+    let mut statuses = Vec::new();
+    for key in &keys {
+        for _ in 0..2 {
+            statuses.push(get(&platform, key, "/api/v1/memories").await.status());
+        }
+    }
+    let allowed = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((allowed, limited), (4, 2), "{statuses:?}");
+    // Another tenant has a bucket of its own.
+    let other = platform.create_tenant("Shared").await;
+    let key = platform.issue_key(&other.api_key, "service").await.api_key;
+    assert_eq!(
+        get(&platform, &key, "/api/v1/memories").await.status(),
+        StatusCode::OK
+    );
+    platform.shutdown().await;
+}

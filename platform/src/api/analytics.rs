@@ -16,7 +16,6 @@ use crate::domain::analytics::{
     AnalyticsEvent, EventType, HistoryEntry, InsightType, MemoryRelationship, PredictiveInsight,
 };
 use crate::services::analytics::RunReport;
-use crate::services::analytics::scheduler::AnalyticsRunner;
 use crate::services::analytics::service::UsageSummary;
 use crate::services::memory_service::TenantScope;
 use crate::stores::analytics::EventQuery;
@@ -42,6 +41,19 @@ pub struct RelationshipsResponse {
 pub struct HistoryResponse {
     pub memory_id: Uuid,
     pub history: Vec<HistoryEntry>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
+    /// The `next` of the previous page.
+    pub after: Option<Uuid>,
+    /// 1..100, default 50. A page also stops at about 1 MiB of entries.
+    pub limit: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -123,21 +135,28 @@ pub async fn memory_relationships(
     }))
 }
 
-/// Every create, update and delete of a memory, with the values before and after.
+/// Every create, update and delete of a memory, with the values before and after, oldest
+/// first, a page at a time.
 #[utoipa::path(get, path = "/api/v1/memories/{id}/history", tag = "memories",
-    params(("id" = Uuid, Path, description = "memory_id")),
-    responses((status = 200, body = HistoryResponse), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
+    params(("id" = Uuid, Path, description = "memory_id"), HistoryParams),
+    responses((status = 200, body = HistoryResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn memory_history(
     State(state): State<AppState>,
     scope: TenantScope,
     ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(params): ApiQuery<HistoryParams>,
 ) -> Result<axum::Json<HistoryResponse>, ApiError> {
-    let history = state.analytics.history(&scope, id).await?;
+    let (history, next) = state
+        .analytics
+        .history(&scope, id, params.after, params.limit)
+        .await?;
     Ok(axum::Json(HistoryResponse {
         memory_id: id,
         history,
+        next,
     }))
 }
 
@@ -246,7 +265,7 @@ pub async fn run_analytics(
     scope: TenantScope,
 ) -> Result<axum::Json<RunReport>, ApiError> {
     let started = std::time::Instant::now();
-    let outcome = state.analytics.run(&scope.tenant, Utc::now()).await;
+    let outcome = state.analytics.run_on_demand(&scope.tenant).await;
     let label = if outcome.is_ok() {
         "succeeded"
     } else {

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use uuid::Uuid;
 
+use super::client_address;
 use super::error::ApiError;
 use super::permissions;
 use super::state::AppState;
@@ -72,9 +73,25 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     if route.requirement == Requirement::Public {
         return next.run(request).await;
     }
+    // A client that keeps failing authentication is refused before its credentials are looked
+    // up, and only its first failure of a minute is audited: an anonymous flood neither reaches
+    // the database per request nor grows the audit log without bound.
+    let client = client_address::of(&request, &state.trusted_proxies);
+    if let Some(client) = client
+        && let Some(retry_after) = state.rate_limits.client_locked_out(client).await
+    {
+        return locked_out(retry_after);
+    }
     let principal = match authenticate(&state, request.headers()).await {
         Ok(principal) => principal,
         Err(error) if error.status == StatusCode::UNAUTHORIZED => {
+            let failures = match client {
+                Some(client) => state.rate_limits.record_failure(client).await,
+                None => 0,
+            };
+            if failures > 1 {
+                return error.into_response();
+            }
             return audit
                 .finish(&state, AuditOutcome::Unauthenticated, error.into_response())
                 .await;
@@ -152,11 +169,34 @@ const RATE_LIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit"
 const RATE_LIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
 
 /// 429 with `Retry-After` in whole seconds (rounded up, so a client that waits is let in).
-fn rate_limited(limit: u32, retry_after: Duration) -> Response {
-    let seconds = retry_after
+fn whole_seconds(duration: Duration) -> u64 {
+    duration
         .as_secs()
-        .saturating_add(u64::from(retry_after.subsec_nanos() > 0))
-        .max(1);
+        .saturating_add(u64::from(duration.subsec_nanos() > 0))
+        .max(1)
+}
+
+/// 429 for a client address that failed authentication too often this minute.
+fn locked_out(retry_after: Duration) -> Response {
+    let seconds = whole_seconds(retry_after);
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED",
+        "too many failed authentications from this address; retry after the given seconds",
+    )
+    .with_context(serde_json::json!({
+        "window_seconds": rate_limit::WINDOW.as_secs(),
+        "retry_after_seconds": seconds,
+    }))
+    .into_response();
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
+fn rate_limited(limit: u32, retry_after: Duration) -> Response {
+    let seconds = whole_seconds(retry_after);
     let mut response = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "RATE_LIMITED",

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod analytics;
 pub mod audit;
+pub mod client_address;
 pub mod error;
 pub mod extract;
 pub mod grants;

@@ -39,4 +39,6 @@ pub struct AppState {
     pub metrics: PlatformMetrics,
     /// Required of scrapers when set; `/metrics` is public otherwise.
     pub metrics_token: Option<MetricsToken>,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<[super::client_address::TrustedProxy]>,
 }

@@ -10,5 +10,8 @@ pub const DEFAULT_SEARCH_LIMIT: u64 = 10;
 pub const MAX_SEARCH_LIMIT: u64 = 100;
 /// Largest request body accepted at all (content limit in 4-byte chars plus metadata and JSON).
 pub const MAX_REQUEST_BODY_BYTES: usize = 256 * 1024;
+/// Most bytes of history entries (their JSON) in one page: a page stops early, with a `next`
+/// cursor, rather than grow past this (every entry may hold two 50 000-character versions).
+pub const MAX_HISTORY_PAGE_BYTES: usize = 1024 * 1024;
 /// Deepest nesting of objects and arrays accepted in a JSON body.
 pub const MAX_JSON_DEPTH: usize = 32;

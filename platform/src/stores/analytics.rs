@@ -152,11 +152,14 @@ pub trait AnalyticsRepository: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
 
-    /// The history of a memory, oldest first.
+    /// Up to `limit` entries of a memory's history after the entry `after` (from the first
+    /// when `None`), oldest first.
     async fn history(
         &self,
         tenant: &TenantName,
         memory: Uuid,
+        after: Option<Uuid>,
+        limit: u64,
     ) -> Result<Vec<HistoryEntry>, StoreError>;
 
     /// Live memories created since `since` with their embeddings, newest first.

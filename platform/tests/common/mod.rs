@@ -110,6 +110,10 @@ pub fn test_config(backends: Backends, data_dir: PathBuf) -> Config {
         outbox_interval_ms: 100,
         outbox_min_retry_ms: 100,
         outbox_max_retry_ms: 1_000,
+        // Tests run analytics on demand as often as they need; `analytics_api` tests the limit.
+        analytics_min_interval_seconds: 0,
+        // Tests probe with bad credentials on purpose; `rate_limits` tests the lockout.
+        auth_failures_per_minute: 0,
         // Tests that configure Redis get keys (event stream, locks) of their own.
         redis_key_prefix: format!("{}:", unique("memoryc-test-")),
         ..Config::default()

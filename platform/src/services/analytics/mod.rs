@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod generate;
 pub mod lock;
+pub mod on_demand;
 pub mod schedule;
 pub mod scheduler;
 pub mod service;

@@ -2,6 +2,7 @@
 //! history) and the analytics run itself.
 
 use std::sync::Arc;
+use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -9,6 +10,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::lock::RunLock;
+use super::on_demand::OnDemandRuns;
 use super::scheduler::AnalyticsRunner;
 use super::{RunReport, generate};
 use crate::analysis::InsightConfig;
@@ -17,12 +20,13 @@ use crate::domain::analytics::{
     AnalyticsEvent, EventType, HistoryEntry, InsightType, MemoryRelationship, PredictiveInsight,
     RelationshipType,
 };
+use crate::domain::limits::MAX_HISTORY_PAGE_BYTES;
 use crate::domain::validation::InputError;
 use crate::services::ServiceError;
 use crate::services::events::{EventPublisher, TenantEvent};
 use crate::services::memory_service::TenantScope;
 use crate::stores::analytics::{AnalyticsRepository, EventQuery, InsightQuery};
-use crate::stores::{MemoryRepository, Tenant};
+use crate::stores::{MemoryRepository, StoreError, Tenant};
 
 /// Confidence below which insights are not listed unless asked for.
 pub const DEFAULT_CONFIDENCE_THRESHOLD: f64 = 0.7;
@@ -85,6 +89,8 @@ pub struct AnalyticsService {
     memories: Arc<dyn MemoryRepository>,
     settings: AnalyticsSettings,
     events: Option<EventPublisher>,
+    /// Guards runs asked for through the API; `None` runs them unguarded.
+    on_demand: Option<OnDemandRuns>,
 }
 
 impl AnalyticsService {
@@ -98,7 +104,29 @@ impl AnalyticsService {
             memories,
             settings,
             events: None,
+            on_demand: None,
         }
+    }
+
+    /// Runs asked for through the API go one at a time per tenant and at most once per
+    /// `min_interval` (claimed in `lock`, shared by the replicas when it is Redis).
+    pub fn with_on_demand_runs(
+        mut self,
+        lock: Arc<dyn RunLock>,
+        min_interval: StdDuration,
+    ) -> Self {
+        self.on_demand = Some(OnDemandRuns::new(lock, min_interval));
+        self
+    }
+
+    /// A run asked for through the API: refused (409) while one of the tenant's runs is in
+    /// progress or within the minimum interval of the last.
+    pub async fn run_on_demand(&self, tenant: &Tenant) -> Result<RunReport, ServiceError> {
+        let _admitted = match &self.on_demand {
+            Some(runs) => Some(runs.admit(tenant.tenant_id).await?),
+            None => None,
+        };
+        self.run(tenant, Utc::now()).await
     }
 
     /// Records PATTERN_DETECTED and INSIGHT_GENERATED events of runs.
@@ -260,17 +288,46 @@ impl AnalyticsService {
     }
 
     /// Every change of a memory the caller may see, deleted or not, oldest first.
+    /// One page of a memory's history, oldest first: at most `limit` entries (1..100, default
+    /// 50) and about [`MAX_HISTORY_PAGE_BYTES`] of them, after the entry `after`. The second
+    /// value is the cursor of the next page, `None` on the last.
     pub async fn history(
         &self,
         scope: &TenantScope,
         memory: Uuid,
-    ) -> Result<Vec<HistoryEntry>, ServiceError> {
+        after: Option<Uuid>,
+        limit: Option<u64>,
+    ) -> Result<(Vec<HistoryEntry>, Option<Uuid>), ServiceError> {
+        let limit = page_limit(limit, 50)?;
         let tenant = &scope.tenant.name;
         match self.memories.find(tenant, memory).await? {
             Some(found) if scope.sees(&found) => {}
             _ => return Err(ServiceError::NotFound(format!("memory {memory}"))),
         }
-        Ok(self.analytics.history(tenant, memory).await?)
+        // One more than asked says whether another page follows.
+        let mut entries = self
+            .analytics
+            .history(tenant, memory, after, limit + 1)
+            .await?;
+        let mut more = entries.len() as u64 > limit;
+        entries.truncate(limit as usize);
+        let mut bytes = 0;
+        let fits = entries
+            .iter()
+            .position(|entry| {
+                bytes += serde_json::to_vec(entry).map_or(0, |json| json.len());
+                bytes > MAX_HISTORY_PAGE_BYTES
+            })
+            .unwrap_or(entries.len())
+            .max(1);
+        if fits < entries.len() {
+            entries.truncate(fits);
+            more = true;
+        }
+        let next = more
+            .then(|| entries.last().map(|entry| entry.history_id))
+            .flatten();
+        Ok((entries, next))
     }
 
     /// Announces what a run produced: PATTERN_DETECTED per pattern, INSIGHT_GENERATED per
@@ -372,27 +429,41 @@ impl AnalyticsRunner for AnalyticsService {
                 },
             )
             .await?;
-        let mut fresh: Vec<PredictiveInsight> = Vec::new();
-        let mut keys = std::collections::HashSet::new();
-        for draft in generate::drafts(
-            &snapshots,
-            &unread,
-            &searches,
-            &contradictions,
-            now,
-            &self.settings.insights,
-        ) {
-            if generate::already_known(&draft, &known) || !keys.insert(draft.key.clone()) {
-                continue;
+        // Comparing memories pairwise is CPU work: it runs on a blocking thread, not on the
+        // runtime that serves requests.
+        let config = self.settings.insights.clone();
+        let ttl = self.settings.insight_ttl;
+        let memories_analysed = snapshots.len();
+        let fresh = tokio::task::spawn_blocking(move || {
+            let mut fresh: Vec<PredictiveInsight> = Vec::new();
+            let mut keys = std::collections::HashSet::new();
+            for draft in generate::drafts(
+                &snapshots,
+                &unread,
+                &searches,
+                &contradictions,
+                now,
+                &config,
+            ) {
+                if generate::already_known(&draft, &known) || !keys.insert(draft.key.clone()) {
+                    continue;
+                }
+                fresh.push(generate::insight(draft, now, ttl));
             }
-            fresh.push(generate::insight(draft, now, self.settings.insight_ttl));
-        }
+            fresh
+        })
+        .await
+        .map_err(|error| {
+            ServiceError::Store(StoreError::Unavailable(format!(
+                "the analytics run stopped: {error}"
+            )))
+        })?;
         self.analytics.save_insights(name, &fresh).await?;
         self.publish_run(tenant, &fresh, now);
         Ok(RunReport {
             insights: fresh,
             pruned,
-            memories_analysed: snapshots.len(),
+            memories_analysed,
         })
     }
 }

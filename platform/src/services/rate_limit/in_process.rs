@@ -34,4 +34,21 @@ impl RateCounter for InProcessCounter {
         entry.1 += 1;
         Ok(entry.1)
     }
+
+    async fn peek(
+        &self,
+        key: &str,
+        window: Duration,
+        now: Duration,
+    ) -> Result<u64, RateLimitError> {
+        let (index, _) = window_of(now, window);
+        let counts = self
+            .counts
+            .lock()
+            .map_err(|_| RateLimitError::Unavailable("counter lock poisoned".to_string()))?;
+        Ok(counts
+            .get(key)
+            .filter(|(seen, _)| *seen == index)
+            .map_or(0, |(_, count)| *count))
+    }
 }

@@ -1,10 +1,14 @@
 //! Rate limits per credential and route: a fixed window of one minute, counted in Redis when
 //! one is configured (so every replica shares the count) or in process otherwise. The limit is
-//! the tenant's own when it has one, else the platform default.
+//! the tenant's own when it has one, else the platform default. A tenant-wide bucket per route
+//! (a multiple of that limit) applies as well, so minting more keys does not multiply what a
+//! tenant may send. Failed authentications are counted per client address: past a limit, the
+//! address is refused before its credentials are looked up. Every key names the tenant by id.
 
 pub mod in_process;
 pub mod redis;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -33,6 +37,22 @@ pub enum RateLimitError {
 pub trait RateCounter: Send + Sync + 'static {
     /// Counts one hit of `key` in the window that holds `now` and returns the count so far.
     async fn hit(&self, key: &str, window: Duration, now: Duration) -> Result<u64, RateLimitError>;
+
+    /// The hits of `key` so far in the window that holds `now`, without counting one.
+    async fn peek(&self, key: &str, window: Duration, now: Duration)
+    -> Result<u64, RateLimitError>;
+}
+
+/// How the limits are set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Requests per credential, route and minute unless the tenant sets its own; 0 is off.
+    pub per_minute: u32,
+    /// The tenant-wide bucket per route is this many times the per-credential limit.
+    pub tenant_multiple: u32,
+    /// Failed authentications per client address and minute before the address is refused
+    /// without a lookup; 0 is off.
+    pub auth_failures_per_minute: u32,
 }
 
 /// The window that holds `now` (time since the epoch) and the time left in it.
@@ -50,18 +70,56 @@ pub struct RateLimiter {
     counter: Arc<dyn RateCounter>,
     settings: Arc<TenantSettingsService>,
     default_per_minute: u32,
+    tenant_multiple: u32,
+    auth_failures_per_minute: u32,
 }
 
 impl RateLimiter {
     pub fn new(
         counter: Arc<dyn RateCounter>,
         settings: Arc<TenantSettingsService>,
-        default_per_minute: u32,
+        limits: RateLimits,
     ) -> Self {
         Self {
             counter,
             settings,
-            default_per_minute,
+            default_per_minute: limits.per_minute,
+            tenant_multiple: limits.tenant_multiple.max(1),
+            auth_failures_per_minute: limits.auth_failures_per_minute,
+        }
+    }
+
+    /// Whether `client` failed authentication too often this minute; then the time until it
+    /// may try again. An unreachable counter refuses nobody.
+    pub async fn client_locked_out(&self, client: IpAddr) -> Option<Duration> {
+        if self.auth_failures_per_minute == 0 {
+            return None;
+        }
+        let now = now();
+        match self.counter.peek(&failure_key(client), WINDOW, now).await {
+            Ok(failures) if failures >= u64::from(self.auth_failures_per_minute) => {
+                Some(window_of(now, WINDOW).1)
+            }
+            Ok(_) => None,
+            Err(error) => {
+                tracing::warn!(%error, "rate limiter unavailable; not checking failures");
+                None
+            }
+        }
+    }
+
+    /// Counts a failed authentication from `client`; returns the failures this minute (0 when
+    /// they are not counted).
+    pub async fn record_failure(&self, client: IpAddr) -> u64 {
+        if self.auth_failures_per_minute == 0 {
+            return 0;
+        }
+        match self.counter.hit(&failure_key(client), WINDOW, now()).await {
+            Ok(failures) => failures,
+            Err(error) => {
+                tracing::warn!(%error, "rate limiter unavailable; failure not counted");
+                0
+            }
         }
     }
 
@@ -79,27 +137,39 @@ impl RateLimiter {
         let scope = principal
             .tenant
             .as_ref()
-            .map_or("_platform", |t| t.name.as_str());
+            .map_or_else(|| "_platform".to_string(), |t| t.tenant_id.to_string());
         let key = format!("{scope}|{}|{method} {route}", principal.credential_label());
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        match self.counter.hit(&key, WINDOW, now).await {
-            Ok(count) if count > u64::from(limit) => RateDecision::Limited {
-                limit,
-                retry_after: window_of(now, WINDOW).1,
-            },
-            Ok(count) => RateDecision::Allowed {
-                limit,
-                remaining: u32::try_from(u64::from(limit) - count).unwrap_or(0),
-            },
+        let now = now();
+        let retry_after = window_of(now, WINDOW).1;
+        let count = match self.counter.hit(&key, WINDOW, now).await {
+            Ok(count) => count,
             Err(error) => {
                 tracing::warn!(%error, "rate limiter unavailable; allowing the request");
-                RateDecision::Allowed {
+                return RateDecision::Allowed {
                     limit,
                     remaining: limit,
+                };
+            }
+        };
+        if count > u64::from(limit) {
+            return RateDecision::Limited { limit, retry_after };
+        }
+        if principal.tenant.is_some() {
+            let tenant_limit = u64::from(limit) * u64::from(self.tenant_multiple);
+            let tenant_key = format!("{scope}|*|{method} {route}");
+            match self.counter.hit(&tenant_key, WINDOW, now).await {
+                Ok(all) if all > tenant_limit => {
+                    return RateDecision::Limited { limit, retry_after };
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "rate limiter unavailable; tenant bucket not counted");
                 }
             }
+        }
+        RateDecision::Allowed {
+            limit,
+            remaining: u32::try_from(u64::from(limit) - count).unwrap_or(0),
         }
     }
 
@@ -122,6 +192,16 @@ impl RateLimiter {
     pub fn default_per_minute(&self) -> u32 {
         self.default_per_minute
     }
+}
+
+fn now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+fn failure_key(client: IpAddr) -> String {
+    format!("_auth_failures|{client}")
 }
 
 #[cfg(test)]

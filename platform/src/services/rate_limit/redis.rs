@@ -62,4 +62,25 @@ impl RateCounter for RedisCounter {
             .map_err(|e| RateLimitError::Unavailable(e.to_string()))?;
         Ok(count)
     }
+
+    async fn peek(
+        &self,
+        key: &str,
+        window: Duration,
+        now: Duration,
+    ) -> Result<u64, RateLimitError> {
+        let (index, _) = window_of(now, window);
+        let key = format!("{KEY_PREFIX}{key}|{index}");
+        let mut connection = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| RateLimitError::Unavailable(e.to_string()))?;
+        let count: Option<u64> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut connection)
+            .await
+            .map_err(|e| RateLimitError::Unavailable(e.to_string()))?;
+        Ok(count.unwrap_or(0))
+    }
 }

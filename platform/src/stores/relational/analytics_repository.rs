@@ -400,13 +400,19 @@ impl AnalyticsRepository for SqlAnalyticsRepository {
         &self,
         tenant: &TenantName,
         memory: Uuid,
+        after: Option<Uuid>,
+        limit: u64,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
         use history::Column;
         let transaction = self.databases.tenant_transaction(tenant).await?;
-        let rows = History::find()
-            .filter(Column::MemoryId.eq(memory))
-            .order_by_asc(Column::ChangedAt)
+        // Entry ids are UUIDv7, made when the change is recorded: their order is the history's.
+        let mut select = History::find().filter(Column::MemoryId.eq(memory));
+        if let Some(after) = after {
+            select = select.filter(Column::HistoryId.gt(after));
+        }
+        let rows = select
             .order_by_asc(Column::HistoryId)
+            .limit(limit)
             .all(&transaction)
             .await?;
         transaction.commit().await?;

@@ -11,8 +11,10 @@
 //! * `Shared`: every shared tenant lives in
 //!   [`SHARED_COLLECTION`](memoryc_crds::layout::SHARED_COLLECTION), whose `tenant` field is the
 //!   partition key. Every search, query and count there carries `tenant == "<name>"`, which both
-//!   isolates tenants and lets Milvus prune the work to the tenant's partition. Deletes first look
-//!   up, under that clause, which of the ids the tenant owns, and delete only those.
+//!   isolates tenants and lets Milvus prune the work to the tenant's partition. Deletes asked of
+//!   the store first look up, under that clause, which of the ids the tenant owns, and delete
+//!   only those; replacing the points a write carries (ids the platform made, read from the
+//!   tenant's own rows) deletes by primary key alone, without that lookup.
 //!
 //! The SDK's V2 client is used because the V1 client cannot declare a partition key. Milvus 2.3
 //! quirks handled here:
@@ -203,9 +205,13 @@ impl MilvusVectorStore {
             // Milvus 2.3 upserts into a partition-key collection without routing rows by the
             // key: they land in a partition that tenant-filtered reads, pruned to the key's
             // partition, never look at. Insert routes them, so replace by delete-then-insert.
+            // The delete names the primary keys alone, with no lookup first: a written point's
+            // id is a memory id the platform made (UUIDv7) and read from this tenant's own row,
+            // so it names no other tenant's point, and a strongly consistent lookup would make
+            // every write wait for Milvus's next time tick.
             Isolation::Shared => {
                 let ids: Vec<Uuid> = points.iter().map(|point| point.memory_id).collect();
-                self.delete_ids(space, &ids).await?;
+                self.delete_by_primary_key(&collection, &ids).await?;
                 client.insert(insert).await.map_err(map_milvus_error)?;
             }
         }
