@@ -23,6 +23,7 @@ use tokio::sync::watch;
 fn event(tenant: &TenantName, event_type: EventType) -> TenantEvent {
     TenantEvent {
         tenant: tenant.clone(),
+        tenant_id: None,
         isolation: Isolation::Shared,
         event: AnalyticsEvent {
             event_id: uuid::Uuid::now_v7(),
@@ -249,4 +250,66 @@ async fn events_of_a_tenant_deleted_on_postgres_are_dropped_not_pending_forever(
         ..memoryc_platform::config::Config::default()
     };
     common::drop_postgres_schemas(&config).await;
+}
+
+/// Events carry their tenant's id: those of a tenant deleted and created again under its name
+/// never land in the new tenant's tables; the new tenant's own events do.
+#[tokio::test]
+async fn events_of_a_deleted_tenant_never_land_in_one_that_took_its_name() {
+    use memoryc_platform::stores::TenantRegistry;
+    use memoryc_platform::stores::relational::control_repository::SqlTenantRegistry;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let databases = Databases::connect(&RelationalConfig::Sqlite {
+        dir: dir.path().to_path_buf(),
+    })
+    .await
+    .expect("databases");
+    let registry = Arc::new(SqlTenantRegistry::new(databases.clone()));
+    let name = TenantName::parse(&unique("reused-")).expect("name");
+    let register = |tenant_id: uuid::Uuid| memoryc_platform::stores::Tenant {
+        tenant_id,
+        name: name.clone(),
+        display_name: "reused".to_string(),
+        isolation: Isolation::Shared,
+        created_at: Utc::now(),
+    };
+    let old = register(uuid::Uuid::now_v7());
+    databases.provision_tenant(&name).await.expect("schema");
+    registry.register(&old).await.expect("registered");
+    // Deleted, then created again under the same name.
+    databases.drop_tenant(&name).await.expect("dropped");
+    registry.remove(old.tenant_id).await.expect("unregistered");
+    let new = register(uuid::Uuid::now_v7());
+    databases
+        .provision_tenant(&name)
+        .await
+        .expect("schema again");
+    registry.register(&new).await.expect("registered again");
+
+    let repository = Arc::new(SqlAnalyticsRepository::new(databases.clone()));
+    let processor = EventProcessor::new(repository.clone(), registry.clone(), None);
+    let mut stale = event(&name, EventType::MemoryCreated);
+    stale.tenant_id = Some(old.tenant_id);
+    let mut current = event(&name, EventType::MemoryCreated);
+    current.tenant_id = Some(new.tenant_id);
+    processor
+        .handle(&[stale, current.clone()])
+        .await
+        .expect("handled");
+    let recorded: Vec<uuid::Uuid> = repository
+        .events(
+            &name,
+            &EventQuery {
+                limit: 10,
+                ..EventQuery::default()
+            },
+        )
+        .await
+        .expect("events")
+        .iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(recorded, vec![current.event.event_id]);
+    databases.close().await.expect("close");
 }

@@ -55,6 +55,7 @@ fn created_events(tenant: &TenantName, user: Uuid, ids: &[Uuid]) -> Vec<TenantEv
     ids.iter()
         .map(|id| TenantEvent {
             tenant: tenant.clone(),
+            tenant_id: None,
             isolation: Isolation::Shared,
             event: AnalyticsEvent {
                 event_id: Uuid::now_v7(),

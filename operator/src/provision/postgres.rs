@@ -764,9 +764,13 @@ impl Postgres {
             Isolation::Shared if self.schema_exists(&plan.control_schema).await? => {
                 let transaction = self.scoped(None, &plan.control_schema).await?;
                 let name: Value = plan.tenant.to_string().into();
-                // api_keys and integrations go with the tenant row (ON DELETE CASCADE).
+                // api_keys and integrations go with the tenant row (ON DELETE CASCADE); its
+                // policy rules (grants) name it by id, so they go first.
                 for sql in [
                     "DELETE FROM outbox WHERE tenant_name = $1",
+                    "DELETE FROM policy_rules WHERE \
+                     (ptype LIKE 'g%' AND v2 IN (SELECT tenant_id::text FROM tenants WHERE name = $1)) \
+                     OR (ptype LIKE 'p%' AND v1 IN (SELECT tenant_id::text FROM tenants WHERE name = $1))",
                     "DELETE FROM tenants WHERE name = $1",
                 ] {
                     match transaction

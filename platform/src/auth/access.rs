@@ -70,7 +70,7 @@ pub fn decide(
         }
         Requirement::Tenant(object, action) => {
             let tenant = principal.tenant.as_ref().ok_or(Denial::NoTenant)?;
-            if allowed(tenant.name.as_str(), object, action.as_str()) {
+            if allowed(&tenant.tenant_id.to_string(), object, action.as_str()) {
                 Ok(access(None))
             } else {
                 Err(Denial::NotPermitted)
@@ -78,10 +78,10 @@ pub fn decide(
         }
         Requirement::Memories(action) => {
             let tenant = principal.tenant.as_ref().ok_or(Denial::NoTenant)?;
-            let domain = tenant.name.as_str();
-            if allowed(domain, MEMORIES, action.as_str()) {
+            let domain = tenant.tenant_id.to_string();
+            if allowed(&domain, MEMORIES, action.as_str()) {
                 Ok(access(None))
-            } else if allowed(domain, OWN_MEMORIES, action.as_str()) {
+            } else if allowed(&domain, OWN_MEMORIES, action.as_str()) {
                 Ok(access(Some(principal.user_id)))
             } else {
                 Err(Denial::NotPermitted)

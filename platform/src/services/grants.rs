@@ -41,7 +41,7 @@ impl GrantService {
 
     /// The grants of the tenant.
     pub async fn list(&self, tenant: &Tenant) -> Result<Vec<Grant>, ServiceError> {
-        let domain = tenant.name.as_str();
+        let domain = tenant.tenant_id.to_string();
         Ok(self
             .rules
             .rules()
@@ -49,7 +49,7 @@ impl GrantService {
             .into_iter()
             .filter_map(
                 |(ptype, values)| match (ptype.as_str(), values.as_slice()) {
-                    ("g", [subject, role, rule_domain]) if rule_domain == domain => subject
+                    ("g", [subject, role, rule_domain]) if *rule_domain == domain => subject
                         .strip_prefix("user:")
                         .and_then(|id| Uuid::parse_str(id).ok())
                         .map(|user_id| Grant {
@@ -111,6 +111,8 @@ fn rule(tenant: &Tenant, grant: &Grant) -> Vec<String> {
     vec![
         policy_subject(grant.user_id),
         grant.role.clone(),
-        tenant.name.to_string(),
+        // The tenant's id, never its reusable name: a tenant created again under the name of a
+        // deleted one inherits none of its grants.
+        tenant.tenant_id.to_string(),
     ]
 }

@@ -49,6 +49,7 @@ impl TenantScope {
     ) -> TenantEvent {
         TenantEvent {
             tenant: self.tenant.name.clone(),
+            tenant_id: Some(self.tenant.tenant_id),
             isolation: self.tenant.isolation,
             event: AnalyticsEvent {
                 event_id: Uuid::now_v7(),

@@ -159,4 +159,24 @@ impl TenantService {
     pub async fn list(&self) -> Result<Vec<Tenant>, ServiceError> {
         Ok(self.registry.list().await?)
     }
+
+    /// Erases the tenant as the operator's `deletionPolicy: Delete` does: its vectors, its
+    /// tables, then its registration with its API keys and policy rules. A tenant created later
+    /// under the same name is another tenant.
+    pub async fn erase(&self, name: &TenantName) -> Result<(), ServiceError> {
+        let tenant = self
+            .registry
+            .find_by_name(name)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("tenant {name}")))?;
+        self.vectors
+            .drop_space(&VectorSpace {
+                tenant: name.clone(),
+                isolation: tenant.isolation,
+            })
+            .await?;
+        self.databases.drop_tenant(name).await?;
+        self.registry.remove(tenant.tenant_id).await?;
+        Ok(())
+    }
 }

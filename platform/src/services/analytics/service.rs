@@ -342,6 +342,7 @@ impl AnalyticsService {
             for event_type in types {
                 events.publish(TenantEvent {
                     tenant: tenant.name.clone(),
+                    tenant_id: Some(tenant.tenant_id),
                     isolation: tenant.isolation,
                     event: AnalyticsEvent {
                         event_id: Uuid::now_v7(),

@@ -2,6 +2,7 @@
 
 use memoryc_crds::layout::{Isolation, TenantName};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use super::EventError;
 use crate::domain::analytics::AnalyticsEvent;
@@ -11,6 +12,10 @@ use crate::domain::analytics::AnalyticsEvent;
 #[derive(Debug, Clone, PartialEq)]
 pub struct TenantEvent {
     pub tenant: TenantName,
+    /// The tenant's id: a name may be reused by a tenant created after this one was deleted,
+    /// whose tables this event must never reach. `None` only for events queued before ids
+    /// were carried.
+    pub tenant_id: Option<Uuid>,
     pub isolation: Isolation,
     pub event: AnalyticsEvent,
 }
@@ -18,6 +23,8 @@ pub struct TenantEvent {
 #[derive(Serialize, Deserialize)]
 struct Wire {
     tenant: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tenant_id: Option<Uuid>,
     isolation: String,
     event: AnalyticsEvent,
 }
@@ -26,6 +33,7 @@ impl TenantEvent {
     pub fn to_json(&self) -> Result<String, EventError> {
         serde_json::to_string(&Wire {
             tenant: self.tenant.to_string(),
+            tenant_id: self.tenant_id,
             isolation: self.isolation.as_str().to_string(),
             event: self.event.clone(),
         })
@@ -38,6 +46,7 @@ impl TenantEvent {
         Ok(Self {
             tenant: TenantName::parse(&wire.tenant)
                 .map_err(|e| EventError::Malformed(e.to_string()))?,
+            tenant_id: wire.tenant_id,
             isolation: Isolation::parse(&wire.isolation)
                 .ok_or_else(|| EventError::Malformed(format!("isolation {:?}", wire.isolation)))?,
             event: wire.event,
@@ -54,6 +63,7 @@ mod tests {
     fn round_trips_through_json() {
         let event = TenantEvent {
             tenant: TenantName::parse("acme").expect("name"),
+            tenant_id: Some(uuid::Uuid::now_v7()),
             isolation: Isolation::Dedicated,
             event: AnalyticsEvent {
                 event_id: uuid::Uuid::now_v7(),

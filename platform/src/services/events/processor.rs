@@ -73,6 +73,16 @@ impl EventProcessor {
         }
         let mut failure = None;
         for (tenant, events) in per_tenant {
+            let events = match self.of_current_tenant(tenant, events).await {
+                Ok(events) => events,
+                Err(error) => {
+                    failure = Some(error);
+                    continue;
+                }
+            };
+            if events.is_empty() {
+                continue;
+            }
             // One tenant's trouble must not hold back the others' events.
             match self.handle_tenant(tenant, &events).await {
                 Ok(()) => {}
@@ -91,6 +101,30 @@ impl EventProcessor {
             Some(error) => Err(error),
             None => Ok(()),
         }
+    }
+
+    /// The events that belong to the tenant registered under `tenant` now: those of a deleted
+    /// tenant whose name was taken again are dropped, never written into the new one's tables.
+    async fn of_current_tenant<'a>(
+        &self,
+        tenant: &TenantName,
+        events: Vec<&'a TenantEvent>,
+    ) -> Result<Vec<&'a TenantEvent>, ServiceError> {
+        if events.iter().all(|event| event.tenant_id.is_none()) {
+            return Ok(events);
+        }
+        let current = self
+            .tenants
+            .find_by_name(tenant)
+            .await?
+            .map(|registered| registered.tenant_id);
+        let (kept, dropped): (Vec<_>, Vec<_>) = events
+            .into_iter()
+            .partition(|event| event.tenant_id.is_none() || event.tenant_id == current);
+        if !dropped.is_empty() {
+            tracing::warn!(%tenant, events = dropped.len(), "dropping events of a deleted tenant whose name was taken again");
+        }
+        Ok(kept)
     }
 
     /// True only when the registry answers that the tenant is gone; when it cannot answer,

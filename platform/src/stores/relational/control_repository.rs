@@ -6,12 +6,13 @@ use chrono::{DateTime, Utc};
 use memoryc_crds::layout::{Isolation, TenantName, collection_for};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
 };
 use uuid::Uuid;
 
 use super::Databases;
-use super::entities::{api_key, tenant, user};
+use super::entities::{api_key, policy_rule, tenant, user};
 use crate::stores::{StoreError, StoredApiKey, Tenant, TenantRegistry, TenantUser};
 
 #[derive(Clone)]
@@ -69,10 +70,32 @@ impl TenantRegistry for SqlTenantRegistry {
             .collect()
     }
 
+    /// Unregisters the tenant with its policy rules (grants and extra permissions), in one
+    /// transaction: a tenant created later under the same name starts with none of them.
     async fn remove(&self, tenant_id: Uuid) -> Result<(), StoreError> {
-        tenant::Entity::delete_by_id(tenant_id)
-            .exec(self.databases.control())
+        use policy_rule::Column;
+        let domain = tenant_id.to_string();
+        let transaction = self.databases.control().begin().await?;
+        policy_rule::Entity::delete_many()
+            .filter(
+                Condition::any()
+                    .add(
+                        Condition::all()
+                            .add(Column::Ptype.like("g%"))
+                            .add(Column::V2.eq(domain.clone())),
+                    )
+                    .add(
+                        Condition::all()
+                            .add(Column::Ptype.like("p%"))
+                            .add(Column::V1.eq(domain)),
+                    ),
+            )
+            .exec(&transaction)
             .await?;
+        tenant::Entity::delete_by_id(tenant_id)
+            .exec(&transaction)
+            .await?;
+        transaction.commit().await?;
         Ok(())
     }
 
