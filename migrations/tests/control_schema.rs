@@ -49,7 +49,8 @@ async fn control_migrations_apply_roll_back_and_apply_again() {
     )
     .await
     .expect("columns for the tenant's own analytics schedule, search ef and quota");
-    ControlMigrator::down(&db, Some(1)).await.expect("down one");
+    // The last migration rewrites policy domains and changes no table.
+    ControlMigrator::down(&db, Some(2)).await.expect("down two");
     assert!(
         db.execute_unprepared("SELECT max_memories FROM tenant_settings")
             .await
@@ -129,4 +130,69 @@ async fn security_tables_check_their_values() {
     exec("INSERT INTO tenant_settings (tenant_id, pii_policy, rate_limit_per_minute, updated_at) VALUES ('t', 'reject', 10, '2026-01-01T00:00:00Z')")
         .await
         .expect("valid settings");
+}
+
+/// Tenant policy rules named their tenant's domain by name; the migration names it by id, so a
+/// tenant created later under a deleted one's name inherits none of its rules. Rules of names
+/// no longer registered go; rules of every tenant (`*`) and of the platform stay.
+#[tokio::test]
+async fn policy_domains_become_tenant_ids() {
+    use sea_orm::{DbBackend, Statement};
+    let (_dir, db) = sqlite().await;
+    let all = ControlMigrator::migrations().len() as u32;
+    ControlMigrator::up(&db, Some(all - 1))
+        .await
+        .expect("up to the one before");
+    let acme = uuid::Uuid::now_v7();
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        "INSERT INTO tenants (tenant_id, name, display_name, isolation, schema_name, \
+         collection_name, created_at) VALUES (?, 'acme', 'Acme', 'Shared', 's', 'c', \
+         '2026-01-01T00:00:00Z')",
+        [acme.into()],
+    ))
+    .await
+    .expect("a tenant");
+    for (id, ptype, v0, v1, v2) in [
+        ("1", "g", "user:1", "tenant-admin", "acme"),
+        ("2", "p", "auditor", "acme", "audit"),
+        ("3", "g", "user:2", "tenant-admin", "gone"),
+        ("4", "p", "helper", "*", "memories"),
+        ("5", "g", "user:3", "platform-admin", "_platform"),
+    ] {
+        db.execute_unprepared(&format!(
+            "INSERT INTO policy_rules (rule_id, ptype, v0, v1, v2, created_at) \
+             VALUES ('{id}', '{ptype}', '{v0}', '{v1}', '{v2}', '2026-01-01T00:00:00Z')"
+        ))
+        .await
+        .expect("a rule");
+    }
+    ControlMigrator::up(&db, None).await.expect("up");
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT rule_id, v1, v2 FROM policy_rules ORDER BY rule_id".to_string(),
+        ))
+        .await
+        .expect("rules");
+    let rules: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|row| {
+            (
+                row.try_get_by_index(0).expect("id"),
+                row.try_get_by_index(1).expect("v1"),
+                row.try_get_by_index(2).expect("v2"),
+            )
+        })
+        .collect();
+    let id = acme.to_string();
+    assert_eq!(
+        rules,
+        vec![
+            ("1".into(), "tenant-admin".into(), id.clone()),
+            ("2".into(), id, "audit".into()),
+            ("4".into(), "*".into(), "memories".into()),
+            ("5".into(), "platform-admin".into(), "_platform".into()),
+        ]
+    );
 }
