@@ -40,7 +40,14 @@ pub enum TenantNameError {
         "tenant name {0:?} must consist of lowercase letters, digits and '-', start with a letter and end with a letter or digit"
     )]
     InvalidCharacters(String),
+    #[error("tenant name {0:?} is reserved ({RESERVED_TENANT_NAMES:?} name the platform's own)")]
+    Reserved(String),
 }
+
+/// Names no tenant may have, on every backend: `control` is the embedded control database's
+/// file (`control.sqlite`), `platform` and `operator` the usual names of the platform's and the
+/// operator's own database roles (`memoryc_platform`, `memoryc_operator`).
+pub const RESERVED_TENANT_NAMES: [&str; 3] = ["control", "platform", "operator"];
 
 impl TenantName {
     pub fn parse(name: &str) -> Result<Self, TenantNameError> {
@@ -58,6 +65,9 @@ impl TenantName {
         let ends_alphanumeric = bytes[bytes.len() - 1] != b'-';
         if !(valid_chars && starts_with_letter && ends_alphanumeric) {
             return Err(TenantNameError::InvalidCharacters(name.to_string()));
+        }
+        if RESERVED_TENANT_NAMES.contains(&name) {
+            return Err(TenantNameError::Reserved(name.to_string()));
         }
         Ok(Self(name.to_string()))
     }
@@ -228,6 +238,17 @@ mod tests {
                 !derived.starts_with("memoryc_control")
             );
         }
+    }
+
+    #[test]
+    fn reserved_names_are_refused() {
+        for reserved in RESERVED_TENANT_NAMES {
+            assert_eq!(
+                TenantName::parse(reserved),
+                Err(TenantNameError::Reserved(reserved.to_string()))
+            );
+        }
+        assert!(TenantName::parse("control-plane").is_ok());
     }
 
     #[test]

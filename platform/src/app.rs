@@ -150,12 +150,16 @@ impl Platform {
             )
             .with_cache(cache.clone()),
         );
-        let inventory = Arc::new(InventoryRefresher::new(
+        let mut inventory = InventoryRefresher::new(
             metrics.clone(),
             registry.clone(),
             memories.clone(),
             vector_sync.clone(),
-        ));
+        );
+        if config.metrics_token.is_none() && !config.metrics_tenant_series {
+            inventory = inventory.without_tenant_series();
+        }
+        let inventory = Arc::new(inventory);
         let known_tenants = Arc::new(KnownTenants::new(
             registry.clone(),
             Duration::from_millis(config.tenant_cache_ms),
@@ -629,15 +633,57 @@ async fn load_embedder(
     )))
 }
 
-async fn write_secret_file(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+/// Writes `secret` to `path` readable by its owner only: into a new file created with mode 0600,
+/// then renamed into place, so no one else can read it at any moment, not even half-written.
+pub(crate) async fn write_secret_file(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
     if let Some(parent) = path.parent() {
         tokio::fs::create_dir_all(parent).await?;
     }
-    tokio::fs::write(path, format!("{secret}\n")).await?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).await?;
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".new");
+    let temporary = std::path::PathBuf::from(temporary);
+    // A leftover of a write that crashed half-way.
+    match tokio::fs::remove_file(&temporary).await {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error),
     }
-    Ok(())
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(&temporary).await?;
+    file.write_all(format!("{secret}\n").as_bytes()).await?;
+    file.sync_all().await?;
+    drop(file);
+    tokio::fs::rename(&temporary, path).await
+}
+
+#[cfg(test)]
+mod secret_file_tests {
+    use super::write_secret_file;
+
+    #[tokio::test]
+    async fn a_secret_file_is_its_owners_alone_and_replaced_whole() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("keys").join("demo-api-key");
+        write_secret_file(&path, "first").await.expect("written");
+        write_secret_file(&path, "second").await.expect("replaced");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "second\n");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path)
+                .expect("metadata")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().expect("dir"))
+            .expect("list")
+            .map(|entry| entry.expect("entry").file_name())
+            .collect();
+        assert_eq!(leftovers, vec![std::ffi::OsString::from("demo-api-key")]);
+    }
 }

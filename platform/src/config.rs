@@ -153,6 +153,9 @@ pub struct Config {
     pub metrics_token: Option<Secret>,
     /// How often the memories-per-tenant and outbox gauges are recounted, in milliseconds.
     pub metrics_refresh_ms: u64,
+    /// Series labelled with a tenant (live memories per tenant) in the metrics. Off by default
+    /// unless `metrics_token` is set: anonymous scrapers must not learn the tenants' names.
+    pub metrics_tenant_series: bool,
     /// How often access counts gathered from search results are written, in milliseconds.
     pub access_flush_ms: u64,
 }
@@ -213,6 +216,7 @@ impl Default for Config {
             redis_key_prefix: "memoryc:".to_string(),
             metrics_token: None,
             metrics_refresh_ms: 15_000,
+            metrics_tenant_series: false,
             access_flush_ms: 1_000,
         }
     }

@@ -132,11 +132,47 @@ fn as_refs<'a>(labels: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a s
 }
 
 async fn platform_with(token: Option<&str>) -> TestPlatform {
+    platform_with_series(token, true).await
+}
+
+async fn platform_with_series(token: Option<&str>, tenant_series: bool) -> TestPlatform {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut config = test_config(Backends::Embedded, data_dir.path().to_path_buf());
     config.metrics_refresh_ms = 1_000;
     config.metrics_token = token.map(Secret::new);
+    config.metrics_tenant_series = tenant_series;
     TestPlatform::start_with(config, data_dir).await
+}
+
+/// Without a metrics token (and unless asked for), anyone may scrape, so no series names a
+/// tenant; the platform-wide ones are there.
+#[tokio::test]
+async fn anonymous_metrics_name_no_tenant() {
+    let platform = platform_with_series(None, false).await;
+    let tenant = platform.create_tenant("Shared").await;
+    platform
+        .create_memory(
+            &tenant.api_key,
+            serde_json::json!({"content": "A memory to count."}),
+        )
+        .await;
+    // Two refreshes' time.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let text = scrape_at(&platform, "/metrics", None)
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(!text.contains(&tenant.name), "a tenant's name is exposed");
+    assert!(
+        !text.contains("tenant=\""),
+        "a series labelled with a tenant"
+    );
+    assert!(
+        text.contains(names::OUTBOX_PENDING),
+        "the platform-wide gauges stay"
+    );
+    platform.shutdown().await;
 }
 
 #[tokio::test]

@@ -142,3 +142,74 @@ async fn each_tenant_allows_masks_or_rejects_sensitive_content() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     platform.shutdown().await;
 }
+
+/// The policy reaches every string in a memory's metadata and the search queries kept in
+/// events, not only the content.
+#[tokio::test]
+async fn metadata_and_stored_search_queries_follow_the_policy() {
+    let platform = TestPlatform::start(Backends::Embedded).await;
+    let masking = platform.create_tenant("Shared").await;
+    set_policy(&platform, &masking.api_key, "mask").await;
+    let memory = platform
+        .create_memory(
+            &masking.api_key,
+            json!({"content": "A call about the refund.",
+                   "metadata": {"contact": "jane.doe@example.com", "tags": ["vip", "+1 (555) 123-4567"], "count": 3}}),
+        )
+        .await;
+    assert_eq!(memory["metadata"]["contact"], "[EMAIL]", "{memory}");
+    assert_eq!(memory["metadata"]["tags"], json!(["vip", "[PHONE]"]));
+    assert_eq!(memory["metadata"]["count"], 3);
+    let id = memory["memory_id"].as_str().expect("id");
+    let (status, patched) = platform
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/memories/{id}"),
+            Some(&masking.api_key),
+            Some(json!({"metadata": {"card": "4111 1111 1111 1111"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["metadata"]["card"], "[CARD_NUMBER]");
+    platform
+        .search(
+            &masking.api_key,
+            "query=refund%20for%20jane.doe%40example.com",
+        )
+        .await;
+    let kept = common::eventually(std::time::Duration::from_secs(10), || async {
+        let (_, events) = platform
+            .call(
+                Method::GET,
+                "/api/v1/analytics/events?event_type=SEARCH_PERFORMED",
+                Some(&masking.api_key),
+                None,
+            )
+            .await;
+        events["events"]
+            .as_array()
+            .and_then(|events| events.first())
+            .and_then(|event| event["event_data"]["query"].as_str())
+            .map(str::to_string)
+            .is_some_and(|query| query == "refund for [EMAIL]")
+    })
+    .await;
+    assert!(kept, "the stored query is masked");
+
+    let rejecting = platform.create_tenant("Shared").await;
+    set_policy(&platform, &rejecting.api_key, "reject").await;
+    let (status, refused) = platform
+        .call(
+            Method::POST,
+            "/api/v1/memories",
+            Some(&rejecting.api_key),
+            Some(
+                json!({"content": "A plain note.", "metadata": {"owner": "jane.doe@example.com"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(refused["context"]["field"], "metadata");
+    assert_eq!(refused["context"]["kinds"], json!(["email"]));
+    platform.shutdown().await;
+}

@@ -131,6 +131,14 @@ async fn a_relational_outage_answers_503_and_recovers() {
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(health["relational"]["status"], "down");
+    // The public answer gives a reference into the log, never the backend's own words.
+    let detail = health["relational"]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.starts_with("unreachable; see the platform log for reference")
+            || detail == "timed out",
+        "{health}"
+    );
+    assert!(!error.to_string().contains("127.0.0.1"), "{error}");
 
     proxy.enable();
     let recovered = eventually(Duration::from_secs(30), || async {

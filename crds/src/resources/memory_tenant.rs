@@ -28,8 +28,8 @@ use crate::layout::{
     status = "MemoryTenantStatus",
     derive = "PartialEq",
     doc = "A Memory-C* tenant: storage, credentials and (when dedicated) a platform of its own.",
-    validation = Rule::new("self.metadata.name.size() <= 40 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')")
-        .message("metadata.name is the tenant name: at most 40 lowercase letters, digits and '-', starting with a letter and ending with a letter or digit"),
+    validation = Rule::new("self.metadata.name.size() <= 40 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && !(self.metadata.name in ['control', 'platform', 'operator'])")
+        .message("metadata.name is the tenant name: at most 40 lowercase letters, digits and '-', starting with a letter and ending with a letter or digit; control, platform and operator are reserved"),
     printcolumn(name = "Isolation", type_ = "string", json_path = ".spec.isolation"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),

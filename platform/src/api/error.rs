@@ -117,13 +117,15 @@ impl From<ServiceError> for ApiError {
                  (soft-deleted ones count until purged) or raise spec.storage.maxMemories",
             )
             .with_context(json!({ "max_memories": max, "stored": stored })),
-            ServiceError::PiiRejected(kinds) => ApiError::new(
+            ServiceError::PiiRejected { field, kinds } => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "PII_DETECTED",
-                "the content holds personal data or secrets, which this tenant's PII policy rejects",
+                format!(
+                    "the {field} holds personal data or secrets, which this tenant's PII policy rejects"
+                ),
             )
             .with_context(json!({
-                "field": "content",
+                "field": field,
                 "kinds": kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
             })),
             ServiceError::Conflict(message) => {

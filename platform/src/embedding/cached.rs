@@ -1,10 +1,13 @@
 //! An in-process cache in front of an [`Embedder`]: the same text always has the same vector,
 //! so repeated searches and repeated writes skip the model. Nothing ever needs invalidating.
+//! Entries are kept per tenant ([`Embedder::embed_for`]): a fast answer never tells a tenant
+//! that another one embedded the same text.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use quick_cache::sync::Cache;
+use uuid::Uuid;
 
 use super::{Embedder, EmbeddingError};
 
@@ -13,7 +16,8 @@ const MAX_CACHED_CHARS: usize = 1_000;
 
 pub struct CachedEmbedder<E: Embedder> {
     inner: E,
-    vectors: Cache<String, Arc<Vec<f32>>>,
+    /// By tenant id (nil for texts of no tenant) and text.
+    vectors: Cache<(Uuid, String), Arc<Vec<f32>>>,
 }
 
 impl<E: Embedder> CachedEmbedder<E> {
@@ -37,9 +41,21 @@ impl<E: Embedder> Embedder for CachedEmbedder<E> {
     }
 
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbeddingError> {
+        self.embed_for(Uuid::nil(), texts).await
+    }
+
+    async fn embed_for(
+        &self,
+        tenant_id: Uuid,
+        texts: Vec<String>,
+    ) -> Result<Vec<Vec<f32>>, EmbeddingError> {
         let mut vectors: Vec<Option<Vec<f32>>> = texts
             .iter()
-            .map(|t| self.vectors.get(t).map(|v| v.as_ref().clone()))
+            .map(|t| {
+                self.vectors
+                    .get(&(tenant_id, t.clone()))
+                    .map(|v| v.as_ref().clone())
+            })
             .collect();
         let missing: Vec<usize> = (0..texts.len()).filter(|&i| vectors[i].is_none()).collect();
         if !missing.is_empty() {
@@ -57,7 +73,7 @@ impl<E: Embedder> Embedder for CachedEmbedder<E> {
             for (&index, vector) in missing.iter().zip(fresh) {
                 if texts[index].chars().count() <= MAX_CACHED_CHARS {
                     self.vectors
-                        .insert(texts[index].clone(), Arc::new(vector.clone()));
+                        .insert((tenant_id, texts[index].clone()), Arc::new(vector.clone()));
                 }
                 vectors[index] = Some(vector);
             }
@@ -127,5 +143,32 @@ mod tests {
             .await
             .expect("embeds");
         assert_eq!(second[1], direct[0]);
+    }
+
+    #[tokio::test]
+    async fn each_tenant_has_its_own_entries() {
+        let cached = CachedEmbedder::new(
+            Counting {
+                inner: model(),
+                texts: AtomicUsize::new(0),
+            },
+            100,
+        );
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let text = || vec!["the launch is on monday".to_string()];
+        let for_a = cached.embed_for(a, text()).await.expect("embeds");
+        let for_b = cached.embed_for(b, text()).await.expect("embeds");
+        assert_eq!(
+            cached.inner().texts.load(Ordering::SeqCst),
+            2,
+            "b's text is not served from a's entry"
+        );
+        assert_eq!(for_a, for_b, "the same text has the same vector");
+        cached.embed_for(a, text()).await.expect("embeds");
+        assert_eq!(
+            cached.inner().texts.load(Ordering::SeqCst),
+            2,
+            "a's own entry"
+        );
     }
 }

@@ -29,4 +29,15 @@ pub trait Embedder: Send + Sync + 'static {
 
     /// Embeds texts in one batch; vectors are L2-normalised and in input order.
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbeddingError>;
+
+    /// [`Embedder::embed`] on behalf of one tenant (by id). A cache keeps each tenant's texts
+    /// apart, so how fast a text embeds tells no tenant what another has embedded.
+    async fn embed_for(
+        &self,
+        tenant_id: uuid::Uuid,
+        texts: Vec<String>,
+    ) -> Result<Vec<Vec<f32>>, EmbeddingError> {
+        let _ = tenant_id;
+        self.embed(texts).await
+    }
 }

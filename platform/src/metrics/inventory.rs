@@ -51,6 +51,8 @@ pub struct InventoryRefresher {
     vector_sync: Arc<VectorSync>,
     /// Tenants with a series, so those removed since the last refresh can be dropped.
     known: Mutex<HashSet<String>>,
+    /// Whether series labelled with a tenant are kept at all.
+    tenant_series: bool,
 }
 
 impl InventoryRefresher {
@@ -66,13 +68,25 @@ impl InventoryRefresher {
             memories,
             vector_sync,
             known: Mutex::new(HashSet::new()),
+            tenant_series: true,
         }
+    }
+
+    /// Keeps no series labelled with a tenant (and counts no tenant's memories): for metrics
+    /// anyone may scrape.
+    pub fn without_tenant_series(mut self) -> Self {
+        self.tenant_series = false;
+        self
     }
 
     /// Refreshes every gauge once. A tenant whose count fails keeps its last value; the error
     /// is logged and the others are still refreshed.
     pub async fn refresh(&self) -> Result<(), MetricsError> {
         let backlog = self.vector_sync.backlog().await;
+        if !self.tenant_series {
+            self.metrics.set_outbox_pending(backlog?);
+            return Ok(());
+        }
         let tenants = self.tenants.list().await?;
         let mut present = HashSet::with_capacity(tenants.len());
         for tenant in tenants {

@@ -20,8 +20,12 @@ pub enum ServiceError {
     #[error(transparent)]
     Vector(#[from] VectorStoreError),
     /// The tenant's PII policy refuses content holding these kinds of data.
-    #[error("the content holds personal data or secrets: {0:?}")]
-    PiiRejected(Vec<crate::domain::pii::PiiKind>),
+    #[error("the {field} holds personal data or secrets: {kinds:?}")]
+    PiiRejected {
+        /// `content` or `metadata`.
+        field: &'static str,
+        kinds: Vec<crate::domain::pii::PiiKind>,
+    },
     /// The tenant stores as many memories as its quota allows.
     #[error("the tenant's quota of {max} memories is used up ({stored} stored)")]
     QuotaExceeded { max: u64, stored: u64 },

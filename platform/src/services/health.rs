@@ -93,9 +93,20 @@ async fn probe<T, E: std::fmt::Display>(
     backend: &str,
     check: impl std::future::Future<Output = Result<T, E>>,
 ) -> BackendHealth {
+    // The backend's own words (addresses, user names, server versions) go to the log, under a
+    // reference the public answer gives instead.
     let (status, detail) = match tokio::time::timeout(PROBE_TIMEOUT, check).await {
         Ok(Ok(_)) => (BackendStatus::Up, None),
-        Ok(Err(error)) => (BackendStatus::Down, Some(error.to_string())),
+        Ok(Err(error)) => {
+            let reference = uuid::Uuid::now_v7();
+            tracing::warn!(backend, %reference, %error, "health probe failed");
+            (
+                BackendStatus::Down,
+                Some(format!(
+                    "unreachable; see the platform log for reference {reference}"
+                )),
+            )
+        }
         Err(_) => (BackendStatus::Down, Some("timed out".to_string())),
     };
     BackendHealth {

@@ -204,7 +204,8 @@ impl MemoryService {
         let content = self.screen_content(scope, input.content).await?;
         let metadata = input.metadata.unwrap_or_else(|| serde_json::json!({}));
         validate_metadata(&metadata)?;
-        let embedding = self.embed_one(&content).await?;
+        let metadata = self.screen_metadata(scope, metadata).await?;
+        let embedding = self.embed_one(scope, &content).await?;
         let (category, confidence_score) = match input.category {
             Some(category) => (category, 1.0),
             None => self.categorizer.categorize(&embedding),
@@ -301,7 +302,8 @@ impl MemoryService {
         let ticket = match self.cache.search(scope.tenant.tenant_id, &key).await {
             Lookup::Hit(hits) => {
                 self.count_accesses(scope, &hits);
-                self.search_performed(scope, &request, query, &hits, true);
+                self.search_performed(scope, &request, query, &hits, true)
+                    .await;
                 return Ok(hits);
             }
             Lookup::Miss(ticket) => ticket,
@@ -324,7 +326,8 @@ impl MemoryService {
         };
         self.cache.store_search(ticket, &hits).await;
         self.count_accesses(scope, &hits);
-        self.search_performed(scope, &request, query, &hits, false);
+        self.search_performed(scope, &request, query, &hits, false)
+            .await;
         Ok(hits)
     }
 
@@ -339,12 +342,12 @@ impl MemoryService {
         if let Some(content) = input.content {
             validate_content(&content)?;
             let content = self.screen_content(scope, content).await?;
-            patch.embedding = Some(self.embed_one(&content).await?);
+            patch.embedding = Some(self.embed_one(scope, &content).await?);
             patch.content = Some(content);
         }
         if let Some(metadata) = input.metadata {
             validate_metadata(&metadata)?;
-            patch.metadata = Some(metadata);
+            patch.metadata = Some(self.screen_metadata(scope, metadata).await?);
         }
         patch.category = input.category.map(|category| (category, 1.0));
         let touches_vector = patch.embedding.is_some() || patch.category.is_some();
@@ -428,7 +431,7 @@ impl MemoryService {
         filter: &MemoryFilter,
         limit: u64,
     ) -> Result<Vec<SearchHit>, ServiceError> {
-        let query = self.embed_one(text).await?;
+        let query = self.embed_one(scope, text).await?;
         let ef = self.settings.search_ef(scope.tenant.tenant_id).await?;
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         // Filters the vector store cannot apply are applied to the rows; fetch extra candidates.
@@ -467,7 +470,10 @@ impl MemoryService {
     }
 
     /// Records a SEARCH_PERFORMED event: what was asked, how many results, the best score.
-    fn search_performed(
+    /// Records the search as an event. The query is kept as the tenant's PII policy would keep
+    /// a memory: personal data in it is masked unless the policy allows it (a search is never
+    /// refused for what it asks).
+    async fn search_performed(
         &self,
         scope: &TenantScope,
         request: &SearchRequest,
@@ -475,6 +481,21 @@ impl MemoryService {
         hits: &[SearchHit],
         cached: bool,
     ) {
+        if self.events.is_none() {
+            return;
+        }
+        let policy = match self.settings.pii_policy(scope.tenant.tenant_id).await {
+            Ok(policy) => policy,
+            // Unknown policy: keep nothing of the query rather than risk keeping personal data.
+            Err(_) => PiiPolicy::Reject,
+        };
+        let stored_query = query.map(|q| {
+            let q: String = q.chars().take(MAX_EVENT_QUERY_CHARS).collect();
+            match policy {
+                PiiPolicy::Allow => q,
+                PiiPolicy::Mask | PiiPolicy::Reject => pii::mask(&q, &pii::detect(&q)),
+            }
+        });
         let mode = match (query, request.mode) {
             (None, _) => "list",
             (Some(_), SearchMode::Exact) => "exact",
@@ -484,7 +505,7 @@ impl MemoryService {
             EventType::SearchPerformed,
             None,
             serde_json::json!({
-                "query": query.map(|q| q.chars().take(MAX_EVENT_QUERY_CHARS).collect::<String>()),
+                "query": stored_query,
                 "mode": mode,
                 "result_count": hits.len(),
                 "top_score": hits.first().and_then(|hit| hit.score),
@@ -512,22 +533,25 @@ impl MemoryService {
         content: String,
     ) -> Result<String, ServiceError> {
         let policy = self.settings.pii_policy(scope.tenant.tenant_id).await?;
+        let screened = screen_text(policy, "content", content)?;
+        // Markers can be longer than what they replace.
+        validate_content(&screened)?;
+        Ok(screened)
+    }
+
+    /// The tenant's PII policy applied to every string value in `metadata`, keys left alone.
+    async fn screen_metadata(
+        &self,
+        scope: &TenantScope,
+        metadata: serde_json::Value,
+    ) -> Result<serde_json::Value, ServiceError> {
+        let policy = self.settings.pii_policy(scope.tenant.tenant_id).await?;
         if policy == PiiPolicy::Allow {
-            return Ok(content);
+            return Ok(metadata);
         }
-        let findings = pii::detect(&content);
-        if findings.is_empty() {
-            return Ok(content);
-        }
-        match policy {
-            PiiPolicy::Reject => Err(ServiceError::PiiRejected(pii::kinds(&findings))),
-            PiiPolicy::Mask | PiiPolicy::Allow => {
-                let masked = pii::mask(&content, &findings);
-                // Markers can be longer than what they replace.
-                validate_content(&masked)?;
-                Ok(masked)
-            }
-        }
+        let screened = screen_json(policy, metadata)?;
+        validate_metadata(&screened)?;
+        Ok(screened)
     }
 
     async fn live(&self, scope: &TenantScope, id: Uuid) -> Result<Memory, ServiceError> {
@@ -537,14 +561,63 @@ impl MemoryService {
         }
     }
 
-    async fn embed_one(&self, text: &str) -> Result<Vec<f32>, ServiceError> {
-        let mut vectors = self.embedder.embed(vec![text.to_string()]).await?;
+    /// One text's vector, cached for the scope's tenant only.
+    async fn embed_one(&self, scope: &TenantScope, text: &str) -> Result<Vec<f32>, ServiceError> {
+        let mut vectors = self
+            .embedder
+            .embed_for(scope.tenant.tenant_id, vec![text.to_string()])
+            .await?;
         vectors.pop().ok_or_else(|| {
             ServiceError::Embedding(crate::embedding::EmbeddingError::Inference(
                 "the model returned no vector".to_string(),
             ))
         })
     }
+}
+
+/// `text` as `policy` keeps it: as it is, masked, or refused naming `field`.
+fn screen_text(
+    policy: PiiPolicy,
+    field: &'static str,
+    text: String,
+) -> Result<String, ServiceError> {
+    if policy == PiiPolicy::Allow {
+        return Ok(text);
+    }
+    let findings = pii::detect(&text);
+    if findings.is_empty() {
+        return Ok(text);
+    }
+    match policy {
+        PiiPolicy::Reject => Err(ServiceError::PiiRejected {
+            field,
+            kinds: pii::kinds(&findings),
+        }),
+        PiiPolicy::Mask | PiiPolicy::Allow => Ok(pii::mask(&text, &findings)),
+    }
+}
+
+fn screen_json(
+    policy: PiiPolicy,
+    value: serde_json::Value,
+) -> Result<serde_json::Value, ServiceError> {
+    use serde_json::Value;
+    Ok(match value {
+        Value::String(text) => Value::String(screen_text(policy, "metadata", text)?),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|item| screen_json(policy, item))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(key, item)| Ok((key, screen_json(policy, item)?)))
+                .collect::<Result<_, ServiceError>>()?,
+        ),
+        other => other,
+    })
 }
 
 fn unscored(memories: Vec<Memory>) -> Vec<SearchHit> {
