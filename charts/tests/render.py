@@ -49,6 +49,7 @@ API_VERSION = {
     "RoleBinding": "rbac.authorization.k8s.io/v1",
     "ServiceMonitor": "monitoring.coreos.com/v1",
     "PrometheusRule": "monitoring.coreos.com/v1",
+    "NetworkPolicy": "networking.k8s.io/v1",
     "ValidatingAdmissionPolicy": "admissionregistration.k8s.io/v1",
     "ValidatingAdmissionPolicyBinding": "admissionregistration.k8s.io/v1",
 }
@@ -385,6 +386,8 @@ def expected_objects(release: Release) -> set[tuple[str, str]]:
     if values["admission"]["enabled"]:
         expected |= {("ValidatingAdmissionPolicy", ADMISSION)}
         expected |= {("ValidatingAdmissionPolicyBinding", ADMISSION)}
+    for backend in values.get("backendNetworkPolicies") or []:
+        expected.add(("NetworkPolicy", f"memoryc-{backend['name']}-clients"))
     if values["monitoring"]["serviceMonitor"]:
         expected.add(("ServiceMonitor", "memoryc"))
     if values["monitoring"]["prometheusRule"]:
@@ -415,6 +418,35 @@ def admitted(policy: dict[str, Any], tenant: dict[str, Any]) -> list[str]:
             message = env.program(env.compile(validation["messageExpression"]))
             denied.append(str(message.evaluate(activation)))
     return denied
+
+
+def check_backend_policies(r: Release) -> None:
+    """Each backend policy sits in the backend's namespace, selects its pods, and admits exactly
+    the release's operator and platform pods on the backend's ports."""
+    for backend in r.values.get("backendNetworkPolicies") or []:
+        policy = r.find("NetworkPolicy", f"memoryc-{backend['name']}-clients")
+        if policy is None:
+            continue
+        spec = policy.body["spec"]
+        r.report.equal(policy.body["metadata"].get("namespace"), backend["namespace"],
+                       f"{policy} namespace")
+        r.report.equal(spec["podSelector"], backend["podSelector"], f"{policy} podSelector")
+        ingress = spec.get("ingress") or []
+        if not r.report.check(len(ingress) == 1, f"{policy}: one ingress rule"):
+            continue
+        peers = ingress[0]["from"]
+        admitted = []
+        for deployment in r.of_kind("Deployment"):
+            labels = pod_labels(deployment)
+            if any(selects(peer["podSelector"]["matchLabels"], labels) for peer in peers):
+                admitted.append(deployment.name)
+        r.report.equal(sorted(admitted), sorted(d.name for d in r.of_kind("Deployment")),
+                       f"{policy} admits the operator and the platform")
+        namespaces = {peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                      for peer in peers}
+        r.report.equal(namespaces, {r.scenario.namespace}, f"{policy} peer namespaces")
+        r.report.equal([p["port"] for p in ingress[0]["ports"]], backend["ports"],
+                       f"{policy} ports")
 
 
 def check_admission(r: Release) -> None:
@@ -484,8 +516,15 @@ def check_metadata(r: Release) -> None:
         r.report.check(
             len(o.name) <= 63 and bool(DNS_LABEL.match(o.name)), f"{o}: invalid name {o.name!r}"
         )
+        backend_namespaces = {
+            f"memoryc-{b['name']}-clients": b["namespace"]
+            for b in r.values.get("backendNetworkPolicies") or []
+        }
         if o.kind in CLUSTER_SCOPED:
             r.report.check(o.namespace is None, f"{o} is cluster-scoped but names a namespace")
+        elif o.kind == "NetworkPolicy" and o.name in backend_namespaces:
+            # Backend policies live with the backend (checked in check_backend_policies).
+            r.report.equal(o.namespace, backend_namespaces[o.name], f"{o} namespace")
         else:
             r.report.equal(o.namespace, ns, f"{o} namespace")
         for key, value in common.items():
@@ -599,6 +638,18 @@ def literal(env: dict[str, dict[str, Any]], name: str) -> Any:
     return (env.get(name) or {}).get("value")
 
 
+def check_milvus_token(r: Release, env: dict[str, dict[str, Any]], name: str, where: str) -> None:
+    """The Milvus token comes from the configured Secret, never as a literal value."""
+    secret = r.values["milvus"]["tokenSecret"]
+    r.report.equal(
+        (env.get(name) or {}).get("valueFrom"),
+        {"secretKeyRef": {"name": secret["existingSecret"], "key": secret["key"]}}
+        if secret["existingSecret"] else None,
+        f"{where} {name}",
+    )
+    r.report.check(literal(env, name) is None, f"{where}: {name} given as a literal value")
+
+
 def check_operator(r: Release) -> None:
     container = check_deployment(r, OPERATOR, "operator")
     if container is None:
@@ -633,6 +684,7 @@ def check_operator(r: Release) -> None:
     }
     for name, value in expected.items():
         r.report.equal(literal(env, name), value, f"{where} {name}")
+    check_milvus_token(r, env, "MEMORYC_OPERATOR_MILVUS_TOKEN", where)
     for name, path in [
         ("MEMORYC_OPERATOR_NAMESPACE", "metadata.namespace"),
         ("MEMORYC_OPERATOR_IDENTITY", "metadata.name"),
@@ -722,6 +774,7 @@ def check_platform(r: Release) -> None:
     r.report.equal(
         literal(env, "MEMORYC_REDIS_URL"), values["redis"]["url"] or None, f"{where} MEMORYC_REDIS_URL"
     )
+    check_milvus_token(r, env, "MEMORYC_MILVUS_TOKEN", where)
     r.report.check(
         int(values["platform"]["replicas"]) <= 1 or bool(values["redis"]["url"]),
         f"{where}: {values['platform']['replicas']} replicas without Redis",
@@ -1015,6 +1068,7 @@ CHECKS: list[Callable[[Release], None]] = [
     check_rbac,
     check_notes,
     check_admission,
+    check_backend_policies,
 ]
 
 

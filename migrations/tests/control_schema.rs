@@ -49,7 +49,19 @@ async fn control_migrations_apply_roll_back_and_apply_again() {
     )
     .await
     .expect("columns for the tenant's own analytics schedule, search ef and quota");
-    // The last migration rewrites policy domains and changes no table.
+    db.execute_unprepared(
+        "SELECT insight_ttl_hours, insight_min_confidence, rate_limit_burst FROM tenant_settings",
+    )
+    .await
+    .expect("columns for the tenant's insight lifetime, confidence floor and burst");
+    ControlMigrator::down(&db, Some(1)).await.expect("down one");
+    assert!(
+        db.execute_unprepared("SELECT rate_limit_burst FROM tenant_settings")
+            .await
+            .is_err(),
+        "the burst column is gone"
+    );
+    // The next rewrites policy domains and changes no table.
     ControlMigrator::down(&db, Some(2)).await.expect("down two");
     assert!(
         db.execute_unprepared("SELECT max_memories FROM tenant_settings")
@@ -139,8 +151,9 @@ async fn security_tables_check_their_values() {
 async fn policy_domains_become_tenant_ids() {
     use sea_orm::{DbBackend, Statement};
     let (_dir, db) = sqlite().await;
+    // Every migration before the rewrite of policy domains (the second to last).
     let all = ControlMigrator::migrations().len() as u32;
-    ControlMigrator::up(&db, Some(all - 1))
+    ControlMigrator::up(&db, Some(all - 2))
         .await
         .expect("up to the one before");
     let acme = uuid::Uuid::now_v7();

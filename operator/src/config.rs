@@ -52,6 +52,10 @@ pub struct Config {
     )]
     pub milvus_url: String,
 
+    /// Milvus credentials (`user:password` or an API key) when its authentication is on.
+    #[arg(long, env = "MEMORYC_OPERATOR_MILVUS_TOKEN", hide_env_values = true)]
+    pub milvus_token: Option<String>,
+
     /// Milvus endpoint given to dedicated platforms. Defaults to `milvus_url`.
     #[arg(long, env = "MEMORYC_OPERATOR_PLATFORM_MILVUS_URL")]
     pub platform_milvus_url: Option<String>,

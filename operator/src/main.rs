@@ -64,7 +64,7 @@ async fn run(config: Config) -> Result<ExitCode, Box<dyn std::error::Error>> {
         client.clone(),
         settings,
         postgres,
-        Milvus::new(config.milvus_url.clone()),
+        Milvus::new(config.milvus_url.clone()).with_token(config.milvus_token.clone()),
         metrics,
         Some(identity.clone()),
     ));

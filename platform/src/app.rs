@@ -63,7 +63,7 @@ use crate::stores::relational::settings_repository::SqlTenantSettings;
 use crate::stores::relational::{Databases, RelationalConfig};
 use crate::stores::vector::coalescing::CoalescingWrites;
 use crate::stores::vector::embedded::EmbeddedVectorStore;
-use crate::stores::vector::milvus::MilvusVectorStore;
+use crate::stores::vector::milvus::{MilvusConfig, MilvusVectorStore};
 use crate::stores::vector::{VectorStore, VectorStoreError};
 
 /// Name of the tenant created on embedded defaults.
@@ -241,6 +241,7 @@ impl Platform {
         let run_lock = run_lock(&config)?;
         let mut analytics =
             AnalyticsService::new(analytics_repository, memories, analytics_settings(&config))
+                .with_tenant_settings(settings.clone())
                 .with_on_demand_runs(
                     run_lock.clone(),
                     Duration::from_secs(config.analytics_min_interval_seconds),
@@ -596,12 +597,16 @@ async fn vector_store(
             let store = Arc::new(EmbeddedVectorStore::open(config.vector_dir())?);
             Ok((store.clone(), Some(store)))
         }
-        VectorBackend::Milvus => Ok((
-            Arc::new(CoalescingWrites::new(MilvusVectorStore::connect(
-                &config.milvus_url,
-            )?)?),
-            None,
-        )),
+        VectorBackend::Milvus => {
+            let mut milvus = MilvusConfig::new(config.milvus_url.clone());
+            milvus.token = config.milvus_token.as_ref().map(|t| t.expose().to_string());
+            Ok((
+                Arc::new(CoalescingWrites::new(MilvusVectorStore::with_config(
+                    milvus,
+                )?)?),
+                None,
+            ))
+        }
     }
 }
 

@@ -50,6 +50,8 @@ pub struct Config {
     pub vector_backend: VectorBackend,
     /// Milvus gRPC endpoint, used when `vector_backend = "milvus"`.
     pub milvus_url: String,
+    /// Milvus credentials (`user:password` or an API key) when its authentication is on.
+    pub milvus_token: Option<Secret>,
     /// Directory with the all-MiniLM-L6-v2 files (config.json, tokenizer.json, model.safetensors).
     pub model_dir: PathBuf,
     /// Name of the embedding model; the platform runs `all-MiniLM-L6-v2` (also accepted as
@@ -172,6 +174,7 @@ impl Default for Config {
             database_acquire_timeout_ms: 3_000,
             vector_backend: VectorBackend::Embedded,
             milvus_url: "http://127.0.0.1:19530".to_string(),
+            milvus_token: None,
             model_dir: PathBuf::from(".venv/model"),
             embedding_model: memoryc_crds::layout::EMBEDDING_MODEL.to_string(),
             embedding_batch_size: 32,

@@ -802,3 +802,55 @@ async fn a_tenant_deleted_by_the_operator_is_refused_within_its_trust_window() {
     }
     uncached.shutdown().await;
 }
+
+/// A JWKS endpoint that keeps failing is asked again only after a growing wait: a flood of
+/// tokens with unknown keys does not turn into a fetch per request.
+#[tokio::test]
+async fn a_failing_jwks_endpoint_is_not_fetched_per_request() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let counted = fetches.clone();
+    let app = axum::Router::new().route(
+        "/.well-known/jwks.json",
+        axum::routing::get(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { axum::http::StatusCode::SERVICE_UNAVAILABLE }
+        }),
+    );
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut config = common::test_config(Backends::Embedded, data_dir.path().to_path_buf());
+    config.jwt_jwks_url = Some(format!("http://{address}/.well-known/jwks.json"));
+    let platform = TestPlatform::start_with(config, data_dir).await;
+    let tenant = platform.create_tenant("Shared").await;
+    let at_start = fetches.load(Ordering::SeqCst);
+    let rsa = rsa_key("rsa-private.pem");
+    for n in 0..30 {
+        let token = signed(
+            Algorithm::RS256,
+            Some(&format!("unknown-{n}")),
+            &rsa,
+            json!({"sub": "person-1", "tenant": tenant.name, "roles": ["reader"]}),
+        );
+        let (status, _) = platform
+            .call_as(
+                &Caller::Bearer(token),
+                Method::GET,
+                "/api/v1/memories",
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let during = fetches.load(Ordering::SeqCst) - at_start;
+    assert!(during <= 3, "{during} fetches for 30 tokens");
+    platform.shutdown().await;
+    server.abort();
+}

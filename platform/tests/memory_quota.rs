@@ -35,6 +35,9 @@ async fn check_quota(platform: &TestPlatform) {
         analytics_schedule: NotSet,
         search_ef: NotSet,
         max_memories: Set(Some(2)),
+        insight_ttl_hours: NotSet,
+        insight_min_confidence: NotSet,
+        rate_limit_burst: NotSet,
         updated_at: Set(chrono::Utc::now()),
     }
     .insert(platform.databases().await.control())

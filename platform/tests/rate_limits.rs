@@ -357,3 +357,58 @@ async fn minting_keys_does_not_multiply_a_tenants_limit() {
     );
     platform.shutdown().await;
 }
+
+/// A tenant's burst limit (`spec.rateLimits.burst`, written to its settings by the operator)
+/// caps one credential's requests per second on a route, below its per-minute limit.
+#[tokio::test]
+async fn a_tenants_burst_limit_caps_requests_per_second() {
+    use memoryc_crds::layout::TenantName;
+    use memoryc_platform::stores::relational::entities::tenant_setting;
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, NotSet};
+
+    let platform = start(Backends::Embedded, 100, false).await;
+    let tenant = platform.create_tenant("Shared").await;
+    let registered = platform
+        .state
+        .tenants
+        .find(&TenantName::parse(&tenant.name).expect("name"))
+        .await
+        .expect("lookup")
+        .expect("tenant");
+    tenant_setting::ActiveModel {
+        tenant_id: Set(registered.tenant_id),
+        pii_policy: NotSet,
+        rate_limit_per_minute: NotSet,
+        analytics_schedule: NotSet,
+        search_ef: NotSet,
+        max_memories: NotSet,
+        insight_ttl_hours: NotSet,
+        insight_min_confidence: NotSet,
+        rate_limit_burst: Set(Some(2)),
+        updated_at: Set(chrono::Utc::now()),
+    }
+    .insert(platform.databases().await.control())
+    .await
+    .expect("settings");
+    at_start_of_a_window().await;
+    let started = std::time::Instant::now();
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(
+            get(&platform, &tenant.api_key, "/api/v1/memories")
+                .await
+                .status(),
+        );
+    }
+    // Five requests within a second span at most two one-second windows of two each.
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the burst took too long"
+    );
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[0], StatusCode::OK);
+    platform.shutdown().await;
+}

@@ -246,3 +246,109 @@ async fn insights_after_one_scheduled_run_on_embedded_defaults() {
 async fn insights_after_one_scheduled_run_on_postgres_and_redis() {
     scheduled_run_produces_insights(true).await;
 }
+
+/// A tenant's own insight lifetime and confidence floor (what the operator writes from
+/// `spec.analytics.insightTtl` and `confidenceThreshold`) shape its runs; other tenants keep
+/// the platform's.
+#[tokio::test]
+async fn a_tenants_own_insight_ttl_and_confidence_floor_apply() {
+    use memoryc_platform::services::analytics::scheduler::AnalyticsRunner;
+    use memoryc_platform::stores::relational::entities::tenant_setting;
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, NotSet};
+
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let config = test_config(Backends::Embedded, data_dir.path().to_path_buf());
+    let platform = Platform::build(config).await.expect("platform");
+    let mut tenants = Vec::new();
+    for (ttl, floor) in [(Some(2), None), (None, Some(1.0)), (None, None)] {
+        let name = unique("own-");
+        let created = platform
+            .state
+            .tenants
+            .create(&name, None, Isolation::Shared)
+            .await
+            .expect("tenant");
+        let tenant = platform
+            .state
+            .tenants
+            .find(&TenantName::parse(&name).expect("name"))
+            .await
+            .expect("lookup")
+            .expect("tenant");
+        tenant_setting::ActiveModel {
+            tenant_id: Set(tenant.tenant_id),
+            pii_policy: NotSet,
+            rate_limit_per_minute: NotSet,
+            analytics_schedule: NotSet,
+            search_ef: NotSet,
+            max_memories: NotSet,
+            insight_ttl_hours: Set(ttl),
+            insight_min_confidence: Set(floor),
+            rate_limit_burst: NotSet,
+            updated_at: Set(Utc::now()),
+        }
+        .insert(platform.databases.control())
+        .await
+        .expect("settings");
+        let scope = TenantScope {
+            tenant: tenant.clone(),
+            user_id: created.user_id,
+            owner_only: None,
+            session_id: None,
+        };
+        for text in DEPLOYS.iter().chain(OTHERS.iter()) {
+            platform
+                .state
+                .memories
+                .create(
+                    &scope,
+                    CreateMemory {
+                        content: text.to_string(),
+                        category: None,
+                        metadata: None,
+                    },
+                )
+                .await
+                .expect("memory");
+        }
+        let report = platform
+            .state
+            .analytics
+            .run(&tenant, Utc::now())
+            .await
+            .expect("run");
+        tenants.push(report.insights);
+    }
+    let (short_lived, confident, default) = (&tenants[0], &tenants[1], &tenants[2]);
+    assert!(
+        !default.is_empty() && !short_lived.is_empty(),
+        "the memories make insights"
+    );
+    for insight in short_lived {
+        assert_eq!(
+            insight
+                .expires_at
+                .map(|expires| expires - insight.created_at),
+            Some(Duration::hours(2))
+        );
+    }
+    for insight in default {
+        assert_eq!(
+            insight
+                .expires_at
+                .map(|expires| expires - insight.created_at),
+            Some(Duration::hours(168)),
+            "the platform's default lifetime"
+        );
+    }
+    assert!(
+        default.iter().any(|insight| insight.confidence < 1.0),
+        "some insights are less than certain"
+    );
+    assert!(
+        confident.iter().all(|insight| insight.confidence >= 1.0),
+        "below the floor nothing is kept: {confident:?}"
+    );
+    assert!(confident.len() < default.len());
+    platform.databases.close().await.expect("close");
+}

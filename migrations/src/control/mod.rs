@@ -10,3 +10,4 @@ pub mod m20261126_000001_add_analytics_schedule;
 pub mod m20261127_000001_add_search_ef;
 pub mod m20261204_000001_add_max_memories;
 pub mod m20261204_000002_policy_domains_by_tenant_id;
+pub mod m20261204_000003_add_insight_and_burst_settings;

@@ -39,6 +39,7 @@ pub type CollectionReport = EnsureReport;
 /// The operator's Milvus connection, dialled on first use and re-dialled after a failed dial.
 pub struct Milvus {
     url: String,
+    token: Option<String>,
     client: OnceCell<ClientV2>,
 }
 
@@ -46,8 +47,15 @@ impl Milvus {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            token: None,
             client: OnceCell::new(),
         }
+    }
+
+    /// Credentials (`user:password` or an API key) for a Milvus with authentication on.
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token.filter(|token| !token.is_empty());
+        self
     }
 
     async fn client(&self) -> Result<&ClientV2, ProvisionError> {
@@ -56,12 +64,15 @@ impl Milvus {
                 let retry = RetryConfig::new()
                     .max_attempts(3)
                     .max_retry_timeout(RPC_TIMEOUT);
-                let config = ConnectConfig::new()
+                let mut config = ConnectConfig::new()
                     .uri(self.url.clone())
                     .connect_timeout(CONNECT_TIMEOUT)
                     .rpc_timeout(RPC_TIMEOUT)
                     .retry(retry)
                     .telemetry(TelemetryConfig::new().enabled(false));
+                if let Some(token) = &self.token {
+                    config = config.token(token.clone());
+                }
                 ClientV2::new(&config).await.map_err(vector_error)
             })
             .await

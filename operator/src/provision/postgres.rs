@@ -624,18 +624,24 @@ impl Postgres {
             .execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 "INSERT INTO tenant_settings (tenant_id, pii_policy, rate_limit_per_minute, \
-                 analytics_schedule, search_ef, max_memories, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, now()) \
+                 analytics_schedule, search_ef, max_memories, insight_ttl_hours, \
+                 insight_min_confidence, rate_limit_burst, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now()) \
                  ON CONFLICT (tenant_id) DO UPDATE SET pii_policy = EXCLUDED.pii_policy, \
                  rate_limit_per_minute = EXCLUDED.rate_limit_per_minute, \
                  analytics_schedule = EXCLUDED.analytics_schedule, \
                  search_ef = EXCLUDED.search_ef, max_memories = EXCLUDED.max_memories, \
-                 updated_at = now() \
+                 insight_ttl_hours = EXCLUDED.insight_ttl_hours, \
+                 insight_min_confidence = EXCLUDED.insight_min_confidence, \
+                 rate_limit_burst = EXCLUDED.rate_limit_burst, updated_at = now() \
                  WHERE (tenant_settings.pii_policy, tenant_settings.rate_limit_per_minute, \
                  tenant_settings.analytics_schedule, tenant_settings.search_ef, \
-                 tenant_settings.max_memories) \
+                 tenant_settings.max_memories, tenant_settings.insight_ttl_hours, \
+                 tenant_settings.insight_min_confidence, tenant_settings.rate_limit_burst) \
                  IS DISTINCT FROM (EXCLUDED.pii_policy, EXCLUDED.rate_limit_per_minute, \
-                 EXCLUDED.analytics_schedule, EXCLUDED.search_ef, EXCLUDED.max_memories)",
+                 EXCLUDED.analytics_schedule, EXCLUDED.search_ef, EXCLUDED.max_memories, \
+                 EXCLUDED.insight_ttl_hours, EXCLUDED.insight_min_confidence, \
+                 EXCLUDED.rate_limit_burst)",
                 [
                     tenant_id.into(),
                     settings.pii_policy.into(),
@@ -643,6 +649,11 @@ impl Postgres {
                     settings.analytics_schedule.clone().into(),
                     settings.search_ef.into(),
                     settings.max_memories.into(),
+                    i32::try_from(settings.insight_ttl_hours)
+                        .unwrap_or(i32::MAX)
+                        .into(),
+                    settings.insight_min_confidence.into(),
+                    settings.burst.into(),
                 ],
             ))
             .await

@@ -167,7 +167,8 @@ async fn provisioning_twice_changes_nothing() {
                 DbBackend::Postgres,
                 format!(
                     "SELECT s.pii_policy, s.rate_limit_per_minute, s.analytics_schedule, s.search_ef, \
-                     s.max_memories \
+                     s.max_memories, s.insight_ttl_hours, s.insight_min_confidence, \
+                     s.rate_limit_burst \
                      FROM {control}.tenant_settings s JOIN {control}.tenants t \
                      ON t.tenant_id = s.tenant_id WHERE t.name = '{}'",
                     plan.tenant,
@@ -188,6 +189,12 @@ async fn provisioning_twice_changes_nothing() {
         );
         assert_eq!(row.try_get_by_index::<i32>(3).expect("ef"), 250);
         assert_eq!(row.try_get_by_index::<i64>(4).expect("quota"), 5_000);
+        assert_eq!(row.try_get_by_index::<i32>(5).expect("ttl"), 168);
+        assert_eq!(row.try_get_by_index::<f64>(6).expect("confidence"), 0.7);
+        assert_eq!(
+            row.try_get_by_index::<i32>(7).expect("burst"),
+            resource.spec.rate_limits.burst
+        );
         assert!(first.schemas_created.contains(&plan.schema));
         let before = catalog_snapshot(&pg, &plan).await;
         let (second, again) = pg

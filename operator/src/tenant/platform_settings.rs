@@ -9,7 +9,7 @@ use memoryc_crds::resources::{MemoryTenantSpec, PiiAction};
 /// (the shared platform has no per-tenant switch).
 pub const NEVER: &str = "never";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlatformSettingsPlan {
     /// `allow`, `mask` or `reject`, as the platform names them.
     pub pii_policy: &'static str,
@@ -22,6 +22,10 @@ pub struct PlatformSettingsPlan {
     pub search_ef: i32,
     /// `spec.storage.maxMemories`: the most memories the platform stores for the tenant.
     pub max_memories: Option<i64>,
+    /// `spec.analytics.confidenceThreshold`: insights below it are not kept.
+    pub insight_min_confidence: f64,
+    /// `spec.rateLimits.burst`: requests per credential, route and second.
+    pub burst: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,6 +54,8 @@ impl PlatformSettingsPlan {
             insight_ttl_hours: ttl_hours(&spec.analytics.insight_ttl)?,
             search_ef: spec.vectors.index.ef.max(1),
             max_memories: spec.storage.max_memories.map(|max| max.max(0)),
+            insight_min_confidence: spec.analytics.confidence_threshold.clamp(0.0, 1.0),
+            burst: spec.rate_limits.burst.max(1),
         })
     }
 }

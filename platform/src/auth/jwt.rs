@@ -20,6 +20,45 @@ pub const MAX_LEEWAY_SECONDS: u64 = 300;
 const JWKS_MIN_REFETCH: Duration = Duration::from_secs(30);
 /// A JWKS URL is fetched again when its keys are older than this (key rotation, removal).
 const JWKS_MAX_AGE: Duration = Duration::from_secs(15 * 60);
+/// Wait after the first failed JWKS fetch before the next try; doubled per failure.
+const JWKS_FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// Longest wait between failed JWKS fetches.
+const JWKS_MAX_BACKOFF: Duration = Duration::from_secs(5 * 60);
+
+/// When the JWKS may be fetched again after failures: tokens arriving meanwhile are checked
+/// against the keys already loaded and never each cause a fetch.
+#[derive(Debug, Clone, Copy)]
+struct FetchBackoff {
+    failed_at: Option<Instant>,
+    wait: Duration,
+}
+
+impl FetchBackoff {
+    const fn new() -> Self {
+        Self {
+            failed_at: None,
+            wait: Duration::ZERO,
+        }
+    }
+
+    fn may_try(&self, now: Instant) -> bool {
+        self.failed_at
+            .is_none_or(|failed_at| now.duration_since(failed_at) >= self.wait)
+    }
+
+    fn failed(&mut self, now: Instant) {
+        self.wait = if self.wait.is_zero() {
+            JWKS_FIRST_BACKOFF
+        } else {
+            (self.wait * 2).min(JWKS_MAX_BACKOFF)
+        };
+        self.failed_at = Some(now);
+    }
+
+    fn succeeded(&mut self) {
+        *self = Self::new();
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct JwtSettings {
@@ -75,7 +114,8 @@ pub struct JwtVerifier {
     jwks: ArcSwap<JwksKeys>,
     source: JwksSource,
     http: reqwest::Client,
-    refetch: tokio::sync::Mutex<()>,
+    /// Held while fetching (one fetch at a time); remembers failures to back off.
+    refetch: tokio::sync::Mutex<FetchBackoff>,
     issuer: Option<String>,
     audience: Option<String>,
     leeway: u64,
@@ -121,7 +161,7 @@ impl JwtVerifier {
             }),
             source,
             http,
-            refetch: tokio::sync::Mutex::new(()),
+            refetch: tokio::sync::Mutex::new(FetchBackoff::new()),
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             leeway: settings.leeway_seconds,
@@ -203,13 +243,21 @@ impl JwtVerifier {
         if matches!(self.source, JwksSource::None) {
             return;
         }
-        let _one_at_a_time = self.refetch.lock().await;
+        let mut backoff = self.refetch.lock().await;
         if self.jwks.load().fetched.elapsed() < older_than && !self.jwks.load().set.keys.is_empty()
         {
             return;
         }
-        if let Err(error) = self.load_jwks().await {
-            tracing::warn!(%error, "JWKS refresh failed; keeping the keys loaded before");
+        if !backoff.may_try(Instant::now()) {
+            return;
+        }
+        match self.load_jwks().await {
+            Ok(()) => backoff.succeeded(),
+            Err(error) => {
+                backoff.failed(Instant::now());
+                tracing::warn!(%error, retry_in = ?backoff.wait,
+                    "JWKS refresh failed; keeping the keys loaded before");
+            }
         }
     }
 
@@ -318,6 +366,25 @@ mod tests {
             "https://idp.example/keys.json"
         );
         assert_eq!(redacted("not a url"), "<invalid JWKS URL>");
+    }
+
+    #[test]
+    fn failed_fetches_back_off_exponentially_up_to_a_ceiling() {
+        let start = Instant::now();
+        let mut backoff = FetchBackoff::new();
+        assert!(backoff.may_try(start));
+        backoff.failed(start);
+        assert!(!backoff.may_try(start + Duration::from_millis(500)));
+        assert!(backoff.may_try(start + Duration::from_secs(1)));
+        backoff.failed(start);
+        assert!(!backoff.may_try(start + Duration::from_millis(1_500)));
+        assert!(backoff.may_try(start + Duration::from_secs(2)));
+        for _ in 0..20 {
+            backoff.failed(start);
+        }
+        assert_eq!(backoff.wait, JWKS_MAX_BACKOFF);
+        backoff.succeeded();
+        assert!(backoff.may_try(start));
     }
 
     #[tokio::test]

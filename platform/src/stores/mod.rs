@@ -267,6 +267,12 @@ pub struct TenantSettings {
     pub search_ef: Option<usize>,
     /// Most memories the tenant may store, soft-deleted ones included; `None` is unlimited.
     pub max_memories: Option<u64>,
+    /// How long the tenant's insights live, in hours; `None` is the platform's.
+    pub insight_ttl_hours: Option<u32>,
+    /// Insights below this confidence are not kept; `None` keeps every one.
+    pub insight_min_confidence: Option<f64>,
+    /// Requests per credential, route and second; `None` is no burst limit.
+    pub rate_limit_burst: Option<u32>,
 }
 
 /// Per-tenant settings.

@@ -25,6 +25,7 @@ use crate::domain::validation::InputError;
 use crate::services::ServiceError;
 use crate::services::events::{EventPublisher, TenantEvent};
 use crate::services::memory_service::TenantScope;
+use crate::services::tenant_settings::TenantSettingsService;
 use crate::stores::analytics::{AnalyticsRepository, EventQuery, InsightQuery};
 use crate::stores::{MemoryRepository, StoreError, Tenant};
 
@@ -91,6 +92,8 @@ pub struct AnalyticsService {
     events: Option<EventPublisher>,
     /// Guards runs asked for through the API; `None` runs them unguarded.
     on_demand: Option<OnDemandRuns>,
+    /// Each tenant's own insight lifetime and confidence floor, when it sets them.
+    tenant_settings: Option<Arc<TenantSettingsService>>,
 }
 
 impl AnalyticsService {
@@ -105,7 +108,15 @@ impl AnalyticsService {
             settings,
             events: None,
             on_demand: None,
+            tenant_settings: None,
         }
+    }
+
+    /// Runs follow each tenant's own insight lifetime and confidence floor from its settings
+    /// (`spec.analytics.insightTtl`, `spec.analytics.confidenceThreshold`).
+    pub fn with_tenant_settings(mut self, settings: Arc<TenantSettingsService>) -> Self {
+        self.tenant_settings = Some(settings);
+        self
     }
 
     /// Runs asked for through the API go one at a time per tenant and at most once per
@@ -433,7 +444,20 @@ impl AnalyticsRunner for AnalyticsService {
         // Comparing memories pairwise is CPU work: it runs on a blocking thread, not on the
         // runtime that serves requests.
         let config = self.settings.insights.clone();
-        let ttl = self.settings.insight_ttl;
+        let own = match &self.tenant_settings {
+            Some(settings) => Some(settings.settings(tenant.tenant_id).await?),
+            None => None,
+        };
+        let ttl = own
+            .as_ref()
+            .and_then(|own| own.insight_ttl_hours)
+            .map_or(self.settings.insight_ttl, |hours| {
+                Duration::hours(i64::from(hours))
+            });
+        let min_confidence = own
+            .as_ref()
+            .and_then(|own| own.insight_min_confidence)
+            .unwrap_or(0.0);
         let memories_analysed = snapshots.len();
         let fresh = tokio::task::spawn_blocking(move || {
             let mut fresh: Vec<PredictiveInsight> = Vec::new();
@@ -449,7 +473,10 @@ impl AnalyticsRunner for AnalyticsService {
                 if generate::already_known(&draft, &known) || !keys.insert(draft.key.clone()) {
                     continue;
                 }
-                fresh.push(generate::insight(draft, now, ttl));
+                let insight = generate::insight(draft, now, ttl);
+                if insight.confidence >= min_confidence {
+                    fresh.push(insight);
+                }
             }
             fresh
         })

@@ -19,6 +19,8 @@ use crate::auth::Principal;
 
 /// Length of a rate-limit window.
 pub const WINDOW: Duration = Duration::from_secs(60);
+/// Window of a tenant's burst limit (`spec.rateLimits.burst`): requests per second.
+pub const BURST_WINDOW: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateDecision {
@@ -127,7 +129,7 @@ impl RateLimiter {
     /// off. When the counter is unreachable the request is allowed: an outage of the limiter
     /// must not take the API down with it.
     pub async fn check(&self, principal: &Principal, method: &str, route: &str) -> RateDecision {
-        let limit = self.limit_for(principal).await;
+        let (limit, burst) = self.limits_for(principal).await;
         if limit == 0 {
             return RateDecision::Allowed {
                 limit,
@@ -154,6 +156,25 @@ impl RateLimiter {
         if count > u64::from(limit) {
             return RateDecision::Limited { limit, retry_after };
         }
+        if let Some(burst) = burst {
+            let (_, rest_of_second) = window_of(now, BURST_WINDOW);
+            match self
+                .counter
+                .hit(&format!("{key}|burst"), BURST_WINDOW, now)
+                .await
+            {
+                Ok(in_second) if in_second > u64::from(burst) => {
+                    return RateDecision::Limited {
+                        limit,
+                        retry_after: rest_of_second,
+                    };
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "rate limiter unavailable; burst not counted");
+                }
+            }
+        }
         if principal.tenant.is_some() {
             let tenant_limit = u64::from(limit) * u64::from(self.tenant_multiple);
             let tenant_key = format!("{scope}|*|{method} {route}");
@@ -173,17 +194,21 @@ impl RateLimiter {
         }
     }
 
-    async fn limit_for(&self, principal: &Principal) -> u32 {
+    /// The per-minute limit and the burst (per second) limit, if any, of the principal's tenant.
+    async fn limits_for(&self, principal: &Principal) -> (u32, Option<u32>) {
         let Some(tenant) = &principal.tenant else {
-            return self.default_per_minute;
+            return (self.default_per_minute, None);
         };
         match self.settings.settings(tenant.tenant_id).await {
-            Ok(settings) => settings
-                .rate_limit_per_minute
-                .unwrap_or(self.default_per_minute),
+            Ok(settings) => (
+                settings
+                    .rate_limit_per_minute
+                    .unwrap_or(self.default_per_minute),
+                settings.rate_limit_burst,
+            ),
             Err(error) => {
                 tracing::warn!(%error, "tenant settings unavailable; using the default rate limit");
-                self.default_per_minute
+                (self.default_per_minute, None)
             }
         }
     }

@@ -62,6 +62,17 @@ impl TenantSettingsStore for SqlTenantSettings {
             analytics_schedule: row.analytics_schedule,
             search_ef: row.search_ef.and_then(|ef| usize::try_from(ef).ok()),
             max_memories: row.max_memories.and_then(|max| u64::try_from(max).ok()),
+            insight_ttl_hours: row
+                .insight_ttl_hours
+                .and_then(|hours| u32::try_from(hours).ok())
+                .filter(|hours| *hours > 0),
+            insight_min_confidence: row
+                .insight_min_confidence
+                .filter(|confidence| (0.0..=1.0).contains(confidence)),
+            rate_limit_burst: row
+                .rate_limit_burst
+                .and_then(|burst| u32::try_from(burst).ok())
+                .filter(|burst| *burst > 0),
         })
     }
 
@@ -77,6 +88,9 @@ impl TenantSettingsStore for SqlTenantSettings {
             analytics_schedule: NotSet,
             search_ef: NotSet,
             max_memories: NotSet,
+            insight_ttl_hours: NotSet,
+            insight_min_confidence: NotSet,
+            rate_limit_burst: NotSet,
             updated_at: Set(Utc::now()),
         };
         self.upsert(row, Column::PiiPolicy).await
@@ -98,6 +112,9 @@ impl TenantSettingsStore for SqlTenantSettings {
             analytics_schedule: NotSet,
             search_ef: NotSet,
             max_memories: NotSet,
+            insight_ttl_hours: NotSet,
+            insight_min_confidence: NotSet,
+            rate_limit_burst: NotSet,
             updated_at: Set(Utc::now()),
         };
         self.upsert(row, Column::RateLimitPerMinute).await
@@ -115,6 +132,9 @@ impl TenantSettingsStore for SqlTenantSettings {
             analytics_schedule: Set(schedule),
             search_ef: NotSet,
             max_memories: NotSet,
+            insight_ttl_hours: NotSet,
+            insight_min_confidence: NotSet,
+            rate_limit_burst: NotSet,
             updated_at: Set(Utc::now()),
         };
         self.upsert(row, Column::AnalyticsSchedule).await
@@ -132,6 +152,9 @@ impl TenantSettingsStore for SqlTenantSettings {
             analytics_schedule: NotSet,
             search_ef: Set(ef),
             max_memories: NotSet,
+            insight_ttl_hours: NotSet,
+            insight_min_confidence: NotSet,
+            rate_limit_burst: NotSet,
             updated_at: Set(Utc::now()),
         };
         self.upsert(row, Column::SearchEf).await

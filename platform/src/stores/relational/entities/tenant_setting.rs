@@ -12,6 +12,9 @@ pub struct Model {
     pub analytics_schedule: Option<String>,
     pub search_ef: Option<i32>,
     pub max_memories: Option<i64>,
+    pub insight_ttl_hours: Option<i32>,
+    pub insight_min_confidence: Option<f64>,
+    pub rate_limit_burst: Option<i32>,
     pub updated_at: DateTimeUtc,
 }
 

@@ -1,0 +1,67 @@
+//! Adds a tenant's own insight lifetime and confidence floor (`spec.analytics.insightTtl`,
+//! `spec.analytics.confidenceThreshold`) and its burst limit (`spec.rateLimits.burst`, requests
+//! per credential, route and second) to tenant_settings; null means the platform's default.
+//! No CHECK constraints, as for search_ef: SQLite must be able to drop the columns again.
+
+use sea_orm_migration::prelude::*;
+
+use super::m20261125_000003_create_tenant_settings::TenantSettings;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden, Clone, Copy)]
+enum Added {
+    InsightTtlHours,
+    InsightMinConfidence,
+    RateLimitBurst,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite alters a table one column at a time.
+        for column in [
+            ColumnDef::new(Added::InsightTtlHours)
+                .integer()
+                .null()
+                .to_owned(),
+            ColumnDef::new(Added::InsightMinConfidence)
+                .double()
+                .null()
+                .to_owned(),
+            ColumnDef::new(Added::RateLimitBurst)
+                .integer()
+                .null()
+                .to_owned(),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(TenantSettings::Table)
+                        .add_column_if_not_exists(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in [
+            Added::RateLimitBurst,
+            Added::InsightMinConfidence,
+            Added::InsightTtlHours,
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(TenantSettings::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
