@@ -19,6 +19,7 @@ Run by charts/tests/run: `python charts/tests/render.py`. Exits 1 on any failed 
 from __future__ import annotations
 
 import copy
+import json
 import re
 import sys
 import time
@@ -775,6 +776,9 @@ def check_platform(r: Release) -> None:
         literal(env, "MEMORYC_REDIS_URL"), values["redis"]["url"] or None, f"{where} MEMORYC_REDIS_URL"
     )
     check_milvus_token(r, env, "MEMORYC_MILVUS_TOKEN", where)
+    proxies = values["platform"].get("trustedProxies") or []
+    given = literal(env, "MEMORYC_TRUSTED_PROXIES")
+    r.report.equal(json.loads(given) if given else [], proxies, f"{where} MEMORYC_TRUSTED_PROXIES")
     r.report.check(
         int(values["platform"]["replicas"]) <= 1 or bool(values["redis"]["url"]),
         f"{where}: {values['platform']['replicas']} replicas without Redis",

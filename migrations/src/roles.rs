@@ -50,7 +50,7 @@ pub async fn role_standing<C: ConnectionTrait>(db: &C, role: &str) -> Result<Rol
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT rolsuper OR rolcreaterole OR rolreplication OR rolbypassrls \
-             OR rolname = current_user OR rolname = session_user FROM pg_roles WHERE rolname = $1",
+             OR rolname = current_user OR rolname = session_user FROM pg_catalog.pg_roles WHERE rolname = $1",
             [role.into()],
         ))
         .await?;
@@ -65,10 +65,10 @@ pub async fn role_standing<C: ConnectionTrait>(db: &C, role: &str) -> Result<Rol
 pub async fn ensure_nologin_role<C: ConnectionTrait>(db: &C, role: &str) -> Result<(), DbErr> {
     db.execute_unprepared(&format!(
         "DO $$ BEGIN \
-           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {name}) THEN \
+           IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = {name}) THEN \
              CREATE ROLE {role} NOLOGIN NOINHERIT {UNPRIVILEGED}; \
            END IF; \
-         EXCEPTION WHEN duplicate_object THEN NULL; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; \
          END $$",
         name = literal(role),
         role = ident(role),
@@ -82,8 +82,8 @@ pub async fn ensure_nologin_role<C: ConnectionTrait>(db: &C, role: &str) -> Resu
 pub async fn grant_to_current_user<C: ConnectionTrait>(db: &C, role: &str) -> Result<(), DbErr> {
     db.execute_unprepared(&format!(
         "DO $$ BEGIN \
-           IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
-              AND NOT pg_has_role(current_user, {name}, 'MEMBER') THEN \
+           IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) \
+              AND NOT pg_catalog.pg_has_role(current_user, {name}, 'MEMBER') THEN \
              GRANT {quoted} TO CURRENT_USER; \
            END IF; \
          END $$",
@@ -101,7 +101,7 @@ pub async fn schema_owner<C: ConnectionTrait>(
 ) -> Result<Option<String>, DbErr> {
     db.query_one_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = $1",
+        "SELECT pg_catalog.pg_get_userbyid(nspowner)::text FROM pg_catalog.pg_namespace WHERE nspname = $1",
         [schema.into()],
     ))
     .await?
@@ -115,8 +115,8 @@ pub async fn owns_objects<C: ConnectionTrait>(db: &C, role: &str) -> Result<bool
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = $1 AND ( \
-               EXISTS (SELECT 1 FROM pg_namespace WHERE nspowner = r.oid) \
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = $1 AND ( \
+               EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspowner = r.oid) \
                OR EXISTS (SELECT 1 FROM pg_class WHERE relowner = r.oid) \
                OR EXISTS (SELECT 1 FROM pg_proc WHERE proowner = r.oid) \
                OR EXISTS (SELECT 1 FROM pg_type WHERE typowner = r.oid)))",
@@ -179,6 +179,33 @@ pub async fn remove_planted_code<C: ConnectionTrait>(db: &C, schema: &str) -> Re
     Ok(())
 }
 
+/// Hands `schema` and every table and sequence in it to `owner` (the caller must own them and
+/// be a member of `owner`): a schema made when the platform's own login owned tenant schemas.
+pub async fn transfer_schema<C: ConnectionTrait>(
+    db: &C,
+    schema: &str,
+    owner: &str,
+) -> Result<(), DbErr> {
+    db.execute_unprepared(&format!(
+        "ALTER SCHEMA {s} OWNER TO {o}; \
+         DO $$ DECLARE r record; BEGIN \
+           FOR r IN SELECT c.relname, c.relkind FROM pg_catalog.pg_class c \
+                    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                    WHERE n.nspname = {sl} AND c.relkind IN ('r', 'p', 'S') \
+                      AND pg_catalog.pg_get_userbyid(c.relowner) <> {ol} LOOP \
+             EXECUTE format('ALTER %s %I.%I OWNER TO %I', \
+               CASE r.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, {sl}, r.relname, {ol}); \
+           END LOOP; \
+         END $$",
+        s = ident(schema),
+        o = ident(owner),
+        sl = literal(schema),
+        ol = literal(owner),
+    ))
+    .await?;
+    Ok(())
+}
+
 /// Gives `owner` the schema, takes every right on it and its tables from everyone else, and
 /// grants `users` exactly the DML they need: [`TENANT_TABLE_PRIVILEGES`] on the tables,
 /// `SELECT` on the migration history, `USAGE` on the schema and its sequences. Idempotent.
@@ -204,7 +231,7 @@ pub async fn secure_schema<C: ConnectionTrait>(
            FOR r IN SELECT c.relname, c.relkind FROM pg_class c \
                     JOIN pg_namespace n ON n.oid = c.relnamespace \
                     WHERE n.nspname = {sl} AND c.relkind IN ('r', 'p', 'S') \
-                      AND pg_get_userbyid(c.relowner) <> {ol} LOOP \
+                      AND pg_catalog.pg_get_userbyid(c.relowner) <> {ol} LOOP \
              EXECUTE format('ALTER %s %I.%I OWNER TO %I', \
                CASE r.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, {sl}, r.relname, {ol}); \
            END LOOP; \
@@ -224,7 +251,7 @@ pub async fn secure_schema<C: ConnectionTrait>(
         ));
         sql.push_str(&format!(
             "DO $$ BEGIN \
-               IF to_regclass({history}) IS NOT NULL THEN \
+               IF pg_catalog.to_regclass({history}) IS NOT NULL THEN \
                  REVOKE INSERT, UPDATE, DELETE ON {s}.seaql_migrations FROM {u}; \
                END IF; \
              END $$; ",
@@ -244,7 +271,7 @@ pub async fn grant_membership<C: ConnectionTrait>(
 ) -> Result<(), DbErr> {
     db.execute_unprepared(&format!(
         "DO $$ BEGIN \
-           IF NOT pg_has_role({m}, {r}, 'MEMBER') THEN \
+           IF NOT pg_catalog.pg_has_role({m}, {r}, 'MEMBER') THEN \
              GRANT {ri} TO {mi}; \
            END IF; \
          END $$",
@@ -258,20 +285,38 @@ pub async fn grant_membership<C: ConnectionTrait>(
 }
 
 /// Makes the shared platform's login a role that holds nothing of its own in tenant schemas:
-/// `NOINHERIT` (membership in a tenant role lends no rights until `SET ROLE`), no superuser, no
-/// role or database creation.
+/// `NOINHERIT` (membership in a tenant role lends no rights until `SET ROLE`), no database
+/// creation. A platform login that is a superuser, may create roles, replicate or bypass
+/// row-level security is refused: it could reach every tenant by itself. Only attributes that
+/// differ are altered (naming the privileged ones at all needs a superuser).
 pub async fn restrict_platform_role<C: ConnectionTrait>(db: &C, role: &str) -> Result<(), DbErr> {
-    db.execute_unprepared(&format!(
-        "DO $$ BEGIN \
-           IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {name} AND (rolinherit OR rolsuper \
-                      OR rolcreaterole OR rolcreatedb OR rolbypassrls)) THEN \
-             ALTER ROLE {role} NOINHERIT {UNPRIVILEGED}; \
-           END IF; \
-         END $$",
-        name = literal(role),
-        role = ident(role),
-    ))
-    .await?;
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT rolsuper OR rolcreaterole OR rolreplication OR rolbypassrls, \
+             concat_ws(' ', CASE WHEN rolinherit THEN 'NOINHERIT' END, \
+             CASE WHEN rolcreatedb THEN 'NOCREATEDB' END) \
+             FROM pg_catalog.pg_roles WHERE rolname = $1",
+            [role.into()],
+        ))
+        .await?;
+    let Some(row) = row else {
+        return Err(DbErr::Custom(format!(
+            "the shared platform's role {role} does not exist"
+        )));
+    };
+    let privileged: bool = row.try_get_by_index(0)?;
+    if privileged {
+        return Err(DbErr::Custom(format!(
+            "the shared platform's role {role} is a superuser or may create roles, replicate or \
+             bypass row-level security; give the platform an unprivileged login"
+        )));
+    }
+    let differing: String = row.try_get_by_index(1)?;
+    if !differing.is_empty() {
+        db.execute_unprepared(&format!("ALTER ROLE {} {differing}", ident(role)))
+            .await?;
+    }
     Ok(())
 }
 
@@ -300,7 +345,7 @@ pub async fn can_create_in<C: ConnectionTrait>(db: &C, schema: &str) -> Result<b
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT has_schema_privilege(current_user, $1, 'CREATE')",
+            "SELECT pg_catalog.has_schema_privilege(current_user, $1, 'CREATE')",
             [schema.into()],
         ))
         .await?;
@@ -320,7 +365,7 @@ where
     let exists = db
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT 1 FROM pg_roles WHERE rolname = $1",
+            "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1",
             [role.into()],
         ))
         .await?

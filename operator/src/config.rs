@@ -148,6 +148,7 @@ impl Config {
                 .unwrap_or_else(|| self.milvus_url.clone()),
             system_namespace: self.system_namespace.clone(),
             database,
+            milvus_authenticated: self.milvus_token.as_deref().is_some_and(|t| !t.is_empty()),
         }
     }
 

@@ -57,7 +57,7 @@ async fn run(config: Config) -> Result<ExitCode, Box<dyn std::error::Error>> {
         )
         .notify(|error, delay| tracing::warn!(%error, ?delay, "PostgreSQL not reachable yet"))
         .await?
-        .with_platform_role(config.platform_database_role.clone());
+        .with_platform_role(config.platform_database_role.clone())?;
     let settings = config.settings(postgres.address());
     let identity = config.identity();
     let ctx = Arc::new(Context::new(

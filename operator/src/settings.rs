@@ -18,6 +18,9 @@ pub struct Settings {
     pub system_namespace: String,
     /// PostgreSQL as applications reach it.
     pub database: DatabaseAddress,
+    /// Milvus has authentication on (the operator presents a token). Dedicated platforms would
+    /// need a Milvus user of their own, limited to their collection, which is not made yet.
+    pub milvus_authenticated: bool,
 }
 
 /// Where applications reach PostgreSQL.
@@ -45,6 +48,7 @@ impl Settings {
                 port: 5432,
                 dbname: "postgres".to_string(),
             },
+            milvus_authenticated: false,
         }
     }
 }

@@ -53,6 +53,7 @@ use crate::services::tenant_service::{CreatedTenant, TenantService};
 use crate::services::tenant_settings::TenantSettingsService;
 use crate::services::vector_sync::VectorSync;
 use crate::stores::StoreError;
+use crate::stores::TenantRegistry;
 use crate::stores::relational::analytics_repository::SqlAnalyticsRepository;
 use crate::stores::relational::audit_repository::SqlAuditStore;
 use crate::stores::relational::control_repository::SqlTenantRegistry;
@@ -137,6 +138,19 @@ impl Platform {
 
         let memories = Arc::new(SqlMemoryRepository::new(databases.clone()));
         let registry = Arc::new(SqlTenantRegistry::new(databases.clone()));
+        let registered: Vec<_> = registry
+            .list()
+            .await?
+            .into_iter()
+            .map(|tenant| tenant.name)
+            .collect();
+        let repaired = databases.repair_tenants(&registered).await?;
+        if repaired > 0 {
+            tracing::info!(
+                tenants = repaired,
+                "tenants moved to their own database roles"
+            );
+        }
         let outbox = Arc::new(SqlOutboxRepository::new(databases.clone()));
         let cache = read_cache(&config, &metrics)?;
         let vector_sync = Arc::new(

@@ -464,6 +464,7 @@ async fn a_tenant_sets_its_own_analytics_schedule() {
     assert_eq!(body["effective_schedule"], "0 0 * * * *");
     for bad in [
         json!({"schedule": "every hour"}),
+        json!({"schedule": "*/5 * * * * *"}),
         json!({"schedule": "x".repeat(129)}),
     ] {
         let (status, body) = platform

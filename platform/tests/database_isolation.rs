@@ -170,3 +170,122 @@ async fn current_database(db: &sea_orm::DatabaseConnection) -> String {
     .try_get_by_index::<String>(0)
     .expect("name")
 }
+
+/// A tenant this platform provisioned before tenants had roles of their own (its schema owned
+/// by the platform's login, no tenant role) is moved to the roles model when the platform
+/// starts, and serves as before.
+#[tokio::test]
+async fn a_tenant_provisioned_before_tenant_roles_is_repaired_at_start() {
+    use memoryc_migrations::TenantMigrator;
+    use memoryc_migrations::sea_orm_migration::MigratorTrait;
+    use memoryc_platform::app::Platform;
+    use memoryc_platform::services::memory_service::{CreateMemory, TenantScope};
+    use sea_orm::TransactionTrait;
+
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let config = test_config(Backends::PostgresMilvus, data_dir.path().to_path_buf());
+    // Starting once creates the control schema.
+    let first = Platform::build(config.clone()).await.expect("platform");
+    first.databases.close().await.expect("close");
+    let name = unique("old-");
+    let tenant = TenantName::parse(&name).expect("name");
+    let schema = tenant.schema_name();
+    let admin = Database::connect(config.database_url.clone())
+        .await
+        .expect("admin");
+    // The old way: the schema belongs to the platform's login, which ran the migrations.
+    admin
+        .execute_unprepared(&format!("CREATE SCHEMA {}", roles::ident(&schema)))
+        .await
+        .expect("schema");
+    let transaction = admin.begin().await.expect("begin");
+    transaction
+        .execute_unprepared(&format!(
+            "SET LOCAL search_path TO {}",
+            roles::ident(&schema)
+        ))
+        .await
+        .expect("path");
+    TenantMigrator::up(&transaction, None)
+        .await
+        .expect("migrate");
+    let user_id = uuid::Uuid::now_v7();
+    transaction
+        .execute_unprepared(&format!(
+            "INSERT INTO users (user_id, username, created_at, preferences) \
+             VALUES ('{user_id}', 'admin', now(), '{{}}')"
+        ))
+        .await
+        .expect("user");
+    transaction.commit().await.expect("commit");
+    admin
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!(
+                "INSERT INTO {}.tenants (tenant_id, name, display_name, isolation, schema_name, \
+                 collection_name, created_at) VALUES ($1, $2, $2, 'Shared', $3, \
+                 'memoryc_shared', now())",
+                roles::ident(&config.control_schema)
+            ),
+            [
+                uuid::Uuid::now_v7().into(),
+                name.clone().into(),
+                schema.clone().into(),
+            ],
+        ))
+        .await
+        .expect("registration");
+    assert_eq!(
+        roles::role_standing(&admin, &tenant.role_name())
+            .await
+            .expect("standing"),
+        roles::RoleStanding::Missing
+    );
+
+    let platform = Platform::build(config.clone())
+        .await
+        .expect("platform again");
+    assert_eq!(
+        roles::schema_owner(&admin, &schema).await.expect("owner"),
+        Some(tenant.owner_role_name()),
+        "the owner role took the schema over"
+    );
+    let registered = platform
+        .state
+        .tenants
+        .find(&tenant)
+        .await
+        .expect("lookup")
+        .expect("registered");
+    let scope = TenantScope {
+        tenant: registered,
+        user_id,
+        owner_only: None,
+        session_id: None,
+    };
+    platform
+        .state
+        .memories
+        .create(
+            &scope,
+            CreateMemory {
+                content: "Written after the repair, as the tenant's own role.".to_string(),
+                category: None,
+                metadata: None,
+            },
+        )
+        .await
+        .expect("served as before");
+    platform.databases.close().await.expect("close");
+    admin
+        .execute_unprepared(&format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE; DROP SCHEMA IF EXISTS {} CASCADE",
+            roles::ident(&schema),
+            roles::ident(&config.control_schema)
+        ))
+        .await
+        .expect("cleanup");
+    for role in [tenant.role_name(), tenant.owner_role_name()] {
+        roles::drop_role(&admin, &role).await.expect("drop role");
+    }
+}

@@ -86,6 +86,10 @@ impl Postgres {
                 .to_string(),
         };
         let mut options = ConnectOptions::new(url.to_string());
+        // Only the catalog resolves unqualified names: nothing a tenant login could create in
+        // `public` (writable by everyone on databases from before PostgreSQL 15) is ever called
+        // by the operator instead of the built-in it shadows.
+        options.set_schema_search_path("pg_catalog, pg_temp".to_string());
         options
             .max_connections(max_connections.max(2))
             .min_connections(1)
@@ -111,10 +115,23 @@ impl Postgres {
         })
     }
 
-    /// Names the shared platform's login role (see [`Postgres::provision`]).
-    pub fn with_platform_role(mut self, role: Option<String>) -> Self {
-        self.platform_role = role.filter(|role| !role.trim().is_empty());
-        self
+    /// Names the shared platform's login role (see [`Postgres::provision`]): lowercase
+    /// letters, digits and `_`, as role names here are.
+    pub fn with_platform_role(mut self, role: Option<String>) -> Result<Self, ProvisionError> {
+        let role = role.filter(|role| !role.trim().is_empty());
+        if let Some(role) = &role {
+            let plain = role
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !plain || role.len() > 63 {
+                return Err(ProvisionError::Conflict(format!(
+                    "the platform's database role {role:?} must be 1 to 63 lowercase letters, \
+                     digits and '_'"
+                )));
+            }
+        }
+        self.platform_role = role;
+        Ok(self)
     }
 
     /// The shared platform's login role, when one is configured.
@@ -258,11 +275,18 @@ impl Postgres {
             .map_err(db_error)?;
         match owner {
             None => {
+                // The comment records which tenant (by uid) made the schema, for whoever reads
+                // the catalog; ownership by the tenant's roles is what the operator checks.
                 self.admin
                     .execute_unprepared(&format!(
-                        "CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}",
-                        ident(schema),
-                        ident(&plan.owner_role)
+                        "CREATE SCHEMA IF NOT EXISTS {s} AUTHORIZATION {o}; \
+                         COMMENT ON SCHEMA {s} IS {c}",
+                        s = ident(schema),
+                        o = ident(&plan.owner_role),
+                        c = literal(&format!(
+                            "memoryc tenant {} (uid {})",
+                            plan.tenant, plan.uid
+                        )),
                     ))
                     .await
                     .map_err(db_error)?;
@@ -401,8 +425,9 @@ impl Postgres {
             .admin
             .query_one_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
-                "SELECT rolcanlogin AND NOT rolsuper AND NOT rolcreatedb AND NOT rolcreaterole \
-                 AND NOT rolreplication AND NOT rolbypassrls FROM pg_roles WHERE rolname = $1",
+                "SELECT concat_ws(' ', CASE WHEN NOT rolcanlogin THEN 'LOGIN' END, \
+                 CASE WHEN rolcreatedb THEN 'NOCREATEDB' END) \
+                 FROM pg_catalog.pg_roles WHERE rolname = $1",
                 [plan.role.clone().into()],
             ))
             .await
@@ -430,10 +455,13 @@ impl Postgres {
                 }
             }
             Some(row) => {
-                let as_wanted: bool = row.try_get_by_index(0).map_err(db_error)?;
-                if !as_wanted {
+                // Only what differs is altered: a role with CREATEROLE (not superuser) may not
+                // even name the superuser, replication or bypass-RLS attributes, and roles that
+                // hold those were refused by `check_claims`.
+                let differing: String = row.try_get_by_index(0).map_err(db_error)?;
+                if !differing.is_empty() {
                     self.admin
-                        .execute_unprepared(&format!("ALTER ROLE {role} {attributes}"))
+                        .execute_unprepared(&format!("ALTER ROLE {role} {differing}"))
                         .await
                         .map_err(db_error)?;
                     report.role_repaired = true;
@@ -455,7 +483,7 @@ impl Postgres {
             .admin
             .query_one_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
-                "SELECT has_database_privilege($1, current_database(), 'CONNECT')",
+                "SELECT pg_catalog.has_database_privilege($1, pg_catalog.current_database(), 'CONNECT')",
                 [plan.role.clone().into()],
             ))
             .await
@@ -731,8 +759,9 @@ impl Postgres {
         Ok(issued.plaintext)
     }
 
-    /// `Retain`: the data and the registration stay; the role can no longer log in and the
-    /// operator's API keys are revoked, so deleting the tenant still shuts its doors.
+    /// `Retain`: the data and the registration stay; the role can no longer log in nor be
+    /// become by the shared platform, and every API key of the tenant is revoked, so deleting
+    /// the tenant still shuts its doors.
     pub async fn retain(&self, plan: &TenantPlan) -> Result<(), ProvisionError> {
         let standing = roles::role_standing(&self.admin, &plan.role)
             .await
@@ -742,6 +771,17 @@ impl Postgres {
                 .execute_unprepared(&format!("ALTER ROLE {} NOLOGIN", ident(&plan.role)))
                 .await
                 .map_err(db_error)?;
+            // NOLOGIN does not stop SET ROLE: the shared platform loses the tenant's role too.
+            if let Some(platform) = self.platform_role() {
+                self.admin
+                    .execute_unprepared(&format!(
+                        "REVOKE {} FROM {}",
+                        ident(&plan.role),
+                        ident(platform)
+                    ))
+                    .await
+                    .map_err(db_error)?;
+            }
         }
         if self.schema_exists(&plan.control_schema).await? {
             // As the operator, not the role: a retained role may own nothing we can reach.
@@ -749,9 +789,9 @@ impl Postgres {
             let revoked = transaction
                 .execute_raw(Statement::from_sql_and_values(
                     DbBackend::Postgres,
-                    "UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL \
-                     AND tenant_id IN (SELECT tenant_id FROM tenants WHERE name = $2)",
-                    [OPERATOR_KEY_NAME.into(), plan.tenant.to_string().into()],
+                    "UPDATE api_keys SET revoked_at = now() WHERE revoked_at IS NULL \
+                     AND tenant_id IN (SELECT tenant_id FROM tenants WHERE name = $1)",
+                    [plan.tenant.to_string().into()],
                 ))
                 .await;
             match revoked {

@@ -629,3 +629,112 @@ async fn shared_tenants_provisioned_side_by_side_share_one_control_schema() {
     let refs: Vec<&TenantPlan> = plans.iter().collect();
     cleanup(&pg, &refs, &control).await;
 }
+
+/// The shared platform's own login: made NOINHERIT, it reaches a Shared tenant's tables only by
+/// becoming the tenant's login, uses the control tables, and loses the tenant when it is
+/// retained. A privileged login is refused as the platform's.
+#[tokio::test]
+async fn the_shared_platforms_login_becomes_tenants_and_is_nothing_by_itself() {
+    let admin = testing::postgres().await;
+    let platform_role = format!(
+        "memoryc_platform_test_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    admin
+        .connection()
+        .execute_unprepared(&format!("CREATE ROLE {} LOGIN", ident(&platform_role)))
+        .await
+        .expect("platform role");
+    let pg = testing::postgres()
+        .await
+        .with_platform_role(Some(platform_role.clone()))
+        .expect("a plain role name");
+    let control = control_schema();
+    let settings = settings(&control);
+    let plan = plan(&tenant(&unique_name(), Isolation::Shared), &settings);
+    pg.provision(&plan, &password::generate(), false, None)
+        .await
+        .expect("provision");
+    let inherits = admin
+        .connection()
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!(
+                "SELECT rolinherit FROM pg_roles WHERE rolname = {}",
+                roles::literal(&platform_role)
+            ),
+        ))
+        .await
+        .expect("query")
+        .expect("row")
+        .try_get_by_index::<bool>(0)
+        .expect("bool");
+    assert!(!inherits, "the platform's login is NOINHERIT");
+    let rest = testing::database_url()
+        .split_once('@')
+        .map(|(_, rest)| rest.to_string())
+        .expect("url with @");
+    let as_platform = Database::connect(format!("postgres://{platform_role}@{rest}"))
+        .await
+        .expect("platform login");
+    let memories = format!("SELECT count(*) FROM {}.memories", ident(&plan.schema));
+    let direct = query_error(&as_platform, &memories).await;
+    assert!(direct.is_some_and(|e| e.contains("permission denied")));
+    let as_tenant = format!(
+        "BEGIN; SET LOCAL ROLE {}; {memories}; COMMIT",
+        ident(&plan.role)
+    );
+    assert_eq!(
+        as_platform
+            .execute_unprepared(&as_tenant)
+            .await
+            .err()
+            .map(|e| e.to_string()),
+        None,
+        "as the tenant's login it reads the tenant's tables"
+    );
+    assert_eq!(
+        query_error(
+            &as_platform,
+            &format!(
+                "SELECT count(*) FROM {}.tenants",
+                ident(&plan.control_schema)
+            )
+        )
+        .await,
+        None,
+        "it uses the control tables"
+    );
+    pg.retain(&plan).await.expect("retain");
+    let after = as_platform.execute_unprepared(&as_tenant).await;
+    assert!(
+        after
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("permission denied")),
+        "a retained tenant's role is no longer the platform's to become: {after:?}"
+    );
+    as_platform.close().await.expect("close");
+    // A privileged login is never made the platform's.
+    let refused = testing::postgres()
+        .await
+        .with_platform_role(Some("postgres".to_string()))
+        .expect("a plain role name")
+        .provision(&plan, &password::generate(), false, None)
+        .await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("superuser")),
+        "{refused:?}"
+    );
+    assert!(
+        testing::postgres()
+            .await
+            .with_platform_role(Some("bad\"name".to_string()))
+            .is_err()
+    );
+    cleanup(&pg, &[&plan], &control).await;
+    roles::drop_role(admin.connection(), &platform_role)
+        .await
+        .expect("drop platform role");
+}

@@ -54,6 +54,10 @@ pub enum SpecError {
         "this installation runs no shared platform (the operator's shared platform URL is empty), so it serves Dedicated tenants only; set spec.isolation: Dedicated"
     )]
     NoSharedPlatform,
+    #[error(
+        "Milvus authentication is on, and a Dedicated platform would need a Milvus user of its own limited to its collection, which this operator does not make yet; use isolation Shared"
+    )]
+    DedicatedNeedsMilvusUser,
 }
 
 /// Namespaces no tenant may be put in: Kubernetes' own, `default`, and the operator's.
@@ -126,6 +130,9 @@ impl TenantPlan {
         let plan = Self::for_cleanup(tenant, settings)?;
         if plan.api_endpoint.is_empty() {
             return Err(SpecError::NoSharedPlatform);
+        }
+        if plan.is_dedicated() && settings.milvus_authenticated {
+            return Err(SpecError::DedicatedNeedsMilvusUser);
         }
         Ok(plan)
     }
@@ -287,6 +294,19 @@ mod tests {
             Some(plan.api_endpoint),
             Settings::local().shared_platform_url
         );
+    }
+
+    #[test]
+    fn with_milvus_authentication_dedicated_tenants_are_refused() {
+        let settings = Settings {
+            milvus_authenticated: true,
+            ..Settings::local()
+        };
+        assert!(matches!(
+            TenantPlan::for_tenant(&tenant("acme", Isolation::Dedicated), &settings),
+            Err(SpecError::DedicatedNeedsMilvusUser)
+        ));
+        assert!(TenantPlan::for_tenant(&tenant("acme", Isolation::Shared), &settings).is_ok());
     }
 
     #[test]

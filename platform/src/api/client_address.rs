@@ -77,22 +77,27 @@ pub fn of<B>(request: &Request<B>, trusted: &[TrustedProxy]) -> Option<IpAddr> {
     if !trusted.iter().any(|proxy| proxy.contains(peer)) {
         return Some(peer);
     }
-    let forwarded = request
+    let hops: Vec<String> = request
         .headers()
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
-        .collect::<Vec<_>>();
-    // Each proxy appends the address it saw: walk back past the trusted ones.
-    Some(
-        forwarded
-            .into_iter()
-            .rev()
-            .find(|hop| !trusted.iter().any(|proxy| proxy.contains(*hop)))
-            .unwrap_or(peer),
-    )
+        .map(|hop| hop.trim().to_string())
+        .collect();
+    // Each proxy appends the address it saw: walk back past the trusted ones. A hop that is no
+    // address ends the walk at the last trusted one: what lies before it the client wrote.
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        let Ok(address) = hop.parse::<IpAddr>() else {
+            break;
+        };
+        client = address;
+        if !trusted.iter().any(|proxy| proxy.contains(address)) {
+            break;
+        }
+    }
+    Some(client)
 }
 
 #[cfg(test)]
@@ -149,6 +154,14 @@ mod tests {
                 &trusted
             ),
             Some("198.51.100.1".parse().expect("ip"))
+        );
+        // A hop that is no address: the walk stops at the last trusted hop.
+        assert_eq!(
+            of(
+                &request("10.1.2.3", Some("198.51.100.1, unknown, 10.9.9.9")),
+                &trusted
+            ),
+            Some("10.9.9.9".parse().expect("ip"))
         );
         // Nothing forwarded: the proxy itself.
         assert_eq!(

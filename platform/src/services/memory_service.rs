@@ -405,8 +405,9 @@ impl MemoryService {
         self.vector_sync.intend(tenant, id).await?;
         let invalidation = self.cache.guard(scope.tenant.tenant_id);
         if purge {
-            self.memories.purge(tenant, id).await?;
-            self.quota.released(scope.tenant.tenant_id);
+            if self.memories.purge(tenant, id).await? {
+                self.quota.released(scope.tenant.tenant_id);
+            }
         } else {
             self.memories
                 .soft_delete(tenant, id, scope.user_id, Utc::now())

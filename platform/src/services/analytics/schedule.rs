@@ -37,6 +37,14 @@ impl Schedule {
             expression: expression.to_string(),
             reason: e.to_string(),
         })?;
+        if more_than_once_a_minute(expression) {
+            return Err(ScheduleError {
+                expression: expression.to_string(),
+                reason: "runs more often than once a minute; give the seconds field (the first \
+                         of six) a single value such as 0"
+                    .to_string(),
+            });
+        }
         Ok(Self {
             expression: expression.to_string(),
             cron: Some(cron),
@@ -63,6 +71,16 @@ impl Schedule {
         }
         latest
     }
+}
+
+/// Whether a cron expression can fire more than once in a minute: only when it has a seconds
+/// field (six or seven fields) that is not a single second.
+fn more_than_once_a_minute(expression: &str) -> bool {
+    let fields: Vec<&str> = expression.split_whitespace().collect();
+    if fields.len() < 6 {
+        return false;
+    }
+    fields[0].parse::<u8>().map_or(true, |second| second > 59)
 }
 
 #[cfg(test)]
@@ -108,5 +126,20 @@ mod tests {
     fn refuses_nonsense() {
         assert!(Schedule::parse("every hour").is_err());
         assert!(Schedule::parse("").is_err());
+    }
+
+    #[test]
+    fn refuses_schedules_more_often_than_once_a_minute() {
+        for often in [
+            "* * * * * *",
+            "*/5 * * * * *",
+            "0,30 * * * * *",
+            "10-20 0 * * * *",
+        ] {
+            assert!(Schedule::parse(often).is_err(), "{often}");
+        }
+        for fine in ["0 * * * * *", "15 30 2 * * *", "* * * * *", "*/5 * * * *"] {
+            assert!(Schedule::parse(fine).is_ok(), "{fine}");
+        }
     }
 }

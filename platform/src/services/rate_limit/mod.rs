@@ -225,8 +225,19 @@ fn now() -> Duration {
         .unwrap_or_default()
 }
 
+/// An IPv4 address counts alone; an IPv6 client counts by its /64, the block one subscriber
+/// usually holds whole.
 fn failure_key(client: IpAddr) -> String {
-    format!("_auth_failures|{client}")
+    match client {
+        IpAddr::V4(address) => format!("_auth_failures|{address}"),
+        IpAddr::V6(address) => {
+            let segments = address.segments();
+            format!(
+                "_auth_failures|{:x}:{:x}:{:x}:{:x}::/64",
+                segments[0], segments[1], segments[2], segments[3]
+            )
+        }
+    }
 }
 
 #[cfg(test)]
@@ -297,6 +308,20 @@ mod tests {
                 .hit("k", Duration::from_secs(1), Duration::from_secs(5))
                 .await
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_their_64_block() {
+        let one: IpAddr = "2001:db8:1:2::1".parse().expect("ip");
+        let same_block: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("ip");
+        let other_block: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(failure_key(one), failure_key(same_block));
+        assert_ne!(failure_key(one), failure_key(other_block));
+        let v4: IpAddr = "192.0.2.1".parse().expect("ip");
+        assert_ne!(
+            failure_key(v4),
+            failure_key("192.0.2.2".parse().expect("ip"))
         );
     }
 

@@ -286,6 +286,11 @@ impl Databases {
                         .await?;
                     }
                     Some(current) if current == owner => {}
+                    // Made when this platform's login owned the tenant schemas it provisioned:
+                    // the owner role takes it over.
+                    Some(current) if current == current_user(pool).await? => {
+                        roles::transfer_schema(pool, &schema, &owner).await?;
+                    }
                     Some(current) => {
                         return Err(StoreError::Conflict(format!(
                             "schema {schema} exists and belongs to role {current}"
@@ -312,6 +317,49 @@ impl Databases {
             }
         }
         Ok(())
+    }
+
+    /// Brings every registered tenant this platform provisioned itself on PostgreSQL to the
+    /// current roles model (a tenant made before it has no login role of its own, and its schema
+    /// belongs to this platform's login). Only a login that may create roles does this; where the
+    /// operator provisions tenants it repairs them, and this does nothing.
+    pub async fn repair_tenants(&self, tenants: &[TenantName]) -> Result<usize, StoreError> {
+        let TenantConnections::Postgres { pool, .. } = &*self.tenants else {
+            return Ok(0);
+        };
+        let may_create_roles = pool
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT rolsuper OR rolcreaterole FROM pg_catalog.pg_roles \
+                 WHERE rolname = current_user"
+                    .to_string(),
+            ))
+            .await?
+            .map(|row| row.try_get_by_index::<bool>(0))
+            .transpose()?
+            .unwrap_or(false);
+        if !may_create_roles {
+            return Ok(0);
+        }
+        let existing: std::collections::HashSet<String> = pool
+            .query_all_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT rolname::text FROM pg_catalog.pg_roles WHERE rolname LIKE 'memoryc\\_%'"
+                    .to_string(),
+            ))
+            .await?
+            .iter()
+            .map(|row| row.try_get_by_index::<String>(0))
+            .collect::<Result<_, _>>()?;
+        let mut repaired = 0;
+        for tenant in tenants {
+            if existing.contains(&tenant.role_name()) {
+                continue;
+            }
+            self.provision_tenant(tenant).await?;
+            repaired += 1;
+        }
+        Ok(repaired)
     }
 
     /// Erases the tenant's schema (or file) with all its data, and on PostgreSQL its roles.
@@ -413,8 +461,20 @@ where
 }
 
 /// Schema names are validated (`[a-z_][a-z0-9_]*`), so quoting them is enough to be safe.
+/// `pg_temp` goes last so that no temporary object can shadow a tenant's table.
 fn set_search_path(schema: &str) -> String {
-    format!("SET LOCAL search_path TO \"{schema}\"")
+    format!("SET LOCAL search_path TO \"{schema}\", pg_temp")
+}
+
+async fn current_user(pool: &DatabaseConnection) -> Result<String, StoreError> {
+    pool.query_one_raw(Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT current_user::text".to_string(),
+    ))
+    .await?
+    .map(|row| row.try_get_by_index::<String>(0))
+    .transpose()?
+    .ok_or_else(|| StoreError::Corrupt("no current user".to_string()))
 }
 
 /// Opens a tenant transaction: the tenant's login role (derived from its validated name) and
