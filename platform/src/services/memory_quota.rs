@@ -50,14 +50,23 @@ impl MemoryQuota {
             .get(&tenant_id)
             .is_some_and(|counted| counted.read_at.elapsed() < self.recount_after);
         if !fresh {
+            let asked_at = Instant::now();
             let stored = self.memories.count_stored(tenant).await?;
-            self.lock().insert(
-                tenant_id,
-                Counted {
-                    stored,
-                    read_at: Instant::now(),
-                },
-            );
+            // A recount that started later, or ran alongside and finished first, already
+            // holds the adds admitted since: an older count never replaces it.
+            let mut counts = self.lock();
+            let newer = counts
+                .get(&tenant_id)
+                .is_some_and(|counted| counted.read_at >= asked_at);
+            if !newer {
+                counts.insert(
+                    tenant_id,
+                    Counted {
+                        stored,
+                        read_at: asked_at,
+                    },
+                );
+            }
         }
         let mut counts = self.lock();
         let counted = counts.entry(tenant_id).or_insert(Counted {
