@@ -8,7 +8,7 @@ use common::{Backends, TestPlatform};
 use memoryc_crds::layout::TenantName;
 use memoryc_platform::stores::relational::entities::tenant_setting;
 use reqwest::{Method, StatusCode};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, NotSet};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use serde_json::json;
 
 async fn quota_is_enforced(backends: Backends) {
@@ -30,15 +30,9 @@ async fn check_quota(platform: &TestPlatform) {
     // What the operator writes for `spec.storage.maxMemories: 2`.
     tenant_setting::ActiveModel {
         tenant_id: Set(registered.tenant_id),
-        pii_policy: NotSet,
-        rate_limit_per_minute: NotSet,
-        analytics_schedule: NotSet,
-        search_ef: NotSet,
         max_memories: Set(Some(2)),
-        insight_ttl_hours: NotSet,
-        insight_min_confidence: NotSet,
-        rate_limit_burst: NotSet,
         updated_at: Set(chrono::Utc::now()),
+        ..Default::default()
     }
     .insert(platform.databases().await.control())
     .await

@@ -364,7 +364,7 @@ async fn minting_keys_does_not_multiply_a_tenants_limit() {
 async fn a_tenants_burst_limit_caps_requests_per_second() {
     use memoryc_crds::layout::TenantName;
     use memoryc_platform::stores::relational::entities::tenant_setting;
-    use sea_orm::{ActiveModelTrait, ActiveValue::Set, NotSet};
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 
     let platform = start(Backends::Embedded, 100, false).await;
     let tenant = platform.create_tenant("Shared").await;
@@ -377,15 +377,9 @@ async fn a_tenants_burst_limit_caps_requests_per_second() {
         .expect("tenant");
     tenant_setting::ActiveModel {
         tenant_id: Set(registered.tenant_id),
-        pii_policy: NotSet,
-        rate_limit_per_minute: NotSet,
-        analytics_schedule: NotSet,
-        search_ef: NotSet,
-        max_memories: NotSet,
-        insight_ttl_hours: NotSet,
-        insight_min_confidence: NotSet,
         rate_limit_burst: Set(Some(2)),
         updated_at: Set(chrono::Utc::now()),
+        ..Default::default()
     }
     .insert(platform.databases().await.control())
     .await

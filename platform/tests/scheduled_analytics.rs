@@ -254,7 +254,7 @@ async fn insights_after_one_scheduled_run_on_postgres_and_redis() {
 async fn a_tenants_own_insight_ttl_and_confidence_floor_apply() {
     use memoryc_platform::services::analytics::scheduler::AnalyticsRunner;
     use memoryc_platform::stores::relational::entities::tenant_setting;
-    use sea_orm::{ActiveModelTrait, ActiveValue::Set, NotSet};
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 
     let data_dir = tempfile::tempdir().expect("temp dir");
     let config = test_config(Backends::Embedded, data_dir.path().to_path_buf());
@@ -277,15 +277,10 @@ async fn a_tenants_own_insight_ttl_and_confidence_floor_apply() {
             .expect("tenant");
         tenant_setting::ActiveModel {
             tenant_id: Set(tenant.tenant_id),
-            pii_policy: NotSet,
-            rate_limit_per_minute: NotSet,
-            analytics_schedule: NotSet,
-            search_ef: NotSet,
-            max_memories: NotSet,
             insight_ttl_hours: Set(ttl),
             insight_min_confidence: Set(floor),
-            rate_limit_burst: NotSet,
             updated_at: Set(Utc::now()),
+            ..Default::default()
         }
         .insert(platform.databases.control())
         .await

@@ -341,9 +341,12 @@ pub enum PiiAction {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RateLimits {
+    /// Requests per API key (or token), route and minute. All of the tenant's credentials
+    /// together get ten times this per route (the platform's `rate_limit_tenant_multiple`).
     #[serde(default = "default_rpm")]
     #[schemars(range(min = 1))]
     pub requests_per_minute: i32,
+    /// Requests per API key (or token), route and second.
     #[serde(default = "default_burst")]
     #[schemars(range(min = 1))]
     pub burst: i32,

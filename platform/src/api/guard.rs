@@ -178,36 +178,35 @@ fn whole_seconds(duration: Duration) -> u64 {
 
 /// 429 for a client address that failed authentication too often this minute.
 fn locked_out(retry_after: Duration) -> Response {
-    let seconds = whole_seconds(retry_after);
-    let mut response = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "RATE_LIMITED",
+    too_many_requests(
         "too many failed authentications from this address; retry after the given seconds",
+        None,
+        retry_after,
     )
-    .with_context(serde_json::json!({
-        "window_seconds": rate_limit::WINDOW.as_secs(),
-        "retry_after_seconds": seconds,
-    }))
-    .into_response();
-    response
-        .headers_mut()
-        .insert(RETRY_AFTER, HeaderValue::from(seconds));
-    response
 }
 
 fn rate_limited(limit: u32, retry_after: Duration) -> Response {
-    let seconds = whole_seconds(retry_after);
-    let mut response = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "RATE_LIMITED",
+    too_many_requests(
         "too many requests for this credential and route; retry after the given seconds",
+        Some(limit),
+        retry_after,
     )
-    .with_context(serde_json::json!({
-        "limit": limit,
+}
+
+/// 429 with `Retry-After` and the window in the body's context (and the limit, when one
+/// was exceeded).
+fn too_many_requests(message: &'static str, limit: Option<u32>, retry_after: Duration) -> Response {
+    let seconds = whole_seconds(retry_after);
+    let mut context = serde_json::json!({
         "window_seconds": rate_limit::WINDOW.as_secs(),
         "retry_after_seconds": seconds,
-    }))
-    .into_response();
+    });
+    if let Some(limit) = limit {
+        context["limit"] = limit.into();
+    }
+    let mut response = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", message)
+        .with_context(context)
+        .into_response();
     response
         .headers_mut()
         .insert(RETRY_AFTER, HeaderValue::from(seconds));

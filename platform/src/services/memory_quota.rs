@@ -3,8 +3,8 @@
 //!
 //! Counting a tenant's rows on every add would cost a scan per write, so each tenant's count is
 //! read from the database once, kept in memory with this replica's own adds, and read again
-//! after `recount_after`. Within one replica the quota is exact; across replicas a tenant can
-//! overshoot by what the others add within `recount_after`.
+//! after `recount_after`. A tenant can overshoot by the adds in flight when its count is read
+//! again, and across replicas by what the others add within `recount_after`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};

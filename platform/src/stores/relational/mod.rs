@@ -144,11 +144,7 @@ impl Databases {
         match &*self.tenants {
             TenantConnections::Postgres { pool, schemas, .. } => {
                 let schema = self.schema_of(tenant, schemas).await?;
-                let transaction = pool.begin().await?;
-                transaction
-                    .execute_unprepared(&act_as_tenant(tenant, &schema))
-                    .await?;
-                Ok(transaction)
+                begin_as_tenant(pool, tenant, &schema).await
             }
             TenantConnections::Sqlite { dir, open } => {
                 let connection = sqlite_tenant(dir, open, tenant, false).await?;
@@ -177,10 +173,7 @@ impl Databases {
                     .from_clear()
                     .from((Alias::new(schema.clone()), E::default()));
                 let statement = pool.get_database_backend().build(&statement);
-                let transaction = pool.begin().await?;
-                transaction
-                    .execute_unprepared(&act_as_tenant(tenant, &schema))
-                    .await?;
+                let transaction = begin_as_tenant(pool, tenant, &schema).await?;
                 let rows = E::Model::find_by_statement(statement)
                     .all(&transaction)
                     .await?;
@@ -215,10 +208,7 @@ impl Databases {
                 let schema = self.schema_of(tenant, schemas).await?;
                 let statement = insert_pair_statement(&schema, row, companion);
                 let statement = pool.get_database_backend().build(&statement);
-                let transaction = pool.begin().await?;
-                transaction
-                    .execute_unprepared(&act_as_tenant(tenant, &schema))
-                    .await?;
+                let transaction = begin_as_tenant(pool, tenant, &schema).await?;
                 let stored = <A::Entity as EntityTrait>::Model::find_by_statement(statement)
                     .one(&transaction)
                     .await?
@@ -477,14 +467,22 @@ async fn current_user(pool: &DatabaseConnection) -> Result<String, StoreError> {
     .ok_or_else(|| StoreError::Corrupt("no current user".to_string()))
 }
 
-/// Opens a tenant transaction: the tenant's login role (derived from its validated name) and
-/// its schema, for the rest of the transaction; one round trip.
-fn act_as_tenant(tenant: &TenantName, schema: &str) -> String {
-    format!(
-        "SET LOCAL ROLE {}; {}",
-        roles::ident(&tenant.role_name()),
-        set_search_path(schema)
-    )
+/// A transaction as the tenant's login role (derived from its validated name) with its schema
+/// on the search path; both settings end with it. The two are set in one round trip.
+async fn begin_as_tenant(
+    pool: &DatabaseConnection,
+    tenant: &TenantName,
+    schema: &str,
+) -> Result<DatabaseTransaction, StoreError> {
+    let transaction = pool.begin().await?;
+    transaction
+        .execute_unprepared(&format!(
+            "SET LOCAL ROLE {}; {}",
+            roles::ident(&tenant.role_name()),
+            set_search_path(schema)
+        ))
+        .await?;
+    Ok(transaction)
 }
 
 impl Databases {

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::NotSet, ActiveValue::Set, EntityTrait};
+use sea_orm::{ActiveValue::Set, EntityTrait};
 use uuid::Uuid;
 
 use super::Databases;
@@ -84,14 +84,8 @@ impl TenantSettingsStore for SqlTenantSettings {
         let row = tenant_setting::ActiveModel {
             tenant_id: Set(tenant_id),
             pii_policy: Set(policy.map(|p| p.as_str().to_string())),
-            rate_limit_per_minute: NotSet,
-            analytics_schedule: NotSet,
-            search_ef: NotSet,
-            max_memories: NotSet,
-            insight_ttl_hours: NotSet,
-            insight_min_confidence: NotSet,
-            rate_limit_burst: NotSet,
             updated_at: Set(Utc::now()),
+            ..Default::default()
         };
         self.upsert(row, Column::PiiPolicy).await
     }
@@ -107,15 +101,9 @@ impl TenantSettingsStore for SqlTenantSettings {
             .map_err(|_| StoreError::Conflict("rate limit is too large".to_string()))?;
         let row = tenant_setting::ActiveModel {
             tenant_id: Set(tenant_id),
-            pii_policy: NotSet,
             rate_limit_per_minute: Set(limit),
-            analytics_schedule: NotSet,
-            search_ef: NotSet,
-            max_memories: NotSet,
-            insight_ttl_hours: NotSet,
-            insight_min_confidence: NotSet,
-            rate_limit_burst: NotSet,
             updated_at: Set(Utc::now()),
+            ..Default::default()
         };
         self.upsert(row, Column::RateLimitPerMinute).await
     }
@@ -127,15 +115,9 @@ impl TenantSettingsStore for SqlTenantSettings {
     ) -> Result<(), StoreError> {
         let row = tenant_setting::ActiveModel {
             tenant_id: Set(tenant_id),
-            pii_policy: NotSet,
-            rate_limit_per_minute: NotSet,
             analytics_schedule: Set(schedule),
-            search_ef: NotSet,
-            max_memories: NotSet,
-            insight_ttl_hours: NotSet,
-            insight_min_confidence: NotSet,
-            rate_limit_burst: NotSet,
             updated_at: Set(Utc::now()),
+            ..Default::default()
         };
         self.upsert(row, Column::AnalyticsSchedule).await
     }
@@ -147,15 +129,9 @@ impl TenantSettingsStore for SqlTenantSettings {
             .map_err(|_| StoreError::Conflict("search ef is too large".to_string()))?;
         let row = tenant_setting::ActiveModel {
             tenant_id: Set(tenant_id),
-            pii_policy: NotSet,
-            rate_limit_per_minute: NotSet,
-            analytics_schedule: NotSet,
             search_ef: Set(ef),
-            max_memories: NotSet,
-            insight_ttl_hours: NotSet,
-            insight_min_confidence: NotSet,
-            rate_limit_burst: NotSet,
             updated_at: Set(Utc::now()),
+            ..Default::default()
         };
         self.upsert(row, Column::SearchEf).await
     }
