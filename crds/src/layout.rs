@@ -93,6 +93,13 @@ impl TenantName {
         format!("{}$owner", self.role_name())
     }
 
+    /// Login the shared platform uses for this tenant's statements, and for nothing else: it
+    /// holds the same table rights as the tenant's login and is a member of no role, so nothing
+    /// that runs in one of its sessions can become another tenant.
+    pub fn platform_login_name(&self) -> String {
+        format!("{}$platform", self.role_name())
+    }
+
     /// Milvus collection of a dedicated tenant.
     pub fn dedicated_collection(&self) -> String {
         format!("memoryc_tenant_{}", self.0.replace('-', "_"))
@@ -255,6 +262,7 @@ mod tests {
     fn owner_roles_fit_and_never_match_a_login_role() {
         let longest = TenantName::parse(&"a".repeat(MAX_TENANT_NAME_LEN)).expect("valid");
         assert!(longest.owner_role_name().len() <= MAX_IDENTIFIER_LEN);
+        assert!(longest.platform_login_name().len() <= MAX_IDENTIFIER_LEN);
         // A login role is `memoryc_` and a tenant name's letters, digits and '_': never a '$'.
         let tricky = TenantName::parse("acme-owner").expect("valid");
         let acme = TenantName::parse("acme").expect("valid");

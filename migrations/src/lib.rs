@@ -29,6 +29,7 @@ impl MigratorTrait for ControlMigrator {
             Box::new(control::m20261204_000001_add_max_memories::Migration),
             Box::new(control::m20261204_000002_policy_domains_by_tenant_id::Migration),
             Box::new(control::m20261204_000003_add_insight_and_burst_settings::Migration),
+            Box::new(control::m20261205_000001_create_tenant_logins::Migration),
         ]
     }
 }

@@ -3,11 +3,15 @@
 //!
 //! * Every object of a tenant schema belongs to a `NOLOGIN` owner role, used only to run
 //!   migrations.
-//! * The tenant's login (the role in its credentials Secret, and the role the shared platform
-//!   becomes with `SET LOCAL ROLE` for each of the tenant's transactions) gets `USAGE` on the
-//!   schema and [`TENANT_TABLE_PRIVILEGES`] on its tables, `SELECT` only on the migration
-//!   history, and nothing else: no `CREATE` on the schema, no `TRIGGER`, `REFERENCES` or
-//!   `TRUNCATE`, so it can plant no code that a more privileged role would run.
+//! * The tenant's login (the role in its credentials Secret) gets `USAGE` on the schema and
+//!   [`TENANT_TABLE_PRIVILEGES`] on its tables, `SELECT` only on the migration history, and
+//!   nothing else: no `CREATE` on the schema, no `TRIGGER`, `REFERENCES` or `TRUNCATE`, so it
+//!   can plant no code that a more privileged role would run.
+//! * The shared platform serves a Shared tenant through a login of that tenant's own
+//!   ([`ensure_platform_login`]) with the same rights, member of no role. PostgreSQL judges
+//!   `SET ROLE` by the session's login, so whatever runs in one of those sessions (a trigger
+//!   planted by a superuser, say) cannot become any other role; a shared login that were a
+//!   member of every tenant role could.
 //! * Triggers, rules, views, functions and operators found in a tenant schema were not made by
 //!   the migrations (which create tables and indexes only) and are dropped whenever the schema
 //!   is secured.
@@ -262,17 +266,149 @@ pub async fn secure_schema<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Lets `member` become `role` with `SET ROLE`, and nothing more: `member` must be a
-/// `NOINHERIT` role, so membership gives it none of `role`'s privileges until it switches.
-pub async fn grant_membership<C: ConnectionTrait>(
+/// Makes sure the shared platform's login for one tenant exists and that `control_schema`'s
+/// `tenant_logins` row holds its password: a `LOGIN` role, unprivileged, member of nothing, with
+/// `CONNECT` on the database (its table rights come from [`secure_schema`]). When the role or the
+/// row is missing, or the role cannot log in, a password from `fresh_password` is set on the role
+/// and recorded, in one transaction under an advisory lock, so two callers never leave the row
+/// and the role disagreeing. Deleting the row makes the next call set a new password. Returns
+/// whether anything changed. Refuses a privileged role of that name.
+pub async fn ensure_platform_login<C, F>(
+    db: &C,
+    control_schema: &str,
+    tenant: &str,
+    login: &str,
+    fresh_password: F,
+) -> Result<bool, DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+    F: FnOnce() -> String,
+{
+    if role_standing(db, login).await? == RoleStanding::Privileged {
+        return Err(DbErr::Custom(format!(
+            "role {login} exists and is privileged; it cannot serve tenant {tenant}"
+        )));
+    }
+    let logins = format!("{}.tenant_logins", ident(control_schema));
+    let transaction = db.begin().await?;
+    transaction
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1))",
+            // One lock for every tenant: granting CONNECT updates the database's one catalog
+            // row, which concurrent grants would fail on.
+            ["memoryc-platform-logins".into()],
+        ))
+        .await?;
+    let state = transaction
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!(
+                "SELECT (SELECT rolcanlogin FROM pg_catalog.pg_roles WHERE rolname = $2), \
+                 EXISTS (SELECT 1 FROM {logins} WHERE tenant_name = $1 AND role_name = $2)"
+            ),
+            [tenant.into(), login.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("no row from a SELECT".to_string()))?;
+    let can_login: Option<bool> = state.try_get_by_index(0)?;
+    let recorded: bool = state.try_get_by_index(1)?;
+    if can_login == Some(true) && recorded {
+        transaction.commit().await?;
+        return Ok(false);
+    }
+    let password = fresh_password();
+    let role = ident(login);
+    // A role with CREATEROLE but not superuser may not even name the privileged attributes in
+    // ALTER ROLE; an existing role was found unprivileged above.
+    let (command, unprivileged) = match can_login {
+        Some(_) => ("ALTER ROLE", ""),
+        None => ("CREATE ROLE", UNPRIVILEGED),
+    };
+    let database = current_database(&transaction).await?;
+    transaction
+        .execute_unprepared(&format!(
+            "{command} {role} LOGIN NOINHERIT {unprivileged} PASSWORD {}; \
+             DO $$ BEGIN \
+               IF NOT pg_catalog.has_database_privilege({}, {db}, 'CONNECT') THEN \
+                 GRANT CONNECT ON DATABASE {} TO {role}; \
+               END IF; \
+             END $$",
+            literal(&password),
+            literal(login),
+            ident(&database),
+            db = literal(&database),
+        ))
+        .await?;
+    transaction
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!(
+                "INSERT INTO {logins} (tenant_name, role_name, password, created_at) \
+                 VALUES ($1, $2, $3, now()) ON CONFLICT (tenant_name) DO UPDATE \
+                 SET role_name = EXCLUDED.role_name, password = EXCLUDED.password, \
+                 created_at = EXCLUDED.created_at"
+            ),
+            [tenant.into(), login.into(), password.into()],
+        ))
+        .await?;
+    transaction.commit().await?;
+    Ok(true)
+}
+
+/// Takes the shared platform's login for `tenant` away: its `tenant_logins` row (when the table
+/// exists) and the role. Sessions already open keep running until the platform closes them;
+/// they hold the dropped role's rights, which are none.
+pub async fn remove_platform_login<C>(
+    db: &C,
+    control_schema: &str,
+    tenant: &str,
+    login: &str,
+) -> Result<(), DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let table = format!("{}.tenant_logins", ident(control_schema));
+    db.execute_unprepared(&format!(
+        "DO $$ BEGIN \
+           IF pg_catalog.to_regclass({}) IS NOT NULL THEN \
+             DELETE FROM {table} WHERE tenant_name = {}; \
+           END IF; \
+         END $$",
+        literal(&table),
+        literal(tenant),
+    ))
+    .await?;
+    if role_standing(db, login).await? == RoleStanding::Adoptable {
+        drop_role(db, login).await?;
+    }
+    Ok(())
+}
+
+async fn current_database<C: ConnectionTrait>(db: &C) -> Result<String, DbErr> {
+    db.query_one_raw(Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT pg_catalog.current_database()::text".to_string(),
+    ))
+    .await?
+    .map(|row| row.try_get_by_index::<String>(0))
+    .transpose()?
+    .ok_or_else(|| DbErr::Custom("no current database".to_string()))
+}
+
+/// Takes `member` out of `role` (repairs a shared platform login that could become tenants).
+pub async fn revoke_membership<C: ConnectionTrait>(
     db: &C,
     role: &str,
     member: &str,
 ) -> Result<(), DbErr> {
     db.execute_unprepared(&format!(
         "DO $$ BEGIN \
-           IF NOT pg_catalog.pg_has_role({m}, {r}, 'MEMBER') THEN \
-             GRANT {ri} TO {mi}; \
+           IF EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m \
+                      JOIN pg_catalog.pg_roles r ON r.oid = m.roleid \
+                      JOIN pg_catalog.pg_roles u ON u.oid = m.member \
+                      WHERE r.rolname = {r} AND u.rolname = {m}) THEN \
+             REVOKE {ri} FROM {mi}; \
            END IF; \
          END $$",
         m = literal(member),
@@ -379,6 +515,7 @@ where
         .execute_unprepared(&format!("DROP OWNED BY {}", ident(role)))
         .await;
     if as_caller.is_err() {
+        grant_to_current_user(db, role).await?;
         let transaction = db.begin().await?;
         transaction
             .execute_unprepared(&format!(

@@ -40,6 +40,7 @@ async fn control_migrations_apply_roll_back_and_apply_again() {
             "integrations",
             "outbox",
             "policy_rules",
+            "tenant_logins",
             "tenant_settings",
             "tenants"
         ]
@@ -55,6 +56,13 @@ async fn control_migrations_apply_roll_back_and_apply_again() {
     .await
     .expect("columns for the tenant's insight lifetime, confidence floor and burst");
     ControlMigrator::down(&db, Some(1)).await.expect("down one");
+    assert!(
+        !tables(&db).await.contains(&"tenant_logins".to_string()),
+        "the platform logins' table is gone"
+    );
+    ControlMigrator::down(&db, Some(1))
+        .await
+        .expect("down one more");
     assert!(
         db.execute_unprepared("SELECT rate_limit_burst FROM tenant_settings")
             .await
@@ -98,7 +106,7 @@ async fn control_migrations_apply_roll_back_and_apply_again() {
         vec!["api_keys", "integrations", "outbox", "tenants"]
     );
     ControlMigrator::up(&db, None).await.expect("up again");
-    assert_eq!(tables(&db).await.len(), 7);
+    assert_eq!(tables(&db).await.len(), 8);
 }
 
 #[tokio::test]
@@ -151,9 +159,12 @@ async fn security_tables_check_their_values() {
 async fn policy_domains_become_tenant_ids() {
     use sea_orm::{DbBackend, Statement};
     let (_dir, db) = sqlite().await;
-    // Every migration before the rewrite of policy domains (the second to last).
-    let all = ControlMigrator::migrations().len() as u32;
-    ControlMigrator::up(&db, Some(all - 2))
+    // Every migration before the rewrite of policy domains.
+    let before_rewrite = ControlMigrator::migrations()
+        .iter()
+        .position(|m| m.name() == "m20261204_000002_policy_domains_by_tenant_id")
+        .expect("the rewrite") as u32;
+    ControlMigrator::up(&db, Some(before_rewrite))
         .await
         .expect("up to the one before");
     let acme = uuid::Uuid::now_v7();

@@ -17,9 +17,10 @@ pub struct Config {
     )]
     pub database_url: String,
 
-    /// The shared platform's PostgreSQL login. Each Shared tenant's login role is granted to it
-    /// (it acts as a tenant only by `SET LOCAL ROLE`; the operator makes it `NOINHERIT`) and it
-    /// gets DML on the control tables. Empty: the platform logs in as the operator's role.
+    /// The shared platform's PostgreSQL login. It gets DML on the control tables and is made
+    /// `NOINHERIT` and a member of no tenant role: it serves each Shared tenant through that
+    /// tenant's own `$platform` login, recorded in the control tables. Empty: the platform logs
+    /// in as the operator's role.
     #[arg(long, env = "MEMORYC_OPERATOR_PLATFORM_DATABASE_ROLE")]
     pub platform_database_role: Option<String>,
 

@@ -597,6 +597,7 @@ fn relational_config(config: &Config) -> RelationalConfig {
             url: config.database_url.clone(),
             control_schema: config.control_schema.clone(),
             max_connections: config.database_max_connections,
+            tenant_connections: config.database_tenant_connections,
             acquire_timeout: config.database_acquire_timeout(),
             schema_trust: Duration::from_millis(config.tenant_cache_ms),
         },

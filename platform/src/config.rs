@@ -42,8 +42,12 @@ pub struct Config {
     pub database_url: String,
     /// PostgreSQL schema of the control tables.
     pub control_schema: String,
-    /// Largest PostgreSQL pool, shared by every tenant.
+    /// Largest PostgreSQL pool: the platform's own, and each tenant's.
     pub database_max_connections: u32,
+    /// Most PostgreSQL connections open at once over all tenants' own sessions (each Shared
+    /// tenant's statements run as a login of its own); the pools of tenants idle longest are
+    /// closed to stay within it.
+    pub database_tenant_connections: u32,
     /// How long to wait for a database connection before answering 503, in milliseconds.
     pub database_acquire_timeout_ms: u64,
     /// `embedded` (default) or `milvus`.
@@ -171,6 +175,7 @@ impl Default for Config {
             database_url: "postgres://postgres@127.0.0.1:5432/postgres".to_string(),
             control_schema: "memoryc_control".to_string(),
             database_max_connections: 16,
+            database_tenant_connections: 32,
             database_acquire_timeout_ms: 3_000,
             vector_backend: VectorBackend::Embedded,
             milvus_url: "http://127.0.0.1:19530".to_string(),

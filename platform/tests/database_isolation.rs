@@ -1,6 +1,7 @@
-//! The shared platform acts as each tenant's own PostgreSQL role: whatever runs inside a
-//! tenant's transaction, even a trigger a superuser planted on the tenant's table, has that
-//! tenant's rights and no more, so it can neither read nor change another tenant's rows.
+//! The shared platform runs each tenant's statements in sessions of that tenant's own
+//! PostgreSQL login: whatever runs inside them, even a trigger a superuser planted on the
+//! tenant's table, has that tenant's rights and no more, cannot become another role, and so can
+//! neither read nor change another tenant's rows nor reach the control tables.
 
 mod common;
 
@@ -49,34 +50,62 @@ async fn a_trigger_planted_on_a_tenants_table_runs_with_that_tenants_rights_only
     assert_eq!(status, StatusCode::CREATED, "{stored}");
     let b_memory = stored["memory_id"].as_str().expect("id").to_string();
 
-    // The worst case: a superuser plants a trigger on A's memories that copies B's memories
-    // into a table of A's and deletes them, and records when it is refused.
-    let a_schema = TenantName::parse(&a.name).expect("name").schema_name();
-    let b_schema = TenantName::parse(&b.name).expect("name").schema_name();
-    let a_login = TenantName::parse(&a.name).expect("name").role_name();
+    // The worst case: a superuser plants a trigger on A's memories that tries to copy B's
+    // memories into a table of A's, to delete them, to become B's roles or the platform's
+    // login and read B or the control tables from there, and records each refusal.
+    let a_name = TenantName::parse(&a.name).expect("name");
+    let b_name = TenantName::parse(&b.name).expect("name");
+    let a_schema = a_name.schema_name();
+    let b_schema = b_name.schema_name();
+    let control = roles::ident(&server.config.control_schema);
+    // Where the trigger drops what it finds: writable by every role it may turn into.
+    let loot_schema = unique("loot_");
     admin
         .execute_unprepared(&format!(
-            "CREATE TABLE {a}.loot (content text); \
-             GRANT INSERT, SELECT ON {a}.loot TO {login}; \
+            "CREATE SCHEMA {loot}; GRANT USAGE ON SCHEMA {loot} TO PUBLIC; \
+             CREATE TABLE {loot}.loot (content text); \
+             GRANT INSERT, SELECT ON {loot}.loot TO PUBLIC; \
              CREATE FUNCTION {a}.steal() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             DECLARE target text; \
              BEGIN \
                BEGIN \
-                 INSERT INTO {a}.loot SELECT content FROM {b}.memories; \
+                 INSERT INTO {loot}.loot SELECT content FROM {b}.memories; \
                EXCEPTION WHEN insufficient_privilege THEN \
-                 INSERT INTO {a}.loot VALUES ('read refused to ' || current_user); \
+                 INSERT INTO {loot}.loot VALUES ('read refused'); \
                END; \
                BEGIN \
                  DELETE FROM {b}.memories; \
                EXCEPTION WHEN insufficient_privilege THEN \
-                 INSERT INTO {a}.loot VALUES ('delete refused to ' || current_user); \
+                 INSERT INTO {loot}.loot VALUES ('delete refused'); \
                END; \
+               FOREACH target IN ARRAY ARRAY[{b_login}, {b_platform}, {platform}] LOOP \
+                 BEGIN \
+                   EXECUTE format('SET LOCAL ROLE %I', target); \
+                 EXCEPTION WHEN insufficient_privilege THEN \
+                   INSERT INTO {loot}.loot VALUES ('becoming ' || target || ' refused'); \
+                   CONTINUE; \
+                 END; \
+                 BEGIN \
+                   INSERT INTO {loot}.loot SELECT content FROM {b}.memories; \
+                 EXCEPTION WHEN insufficient_privilege THEN NULL; \
+                 END; \
+                 BEGIN \
+                   INSERT INTO {loot}.loot SELECT 'password of ' || role_name \
+                     FROM {control}.tenant_logins; \
+                 EXCEPTION WHEN insufficient_privilege THEN NULL; \
+                 END; \
+                 RESET ROLE; \
+               END LOOP; \
                RETURN NEW; \
              END $$; \
              CREATE TRIGGER steal BEFORE INSERT ON {a}.memories \
                FOR EACH ROW EXECUTE FUNCTION {a}.steal()",
             a = roles::ident(&a_schema),
             b = roles::ident(&b_schema),
-            login = roles::ident(&a_login),
+            loot = roles::ident(&loot_schema),
+            b_login = roles::literal(&b_name.role_name()),
+            b_platform = roles::literal(&b_name.platform_login_name()),
+            platform = roles::literal(&platform_role),
         ))
         .await
         .expect("planted trigger");
@@ -90,26 +119,62 @@ async fn a_trigger_planted_on_a_tenants_table_runs_with_that_tenants_rights_only
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let loot: Vec<String> = admin
-        .query_all_raw(Statement::from_string(
-            DbBackend::Postgres,
-            format!(
-                "SELECT content FROM {}.loot ORDER BY content",
-                roles::ident(&a_schema)
-            ),
+    let loot = loot_of(&admin, &loot_schema).await;
+    let mut refusals = vec![
+        "read refused".to_string(),
+        "delete refused".to_string(),
+        format!("becoming {} refused", b_name.role_name()),
+        format!("becoming {} refused", b_name.platform_login_name()),
+        format!("becoming {platform_role} refused"),
+    ];
+    refusals.sort();
+    assert_eq!(
+        loot, refusals,
+        "the trigger ran with A's rights only, and became no one else"
+    );
+
+    // The same trigger in a session of a login that may become every tenant (what a shared
+    // pool switching roles with SET ROLE would be) reaches B and the control tables: the
+    // refusals above are not the trigger failing for some other reason.
+    admin
+        .execute_unprepared(&format!(
+            "TRUNCATE {loot}.loot; GRANT {al}, {bl} TO {p}",
+            loot = roles::ident(&loot_schema),
+            al = roles::ident(&a_name.role_name()),
+            bl = roles::ident(&b_name.role_name()),
+            p = roles::ident(&platform_role),
         ))
         .await
-        .expect("loot")
-        .into_iter()
-        .map(|row| row.try_get_by_index::<String>(0).expect("text"))
-        .collect();
-    assert_eq!(
-        loot,
-        vec![
-            format!("delete refused to {a_login}"),
-            format!("read refused to {a_login}"),
-        ],
-        "the trigger ran as A's role, and B's rows stayed out of reach"
+        .expect("memberships");
+    let as_platform = Database::connect(server.config.database_url.clone())
+        .await
+        .expect("platform login");
+    as_platform
+        .execute_unprepared(&format!(
+            "BEGIN; SET LOCAL ROLE {al}; \
+             INSERT INTO {a}.memories SELECT * FROM {a}.memories LIMIT 1 \
+               ON CONFLICT DO NOTHING; \
+             COMMIT",
+            al = roles::ident(&a_name.role_name()),
+            a = roles::ident(&a_schema),
+        ))
+        .await
+        .expect("insert as A through SET ROLE");
+    admin
+        .execute_unprepared(&format!(
+            "REVOKE {al}, {bl} FROM {p}",
+            al = roles::ident(&a_name.role_name()),
+            bl = roles::ident(&b_name.role_name()),
+            p = roles::ident(&platform_role),
+        ))
+        .await
+        .expect("revoke");
+    as_platform.close().await.expect("close");
+    let pivoted = loot_of(&admin, &loot_schema).await;
+    assert!(pivoted.contains(&secret.to_string()), "{pivoted:?}");
+    assert!(
+        pivoted.iter().any(|row| row.starts_with("password of ")),
+        "{pivoted:?}"
     );
     let (status, kept) = server
         .call(
@@ -149,14 +214,42 @@ async fn a_trigger_planted_on_a_tenants_table_runs_with_that_tenants_rights_only
             ))
             .await
             .expect("drop schema");
-        for role in [tenant.role_name(), tenant.owner_role_name()] {
+        for role in [
+            tenant.role_name(),
+            tenant.owner_role_name(),
+            tenant.platform_login_name(),
+        ] {
             roles::drop_role(&admin, &role).await.expect("drop role");
         }
     }
+    admin
+        .execute_unprepared(&format!(
+            "DROP SCHEMA {} CASCADE",
+            roles::ident(&loot_schema)
+        ))
+        .await
+        .expect("drop loot");
     server.shutdown().await;
     roles::drop_role(&admin, &platform_role)
         .await
         .expect("drop platform role");
+}
+
+/// What the planted trigger left in its `loot` table, sorted.
+async fn loot_of(admin: &sea_orm::DatabaseConnection, schema: &str) -> Vec<String> {
+    admin
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!(
+                "SELECT content FROM {}.loot ORDER BY content",
+                roles::ident(schema)
+            ),
+        ))
+        .await
+        .expect("loot")
+        .into_iter()
+        .map(|row| row.try_get_by_index::<String>(0).expect("text"))
+        .collect()
 }
 
 async fn current_database(db: &sea_orm::DatabaseConnection) -> String {
@@ -285,7 +378,11 @@ async fn a_tenant_provisioned_before_tenant_roles_is_repaired_at_start() {
         ))
         .await
         .expect("cleanup");
-    for role in [tenant.role_name(), tenant.owner_role_name()] {
+    for role in [
+        tenant.role_name(),
+        tenant.owner_role_name(),
+        tenant.platform_login_name(),
+    ] {
         roles::drop_role(&admin, &role).await.expect("drop role");
     }
 }

@@ -147,6 +147,7 @@ async fn events_of_a_tenant_deleted_on_postgres_are_dropped_not_pending_forever(
         url: common::postgres_url(),
         control_schema: control_schema.clone(),
         max_connections: 4,
+        tenant_connections: 8,
         acquire_timeout: Duration::from_secs(5),
         schema_trust: Duration::from_secs(5),
     })

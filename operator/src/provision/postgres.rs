@@ -1,8 +1,9 @@
 //! PostgreSQL: per tenant a `NOLOGIN` owner role holding its schemas and tables (migrations run
 //! as it), a login role with DML on those tables and nothing else (see
-//! [`memoryc_migrations::roles`]), membership of the shared platform's login in that login role
-//! (so the platform can act as the tenant and only as the tenant), and the tenant's registration
-//! in the control tables of the platform that serves it (tenant row, admin user, admin API key).
+//! [`memoryc_migrations::roles`]), for a Shared tenant a second login with the same rights that
+//! only the shared platform uses (its password in the control table `tenant_logins`), and the
+//! tenant's registration in the control tables of the platform that serves it (tenant row, admin
+//! user, admin API key).
 //!
 //! Identifiers come from validated tenant names and schema names (`[a-z0-9_]`), and passwords
 //! from [`super::password`], so they are spliced into SQL inside quotes; values go as parameters.
@@ -66,8 +67,8 @@ pub struct Postgres {
     admin: DatabaseConnection,
     superuser: bool,
     address: DatabaseAddress,
-    /// The shared platform's login, made a member of each Shared tenant's login role and given
-    /// the control tables; `None` where the platform logs in as the operator's role.
+    /// The shared platform's login, given the control tables and made `NOINHERIT` and a member of
+    /// no tenant role; `None` where the platform logs in as the operator's role.
     platform_role: Option<String>,
 }
 
@@ -378,29 +379,42 @@ impl Postgres {
         Ok(())
     }
 
-    /// Ownership and grants as [`roles::secure_schema`] states them, planted code removed; the
-    /// shared platform's login may become the tenant's login and use the control tables.
+    /// Ownership and grants as [`roles::secure_schema`] states them, planted code removed. A
+    /// Shared tenant gets the login the shared platform uses for it alone; the shared platform's
+    /// own login gets the control tables and is a member of no tenant role (one that was, from
+    /// an earlier version, is taken out).
     async fn secure(&self, plan: &TenantPlan) -> Result<(), ProvisionError> {
-        roles::secure_schema(&self.admin, &plan.schema, &plan.owner_role, &[&plan.role])
-            .await
-            .map_err(db_error)?;
         match plan.isolation {
             Isolation::Dedicated => {
-                roles::secure_schema(
+                for schema in [&plan.schema, &plan.control_schema] {
+                    roles::secure_schema(&self.admin, schema, &plan.owner_role, &[&plan.role])
+                        .await
+                        .map_err(db_error)?;
+                }
+            }
+            Isolation::Shared => {
+                roles::ensure_platform_login(
                     &self.admin,
                     &plan.control_schema,
-                    &plan.owner_role,
-                    &[&plan.role],
+                    plan.tenant.as_str(),
+                    &plan.platform_login,
+                    super::password::generate,
                 )
                 .await
                 .map_err(db_error)?;
-            }
-            Isolation::Shared => {
+                roles::secure_schema(
+                    &self.admin,
+                    &plan.schema,
+                    &plan.owner_role,
+                    &[&plan.role, &plan.platform_login],
+                )
+                .await
+                .map_err(db_error)?;
                 if let Some(platform) = self.platform_role() {
                     roles::restrict_platform_role(&self.admin, platform)
                         .await
                         .map_err(db_error)?;
-                    roles::grant_membership(&self.admin, &plan.role, platform)
+                    roles::revoke_membership(&self.admin, &plan.role, platform)
                         .await
                         .map_err(db_error)?;
                     roles::grant_control_access(&self.admin, &plan.control_schema, platform)
@@ -771,17 +785,23 @@ impl Postgres {
                 .execute_unprepared(&format!("ALTER ROLE {} NOLOGIN", ident(&plan.role)))
                 .await
                 .map_err(db_error)?;
-            // NOLOGIN does not stop SET ROLE: the shared platform loses the tenant's role too.
+            // A shared platform login of an earlier version could still become the role.
             if let Some(platform) = self.platform_role() {
-                self.admin
-                    .execute_unprepared(&format!(
-                        "REVOKE {} FROM {}",
-                        ident(&plan.role),
-                        ident(platform)
-                    ))
+                roles::revoke_membership(&self.admin, &plan.role, platform)
                     .await
                     .map_err(db_error)?;
             }
+        }
+        // The shared platform can no longer act for the tenant.
+        if plan.isolation == Isolation::Shared {
+            roles::remove_platform_login(
+                &self.admin,
+                &plan.control_schema,
+                plan.tenant.as_str(),
+                &plan.platform_login,
+            )
+            .await
+            .map_err(db_error)?;
         }
         if self.schema_exists(&plan.control_schema).await? {
             // As the operator, not the role: a retained role may own nothing we can reach.
@@ -840,6 +860,16 @@ impl Postgres {
                 transaction.commit().await.map_err(db_error)?;
             }
             Isolation::Shared => {}
+        }
+        if plan.isolation == Isolation::Shared {
+            roles::remove_platform_login(
+                &self.admin,
+                &plan.control_schema,
+                plan.tenant.as_str(),
+                &plan.platform_login,
+            )
+            .await
+            .map_err(db_error)?;
         }
         // Privileges (CONNECT, memberships) and anything else they still own go with the roles;
         // a privileged role of the same name is never the tenant's.

@@ -33,14 +33,24 @@ async fn cleanup(pg: &Postgres, plans: &[&TenantPlan], control: &str) {
 /// A connection logged in as the tenant's role (the test server trusts local logins; the
 /// password is given anyway).
 async fn connect_as(plan: &TenantPlan, password: &str) -> DatabaseConnection {
-    let admin = testing::database_url();
-    let rest = admin
+    connect_as_role(&plan.role, password).await
+}
+
+/// A connection logged in as `role` with `password` (empty: none).
+async fn connect_as_role(role: &str, password: &str) -> DatabaseConnection {
+    let rest = testing::database_url()
         .split_once('@')
-        .map(|(_, rest)| rest)
+        .map(|(_, rest)| rest.to_string())
         .expect("url with @");
-    Database::connect(format!("postgres://{}:{password}@{rest}", plan.role))
+    let user = role.replace('$', "%24");
+    let credentials = if password.is_empty() {
+        user
+    } else {
+        format!("{user}:{password}")
+    };
+    Database::connect(format!("postgres://{credentials}@{rest}"))
         .await
-        .expect("log in as tenant role")
+        .expect("log in")
 }
 
 async fn query_error(db: &DatabaseConnection, sql: &str) -> Option<String> {
@@ -565,6 +575,7 @@ async fn retain_keeps_data_and_closes_access_delete_erases() {
     pg.erase(&plan).await.expect("erase");
     assert!(!pg.schema_exists(&plan.schema).await.expect("schema"));
     assert!(!pg.role_exists(&plan.role).await.expect("role"));
+    assert!(!pg.role_exists(&plan.platform_login).await.expect("role"));
     cleanup(&pg, &[], &control).await;
 }
 
@@ -630,11 +641,14 @@ async fn shared_tenants_provisioned_side_by_side_share_one_control_schema() {
     cleanup(&pg, &refs, &control).await;
 }
 
-/// The shared platform's own login: made NOINHERIT, it reaches a Shared tenant's tables only by
-/// becoming the tenant's login, uses the control tables, and loses the tenant when it is
-/// retained. A privileged login is refused as the platform's.
+/// The shared platform serves each Shared tenant through a login of that tenant's own, recorded
+/// in the control tables, with the tenant's table rights and membership of no role: from it
+/// nothing reaches another tenant, not even `SET ROLE`. The platform's own login is NOINHERIT,
+/// uses the control tables, reaches no tenant schema and can become no tenant (a membership
+/// left from an earlier version is taken away). Retaining the tenant removes its platform
+/// login. A privileged login is refused as the platform's.
 #[tokio::test]
-async fn the_shared_platforms_login_becomes_tenants_and_is_nothing_by_itself() {
+async fn the_shared_platform_reaches_each_tenant_only_through_that_tenants_own_login() {
     let admin = testing::postgres().await;
     let platform_role = format!(
         "memoryc_platform_test_{}",
@@ -651,10 +665,13 @@ async fn the_shared_platforms_login_becomes_tenants_and_is_nothing_by_itself() {
         .expect("a plain role name");
     let control = control_schema();
     let settings = settings(&control);
-    let plan = plan(&tenant(&unique_name(), Isolation::Shared), &settings);
-    pg.provision(&plan, &password::generate(), false, None)
-        .await
-        .expect("provision");
+    let a = plan(&tenant(&unique_name(), Isolation::Shared), &settings);
+    let b = plan(&tenant(&unique_name(), Isolation::Shared), &settings);
+    for plan in [&a, &b] {
+        pg.provision(plan, &password::generate(), false, None)
+            .await
+            .expect("provision");
+    }
     let inherits = admin
         .connection()
         .query_one_raw(Statement::from_string(
@@ -670,56 +687,136 @@ async fn the_shared_platforms_login_becomes_tenants_and_is_nothing_by_itself() {
         .try_get_by_index::<bool>(0)
         .expect("bool");
     assert!(!inherits, "the platform's login is NOINHERIT");
-    let rest = testing::database_url()
-        .split_once('@')
-        .map(|(_, rest)| rest.to_string())
-        .expect("url with @");
-    let as_platform = Database::connect(format!("postgres://{platform_role}@{rest}"))
-        .await
-        .expect("platform login");
-    let memories = format!("SELECT count(*) FROM {}.memories", ident(&plan.schema));
-    let direct = query_error(&as_platform, &memories).await;
-    assert!(direct.is_some_and(|e| e.contains("permission denied")));
-    let as_tenant = format!(
-        "BEGIN; SET LOCAL ROLE {}; {memories}; COMMIT",
-        ident(&plan.role)
-    );
+    let as_platform = connect_as_role(&platform_role, "").await;
+    let memories_of =
+        |plan: &TenantPlan| format!("SELECT count(*) FROM {}.memories", ident(&plan.schema));
+    let become_a = format!("SET ROLE {}; RESET ROLE", ident(&a.role));
+    for (what, sql) in [
+        ("read a tenant's tables", memories_of(&a)),
+        ("become a tenant", become_a.clone()),
+    ] {
+        let refused = as_platform.execute_unprepared(&sql).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("permission denied")),
+            "the platform's own login may not {what}: {refused:?}"
+        );
+    }
+    let tenants = format!("SELECT count(*) FROM {}.tenants", ident(&control));
     assert_eq!(
-        as_platform
-            .execute_unprepared(&as_tenant)
-            .await
-            .err()
-            .map(|e| e.to_string()),
-        None,
-        "as the tenant's login it reads the tenant's tables"
-    );
-    assert_eq!(
-        query_error(
-            &as_platform,
-            &format!(
-                "SELECT count(*) FROM {}.tenants",
-                ident(&plan.control_schema)
-            )
-        )
-        .await,
+        query_error(&as_platform, &tenants).await,
         None,
         "it uses the control tables"
     );
-    pg.retain(&plan).await.expect("retain");
-    let after = as_platform.execute_unprepared(&as_tenant).await;
+
+    // A's platform login, as the control table records it.
+    let recorded = as_platform
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!(
+                "SELECT role_name, password FROM {}.tenant_logins WHERE tenant_name = $1",
+                ident(&control)
+            ),
+            [a.tenant.to_string().into()],
+        ))
+        .await
+        .expect("query")
+        .expect("A's login is recorded");
+    let login: String = recorded.try_get_by_index(0).expect("role");
+    let login_password: String = recorded.try_get_by_index(1).expect("password");
+    assert_eq!(login, a.platform_login);
+    assert!(password::is_usable(&login_password));
+    let as_a = connect_as_role(&login, &login_password).await;
+    assert_eq!(
+        query_error(&as_a, &memories_of(&a)).await,
+        None,
+        "it uses A's tables"
+    );
+    for (what, sql) in [
+        ("read B", memories_of(&b)),
+        (
+            "become B",
+            format!("SET ROLE {}; RESET ROLE", ident(&b.role)),
+        ),
+        ("become A's login", become_a.clone()),
+        (
+            "become the platform",
+            format!("SET ROLE {}; RESET ROLE", ident(&platform_role)),
+        ),
+        ("read the control tables", tenants.clone()),
+    ] {
+        let refused = as_a.execute_unprepared(&sql).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("permission denied")),
+            "A's platform login may not {what}: {refused:?}"
+        );
+    }
+    as_a.close().await.expect("close");
+
+    // An earlier version made the platform's login a member of every tenant's login role: the
+    // next reconcile takes that away, and leaves A's platform login as it was.
+    admin
+        .connection()
+        .execute_unprepared(&format!(
+            "GRANT {} TO {}",
+            ident(&a.role),
+            ident(&platform_role)
+        ))
+        .await
+        .expect("old membership");
+    pg.provision(&a, &password::generate(), false, None)
+        .await
+        .expect("provision again");
+    let again = as_platform.execute_unprepared(&become_a).await;
     assert!(
-        after
+        again
             .as_ref()
             .is_err_and(|e| e.to_string().contains("permission denied")),
-        "a retained tenant's role is no longer the platform's to become: {after:?}"
+        "{again:?}"
     );
+    let kept: String = as_platform
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!(
+                "SELECT password FROM {}.tenant_logins WHERE tenant_name = $1",
+                ident(&control)
+            ),
+            [a.tenant.to_string().into()],
+        ))
+        .await
+        .expect("query")
+        .expect("row")
+        .try_get_by_index(0)
+        .expect("password");
+    assert_eq!(kept, login_password, "a complete login is left alone");
+
+    pg.retain(&a).await.expect("retain");
+    assert!(
+        !pg.role_exists(&a.platform_login).await.expect("role"),
+        "retained: the platform login is gone"
+    );
+    let rows = as_platform
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!(
+                "SELECT 1 FROM {}.tenant_logins WHERE tenant_name = '{}'",
+                ident(&control),
+                a.tenant
+            ),
+        ))
+        .await
+        .expect("query");
+    assert!(rows.is_empty());
     as_platform.close().await.expect("close");
     // A privileged login is never made the platform's.
     let refused = testing::postgres()
         .await
         .with_platform_role(Some("postgres".to_string()))
         .expect("a plain role name")
-        .provision(&plan, &password::generate(), false, None)
+        .provision(&a, &password::generate(), false, None)
         .await;
     assert!(
         refused
@@ -733,7 +830,7 @@ async fn the_shared_platforms_login_becomes_tenants_and_is_nothing_by_itself() {
             .with_platform_role(Some("bad\"name".to_string()))
             .is_err()
     );
-    cleanup(&pg, &[&plan], &control).await;
+    cleanup(&pg, &[&a, &b], &control).await;
     roles::drop_role(admin.connection(), &platform_role)
         .await
         .expect("drop platform role");

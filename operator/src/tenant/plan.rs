@@ -108,6 +108,8 @@ pub struct TenantPlan {
     pub role: String,
     /// The `NOLOGIN` role owning the tenant's schemas; migrations run as it.
     pub owner_role: String,
+    /// The login the shared platform uses for this tenant alone (Shared tenants).
+    pub platform_login: String,
     pub collection: String,
     pub vectors: VectorPlan,
     pub credentials_secret: String,
@@ -200,6 +202,7 @@ impl TenantPlan {
             ),
             role: name.role_name(),
             owner_role: name.owner_role_name(),
+            platform_login: name.platform_login_name(),
             collection: collection_for(&name, spec.isolation),
             credentials_secret: format!("{name}-credentials"),
             platform_replicas: spec.platform.replicas.max(1),

@@ -281,6 +281,7 @@ impl TestPlatform {
                         url: self.config.database_url.clone(),
                         control_schema: self.config.control_schema.clone(),
                         max_connections: 4,
+                        tenant_connections: 8,
                         acquire_timeout: Duration::from_secs(5),
                         schema_trust: Duration::from_millis(self.config.tenant_cache_ms),
                     },

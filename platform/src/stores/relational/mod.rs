@@ -1,12 +1,14 @@
 //! Relational storage: the source of truth for memories.
 //!
-//! PostgreSQL keeps one schema per tenant behind a single shared pool: every tenant statement
-//! runs in a transaction that starts with `SET LOCAL ROLE` to the tenant's own login role and
-//! `SET LOCAL search_path` to its schema (both end with the transaction), so whatever runs
-//! inside it, a trigger included, has that tenant's rights and no more, and thousands of
-//! tenants share a few connections. The platform's own login holds no rights in tenant schemas
-//! (see `memoryc_migrations::roles`). The embedded default keeps one SQLite file
-//! per tenant. The control tables live in their own schema (PostgreSQL) or file (SQLite).
+//! PostgreSQL keeps one schema per tenant. Every statement of a Shared tenant runs in a session
+//! of the login made for that tenant alone (see [`tenant_sessions`]), which has the tenant's
+//! table rights, is a member of no role and starts with the tenant's schema on its search path:
+//! whatever runs inside it, a trigger included, has that tenant's rights and no more, and can
+//! become no one else. A platform that logs in as its tenant (Dedicated) runs each transaction
+//! with `SET LOCAL ROLE` to that tenant's login and `SET LOCAL search_path` to its schema. The
+//! platform's own login holds no rights in tenant schemas (see `memoryc_migrations::roles`).
+//! The embedded default keeps one SQLite file per tenant. The control tables live in their own
+//! schema (PostgreSQL) or file (SQLite).
 
 pub mod analytics_repository;
 pub mod audit_repository;
@@ -16,11 +18,13 @@ pub mod entities;
 pub mod memory_repository;
 pub mod outbox_repository;
 pub mod policy_adapter;
-mod registered_schemas;
+mod registrations;
 pub mod settings_repository;
+mod tenant_sessions;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +33,7 @@ use memoryc_migrations::roles;
 use memoryc_migrations::sea_orm_migration::MigratorTrait;
 use memoryc_migrations::{ControlMigrator, TenantMigrator};
 use sea_orm::sea_query::{Alias, Asterisk, CommonTableExpression, Query, WithClause, WithQuery};
+use sea_orm::sqlx::postgres::PgConnectOptions;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ConnectOptions, ConnectionTrait, Database,
@@ -39,7 +44,8 @@ use sea_orm::{
 use tokio::sync::RwLock;
 
 use super::error::StoreError;
-use registered_schemas::RegisteredSchemas;
+use registrations::{Registration, Registrations};
+use tenant_sessions::{PlatformLogin, SessionLimits, TenantSessions};
 
 /// Which relational backend to use and how to reach it.
 #[derive(Debug, Clone)]
@@ -50,9 +56,12 @@ pub enum RelationalConfig {
     Postgres {
         url: String,
         control_schema: String,
+        /// Most connections of the platform's own pool, and of each tenant's.
         max_connections: u32,
+        /// Most connections open at once over the tenants' own sessions.
+        tenant_connections: u32,
         acquire_timeout: Duration,
-        /// How long a tenant's registered schema is used before it is read again.
+        /// How long a tenant's registration (schema, login) is used before it is read again.
         schema_trust: Duration,
     },
 }
@@ -66,11 +75,14 @@ pub struct Databases {
 
 enum TenantConnections {
     Postgres {
+        /// The platform's own login: provisioning, and tenants without a login of their own.
         pool: DatabaseConnection,
         control_schema: String,
-        /// Each tenant's schema as its registration says (the operator may name it, e.g.
-        /// `spec.storage.schemaName`); read from the control table, then kept for a while.
-        schemas: RegisteredSchemas,
+        /// Each tenant's schema and login as its registration says (the operator may name the
+        /// schema, e.g. `spec.storage.schemaName`); read from the control tables, then kept for
+        /// a while.
+        registrations: Registrations,
+        sessions: Box<TenantSessions>,
     },
     Sqlite {
         dir: PathBuf,
@@ -87,17 +99,16 @@ impl Databases {
                 url,
                 control_schema,
                 max_connections,
+                tenant_connections,
                 acquire_timeout,
                 schema_trust,
             } => {
-                connect_postgres(
-                    url,
-                    control_schema,
-                    *max_connections,
-                    *acquire_timeout,
-                    *schema_trust,
-                )
-                .await?
+                let limits = SessionLimits {
+                    per_tenant: *max_connections,
+                    budget: *tenant_connections,
+                    acquire_timeout: *acquire_timeout,
+                };
+                connect_postgres(url, control_schema, limits, *schema_trust).await?
             }
         };
         databases.migrate_control().await?;
@@ -142,10 +153,7 @@ impl Databases {
         tenant: &TenantName,
     ) -> Result<DatabaseTransaction, StoreError> {
         match &*self.tenants {
-            TenantConnections::Postgres { pool, schemas, .. } => {
-                let schema = self.schema_of(tenant, schemas).await?;
-                begin_as_tenant(pool, tenant, &schema).await
-            }
+            TenantConnections::Postgres { .. } => Ok(self.begin_as_tenant(tenant).await?.0),
             TenantConnections::Sqlite { dir, open } => {
                 let connection = sqlite_tenant(dir, open, tenant, false).await?;
                 Ok(connection.begin().await?)
@@ -166,19 +174,27 @@ impl Databases {
         E::Model: FromQueryResult,
     {
         match &*self.tenants {
-            TenantConnections::Postgres { pool, schemas, .. } => {
-                let schema = self.schema_of(tenant, schemas).await?;
+            TenantConnections::Postgres { .. } => {
+                let (session, schema) = self.session_of(tenant).await?;
                 let mut statement = select.into_query();
                 statement
                     .from_clear()
                     .from((Alias::new(schema.clone()), E::default()));
-                let statement = pool.get_database_backend().build(&statement);
-                let transaction = begin_as_tenant(pool, tenant, &schema).await?;
-                let rows = E::Model::find_by_statement(statement)
-                    .all(&transaction)
-                    .await?;
-                transaction.commit().await?;
-                Ok(rows)
+                let statement = DbBackend::Postgres.build(&statement);
+                let read = match session {
+                    // One statement, one round trip: no transaction needed.
+                    TenantSession::OwnLogin(connection) => E::Model::find_by_statement(statement)
+                        .all(&connection)
+                        .await
+                        .map_err(StoreError::from),
+                    TenantSession::SetRole(pool) => {
+                        match begin_with_set_role(&pool, tenant, &schema).await {
+                            Ok(transaction) => all_then_commit(transaction, statement).await,
+                            Err(error) => Err(error),
+                        }
+                    }
+                };
+                read.map_err(|error| self.after_failure(tenant, error))
             }
             TenantConnections::Sqlite { dir, open } => {
                 let connection = sqlite_tenant(dir, open, tenant, false).await?;
@@ -204,17 +220,30 @@ impl Databases {
         <B::Entity as EntityTrait>::Model: IntoActiveModel<B>,
     {
         match &*self.tenants {
-            TenantConnections::Postgres { pool, schemas, .. } => {
-                let schema = self.schema_of(tenant, schemas).await?;
+            TenantConnections::Postgres { .. } => {
+                let (session, schema) = self.session_of(tenant).await?;
                 let statement = insert_pair_statement(&schema, row, companion);
-                let statement = pool.get_database_backend().build(&statement);
-                let transaction = begin_as_tenant(pool, tenant, &schema).await?;
-                let stored = <A::Entity as EntityTrait>::Model::find_by_statement(statement)
-                    .one(&transaction)
-                    .await?
-                    .ok_or_else(|| StoreError::Corrupt("an insert returned no row".to_string()))?;
-                transaction.commit().await?;
-                Ok(stored)
+                let statement = DbBackend::Postgres.build(&statement);
+                let stored = match session {
+                    // One statement is atomic by itself: no transaction needed.
+                    TenantSession::OwnLogin(connection) => {
+                        <A::Entity as EntityTrait>::Model::find_by_statement(statement)
+                            .all(&connection)
+                            .await
+                            .map_err(StoreError::from)
+                    }
+                    TenantSession::SetRole(pool) => {
+                        match begin_with_set_role(&pool, tenant, &schema).await {
+                            Ok(transaction) => all_then_commit(transaction, statement).await,
+                            Err(error) => Err(error),
+                        }
+                    }
+                }
+                .map_err(|error| self.after_failure(tenant, error))?;
+                stored
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| StoreError::Corrupt("an insert returned no row".to_string()))
             }
             TenantConnections::Sqlite { .. } => {
                 let transaction = self.tenant_write_transaction(tenant).await?;
@@ -248,24 +277,42 @@ impl Databases {
     }
 
     /// Creates the tenant's schema (or file) and runs the tenant migrations. Idempotent.
-    /// PostgreSQL: the tenant gets an owner role and a `NOLOGIN` tenant role as the operator
-    /// would make them (`memoryc_migrations::roles`), which needs a login that may create roles;
-    /// where the operator provisions tenants, the platform's login has no such right.
+    /// PostgreSQL: the tenant gets an owner role, a `NOLOGIN` tenant role and the login this
+    /// platform uses for it, as the operator would make them (`memoryc_migrations::roles`),
+    /// which needs a login that may create roles; where the operator provisions tenants, the
+    /// platform's login has no such right.
     pub async fn provision_tenant(&self, tenant: &TenantName) -> Result<(), StoreError> {
         match &*self.tenants {
-            TenantConnections::Postgres { pool, schemas, .. } => {
-                let schema = self.schema_of(tenant, schemas).await?;
+            TenantConnections::Postgres {
+                pool,
+                control_schema,
+                registrations,
+                sessions,
+            } => {
+                let schema = self.registration_of(tenant, registrations).await?.0.schema;
                 let owner = tenant.owner_role_name();
                 let login = tenant.role_name();
-                for role in [&owner, &login] {
+                let platform_login = tenant.platform_login_name();
+                for role in [&owner, &login, &platform_login] {
                     if roles::role_standing(pool, role).await? == roles::RoleStanding::Privileged {
                         return Err(StoreError::Conflict(format!(
                             "role {role} exists and is not a tenant role; choose another tenant name"
                         )));
                     }
-                    roles::ensure_nologin_role(pool, role).await?;
-                    roles::grant_to_current_user(pool, role).await?;
                 }
+                for role in [&owner, &login] {
+                    roles::ensure_nologin_role(pool, role).await?;
+                }
+                // Migrations run as the owner role, which this login must be able to become.
+                roles::grant_to_current_user(pool, &owner).await?;
+                roles::ensure_platform_login(
+                    pool,
+                    control_schema,
+                    tenant.as_str(),
+                    &platform_login,
+                    fresh_password,
+                )
+                .await?;
                 match roles::schema_owner(pool, &schema).await? {
                     None => {
                         pool.execute_unprepared(&format!(
@@ -298,8 +345,12 @@ impl Databases {
                 TenantMigrator::up(&transaction, None).await?;
                 // As the owner: this login may be a NOINHERIT member, with no owner's rights
                 // of its own.
-                roles::secure_schema(&transaction, &schema, &owner, &[&login]).await?;
+                roles::secure_schema(&transaction, &schema, &owner, &[&login, &platform_login])
+                    .await?;
                 transaction.commit().await?;
+                // A registration read before the login existed has none.
+                registrations.forget(tenant);
+                sessions.forget(tenant);
             }
             TenantConnections::Sqlite { dir, open } => {
                 let connection = sqlite_tenant(dir, open, tenant, true).await?;
@@ -311,7 +362,7 @@ impl Databases {
 
     /// Brings every registered tenant this platform provisioned itself on PostgreSQL to the
     /// current roles model (a tenant made before it has no login role of its own, and its schema
-    /// belongs to this platform's login). Only a login that may create roles does this; where the
+    /// belongs to this platform's login; or it has no login for this platform to use). Only a login that may create roles does this; where the
     /// operator provisions tenants it repairs them, and this does nothing.
     pub async fn repair_tenants(&self, tenants: &[TenantName]) -> Result<usize, StoreError> {
         let TenantConnections::Postgres { pool, .. } = &*self.tenants else {
@@ -343,7 +394,9 @@ impl Databases {
             .collect::<Result<_, _>>()?;
         let mut repaired = 0;
         for tenant in tenants {
-            if existing.contains(&tenant.role_name()) {
+            if existing.contains(&tenant.role_name())
+                && existing.contains(&tenant.platform_login_name())
+            {
                 continue;
             }
             self.provision_tenant(tenant).await?;
@@ -355,10 +408,23 @@ impl Databases {
     /// Erases the tenant's schema (or file) with all its data, and on PostgreSQL its roles.
     pub async fn drop_tenant(&self, tenant: &TenantName) -> Result<(), StoreError> {
         match &*self.tenants {
-            TenantConnections::Postgres { pool, schemas, .. } => {
-                let schema = self.schema_of(tenant, schemas).await?;
+            TenantConnections::Postgres {
+                pool,
+                control_schema,
+                registrations,
+                sessions,
+            } => {
+                let schema = self.registration_of(tenant, registrations).await?.0.schema;
                 let owner = tenant.owner_role_name();
                 let login = tenant.role_name();
+                sessions.forget(tenant);
+                roles::remove_platform_login(
+                    pool,
+                    control_schema,
+                    tenant.as_str(),
+                    &tenant.platform_login_name(),
+                )
+                .await?;
                 match roles::schema_owner(pool, &schema).await? {
                     Some(current) if current == owner || current == login => {
                         let transaction = pool.begin().await?;
@@ -378,7 +444,7 @@ impl Databases {
                         roles::drop_role(pool, role).await?;
                     }
                 }
-                schemas.forget(tenant);
+                registrations.forget(tenant);
             }
             TenantConnections::Sqlite { dir, open } => {
                 if let Some(connection) = open.write().await.remove(tenant) {
@@ -405,10 +471,13 @@ impl Databases {
 
     /// Closes every pool; used at shutdown so SQLite checkpoints its WAL.
     pub async fn close(self) -> Result<(), StoreError> {
-        if let TenantConnections::Sqlite { open, .. } = &*self.tenants {
-            for (_, connection) in open.write().await.drain() {
-                connection.close().await?;
+        match &*self.tenants {
+            TenantConnections::Sqlite { open, .. } => {
+                for (_, connection) in open.write().await.drain() {
+                    connection.close().await?;
+                }
             }
+            TenantConnections::Postgres { sessions, .. } => sessions.close().await,
         }
         self.control.close().await?;
         Ok(())
@@ -467,9 +536,10 @@ async fn current_user(pool: &DatabaseConnection) -> Result<String, StoreError> {
     .ok_or_else(|| StoreError::Corrupt("no current user".to_string()))
 }
 
-/// A transaction as the tenant's login role (derived from its validated name) with its schema
-/// on the search path; both settings end with it. The two are set in one round trip.
-async fn begin_as_tenant(
+/// A transaction of the platform's own login as the tenant's login role (derived from its
+/// validated name) with its schema on the search path; both settings end with it. The two are
+/// set in one round trip.
+async fn begin_with_set_role(
     pool: &DatabaseConnection,
     tenant: &TenantName,
     schema: &str,
@@ -486,43 +556,168 @@ async fn begin_as_tenant(
 }
 
 impl Databases {
-    /// The tenant's schema: the one its registration names, else the one derived from its
-    /// name (a tenant being created is not registered yet). Registered ones are remembered.
-    async fn schema_of(
+    /// How the tenant's statements reach PostgreSQL, and its schema. A tenant with a login of
+    /// its own (every Shared tenant) uses a session of that login; otherwise the platform's own
+    /// login becomes the tenant's role for each transaction (a Dedicated platform logs in as
+    /// its tenant). Opens nothing: connections are made when a statement needs one.
+    async fn session_of(&self, tenant: &TenantName) -> Result<(TenantSession, String), StoreError> {
+        let TenantConnections::Postgres {
+            pool,
+            registrations,
+            sessions,
+            ..
+        } = &*self.tenants
+        else {
+            return Err(StoreError::Corrupt(
+                "a PostgreSQL session asked of SQLite storage".to_string(),
+            ));
+        };
+        let (registration, _) = self.registration_of(tenant, registrations).await?;
+        let session = match &registration.login {
+            Some(login) => {
+                TenantSession::OwnLogin(sessions.connection(tenant, &registration.schema, login))
+            }
+            None => TenantSession::SetRole(pool.clone()),
+        };
+        Ok((session, registration.schema))
+    }
+
+    /// A transaction with the tenant's rights and only those, its schema first on the search
+    /// path, and that schema's name.
+    async fn begin_as_tenant(
         &self,
         tenant: &TenantName,
-        schemas: &RegisteredSchemas,
-    ) -> Result<String, StoreError> {
-        if let Some(schema) = schemas.get(tenant) {
-            return Ok(schema);
+    ) -> Result<(DatabaseTransaction, String), StoreError> {
+        let (session, schema) = self.session_of(tenant).await?;
+        let begun = match session {
+            TenantSession::OwnLogin(connection) => {
+                connection.begin().await.map_err(StoreError::from)
+            }
+            TenantSession::SetRole(pool) => begin_with_set_role(&pool, tenant, &schema).await,
+        };
+        match begun {
+            Ok(transaction) => Ok((transaction, schema)),
+            Err(error) => Err(self.after_failure(tenant, error)),
         }
-        let registered = self
+    }
+
+    /// Passes `error` on; when it says the remembered registration may be stale (the login
+    /// failed or lost its rights, the schema is gone: the tenant was created again, its
+    /// password replaced), the registration and the tenant's pool are dropped so the next
+    /// statement reads them afresh.
+    fn after_failure(&self, tenant: &TenantName, error: StoreError) -> StoreError {
+        if let TenantConnections::Postgres {
+            registrations,
+            sessions,
+            ..
+        } = &*self.tenants
+            && suggests_stale_registration(&error)
+        {
+            registrations.forget(tenant);
+            sessions.forget(tenant);
+        }
+        error
+    }
+
+    /// The tenant's registration, and whether it was remembered rather than read now: the
+    /// schema its registration names, else the one derived from its name (a tenant being
+    /// created is not registered yet); and the login recorded for it, if any.
+    async fn registration_of(
+        &self,
+        tenant: &TenantName,
+        registrations: &Registrations,
+    ) -> Result<(Registration, bool), StoreError> {
+        if let Some(registration) = registrations.get(tenant) {
+            return Ok((registration, true));
+        }
+        let row = self
             .control
             .query_one_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
-                "SELECT schema_name FROM tenants WHERE name = $1",
+                "SELECT t.schema_name, l.role_name, l.password \
+                 FROM (SELECT $1::text AS name) AS wanted \
+                 LEFT JOIN tenants t ON t.name = wanted.name \
+                 LEFT JOIN tenant_logins l ON l.tenant_name = wanted.name",
                 [tenant.as_str().into()],
             ))
             .await?
-            .map(|row| row.try_get::<String>("", "schema_name"))
-            .transpose()?;
-        let Some(schema) = registered else {
-            return Ok(tenant.schema_name());
+            .ok_or_else(|| StoreError::Corrupt("no row from a SELECT".to_string()))?;
+        let schema: Option<String> = row.try_get_by_index(0)?;
+        let role: Option<String> = row.try_get_by_index(1)?;
+        let password: Option<String> = row.try_get_by_index(2)?;
+        let login = role
+            .zip(password)
+            .map(|(role, password)| PlatformLogin { role, password });
+        let Some(schema) = schema else {
+            let derived = Registration {
+                schema: tenant.schema_name(),
+                login,
+            };
+            return Ok((derived, false));
         };
         validate_schema_name(&schema)
             .map_err(|e| StoreError::Corrupt(format!("tenant {tenant}: registered schema: {e}")))?;
-        schemas.remember(tenant, &schema);
-        Ok(schema)
+        let registration = Registration { schema, login };
+        registrations.remember(tenant, &registration);
+        Ok((registration, false))
     }
+}
+
+/// Rows of `statement` read in `transaction`, which is then committed.
+async fn all_then_commit<M: FromQueryResult>(
+    transaction: DatabaseTransaction,
+    statement: Statement,
+) -> Result<Vec<M>, StoreError> {
+    let rows = M::find_by_statement(statement).all(&transaction).await?;
+    transaction.commit().await?;
+    Ok(rows)
+}
+
+/// How a tenant's statements reach PostgreSQL (see [`Databases::session_of`]).
+enum TenantSession {
+    /// A pool of the tenant's own login, its schema first on the search path.
+    OwnLogin(DatabaseConnection),
+    /// The platform's own pool, to become the tenant's role in each transaction.
+    SetRole(DatabaseConnection),
+}
+
+/// Unreachable, refused login, missing schema or relation, or rights taken away.
+fn suggests_stale_registration(error: &StoreError) -> bool {
+    match error {
+        StoreError::Unavailable(_) => true,
+        StoreError::Database(error) => error.sql_err().is_none_or(|_| {
+            let text = error.to_string();
+            ["28P01", "28000", "3F000", "42P01", "42501"]
+                .iter()
+                .any(|code| text.contains(code))
+                || text.contains("does not exist")
+                || text.contains("permission denied")
+                || text.contains("authentication failed")
+        }),
+        _ => false,
+    }
+}
+
+/// A new password for a tenant's platform login: 32 letters and digits.
+fn fresh_password() -> String {
+    use rand::Rng;
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect()
 }
 
 async fn connect_postgres(
     url: &str,
     control_schema: &str,
-    max_connections: u32,
-    acquire_timeout: Duration,
+    limits: SessionLimits,
     schema_trust: Duration,
 ) -> Result<Databases, StoreError> {
+    let max_connections = limits.per_tenant;
+    let acquire_timeout = limits.acquire_timeout;
+    let server = PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Unavailable(format!("invalid database URL: {e}")))?;
     if !control_schema
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
@@ -555,7 +750,8 @@ async fn connect_postgres(
         tenants: Arc::new(TenantConnections::Postgres {
             pool,
             control_schema: control_schema.to_string(),
-            schemas: RegisteredSchemas::new(schema_trust),
+            registrations: Registrations::new(schema_trust),
+            sessions: Box::new(TenantSessions::new(server, limits)),
         }),
     })
 }
@@ -637,8 +833,13 @@ mod tests {
 
     async fn registered_schema(databases: &Databases, tenant: &TenantName) -> String {
         match &*databases.tenants {
-            TenantConnections::Postgres { schemas, .. } => {
-                databases.schema_of(tenant, schemas).await.expect("schema")
+            TenantConnections::Postgres { registrations, .. } => {
+                databases
+                    .registration_of(tenant, registrations)
+                    .await
+                    .expect("registration")
+                    .0
+                    .schema
             }
             TenantConnections::Sqlite { .. } => unreachable!("a PostgreSQL test"),
         }
@@ -658,6 +859,7 @@ mod tests {
                     url: admin_url(),
                     control_schema,
                     max_connections: 2,
+                    tenant_connections: 4,
                     acquire_timeout: Duration::from_secs(5),
                     schema_trust: trust,
                 })
@@ -743,6 +945,7 @@ mod tests {
             url: format!("postgres://{role}@{rest}"),
             control_schema: schema.clone(),
             max_connections: 2,
+            tenant_connections: 4,
             acquire_timeout: Duration::from_secs(5),
             schema_trust: Duration::from_secs(5),
         })

@@ -1,0 +1,59 @@
+//! Adds `tenant_logins`: per Shared tenant, the PostgreSQL login the shared platform uses for
+//! that tenant's statements (see `roles::ensure_platform_login`). Keyed by tenant name because a
+//! tenant's tables are used before its registration row exists (its first user is created
+//! first); whoever erases the tenant removes the row.
+
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden, Clone, Copy)]
+pub enum TenantLogins {
+    Table,
+    TenantName,
+    RoleName,
+    Password,
+    CreatedAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(TenantLogins::Table)
+                    .if_not_exists()
+                    .col(
+                        ColumnDef::new(TenantLogins::TenantName)
+                            .string_len(64)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(TenantLogins::RoleName)
+                            .string_len(63)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(TenantLogins::Password)
+                            .string_len(128)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(TenantLogins::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(TenantLogins::Table).to_owned())
+            .await
+    }
+}
