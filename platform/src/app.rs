@@ -102,6 +102,54 @@ pub enum StartupError {
     Cache(#[from] CacheError),
 }
 
+/// What the `tenant` commands need: storage and the tenant registry, with neither the
+/// embedding model nor any background work, so managing tenants starts in moments.
+pub struct TenantAdmin {
+    pub tenants: Arc<TenantService>,
+    pub default_isolation: Isolation,
+    databases: Databases,
+    embedded_vectors: Option<Arc<EmbeddedVectorStore>>,
+}
+
+impl TenantAdmin {
+    /// Connects the databases and the vector store the configuration names.
+    pub async fn connect(config: &Config) -> Result<Self, StartupError> {
+        let databases = Databases::connect(&relational_config(config)).await?;
+        let (vectors, embedded_vectors) = vector_store(config).await?;
+        let registry = Arc::new(SqlTenantRegistry::new(databases.clone()));
+        let known_tenants = Arc::new(KnownTenants::new(
+            registry.clone(),
+            Duration::from_millis(config.tenant_cache_ms),
+        ));
+        let keys = Arc::new(ApiKeyService::new(
+            registry.clone(),
+            known_tenants,
+            Duration::from_millis(config.api_key_cache_ms),
+        ));
+        let tenants = Arc::new(TenantService::new(
+            registry,
+            databases.clone(),
+            vectors,
+            keys,
+        ));
+        Ok(Self {
+            tenants,
+            default_isolation: parse_isolation(&config.default_isolation)?,
+            databases,
+            embedded_vectors,
+        })
+    }
+
+    /// Writes what the embedded vector index holds in memory and closes the databases.
+    pub async fn close(self) -> Result<(), StartupError> {
+        if let Some(embedded) = &self.embedded_vectors {
+            embedded.flush().await?;
+        }
+        self.databases.close().await?;
+        Ok(())
+    }
+}
+
 /// Everything a running platform holds.
 pub struct Platform {
     pub config: Config,
@@ -631,7 +679,7 @@ async fn load_embedder(
     config: &Config,
     metrics: &PlatformMetrics,
 ) -> Result<Arc<dyn Embedder>, StartupError> {
-    let model_dir = config.model_dir.clone();
+    let model_dir = crate::embedding::model_location::locate(&config.model_dir);
     let model = tokio::task::spawn_blocking(move || MiniLmEmbedder::load(&model_dir))
         .await
         .map_err(|e| EmbeddingError::ModelLoad {
@@ -644,7 +692,11 @@ async fn load_embedder(
         threads_per_pass = plan.threads_per_pass,
         "embedding model loaded"
     );
-    let model = model.with_concurrent_passes(plan.passes);
+    let model = model
+        .with_concurrent_passes(plan.passes)
+        .with_single_texts_through_candle(
+            config.embedding_single_text_pass == crate::config::SingleTextPass::Candle,
+        );
     let metered = MeteredEmbedder::new(model, metrics.clone());
     let batching = BatchingEmbedder::new(metered, config.embedding_batch_size, plan.passes)?;
     Ok(Arc::new(CachedEmbedder::new(

@@ -21,6 +21,18 @@ pub enum RelationalBackend {
     Postgres,
 }
 
+/// How a single text (a search query, mostly) is embedded: `embedding_single_text_pass`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SingleTextPass {
+    /// The single-sequence encoder (half-precision weights, packed once; see
+    /// `docs/decisions/0001-single-sequence-encoder.md`).
+    #[default]
+    Sequence,
+    /// candle's batched BERT, the reference implementation, as batches use.
+    Candle,
+}
+
 /// Vector backend names accepted in `vector_backend`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -66,6 +78,9 @@ pub struct Config {
     /// Batches the model computes at the same time; 0 means one per CPU, at most 4 (see
     /// `embedding::threads`).
     pub embedding_passes: usize,
+    /// `sequence` (default): a single text takes the single-sequence encoder; `candle`: it
+    /// takes candle's batched pass, as batches do.
+    pub embedding_single_text_pass: SingleTextPass,
     /// Vectors of recent texts kept in memory (repeated searches skip the model).
     pub embedding_cache_entries: usize,
     /// Isolation of tenants created without one: `Shared` or `Dedicated`.
@@ -184,6 +199,7 @@ impl Default for Config {
             embedding_model: memoryc_crds::layout::EMBEDDING_MODEL.to_string(),
             embedding_batch_size: 32,
             embedding_passes: 0,
+            embedding_single_text_pass: SingleTextPass::Sequence,
             embedding_cache_entries: 10_000,
             default_isolation: "Shared".to_string(),
             demo_tenant: true,

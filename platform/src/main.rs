@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use memoryc_crds::layout::Isolation;
-use memoryc_platform::app::{Platform, StartupError};
+use memoryc_platform::app::{Platform, StartupError, TenantAdmin};
 use memoryc_platform::config::Config;
 use memoryc_platform::embedding::threads::InferencePlan;
 use memoryc_platform::logging;
@@ -92,36 +92,27 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
                     isolation,
                 },
         } => {
-            let platform = Platform::build(Config {
-                demo_tenant: false,
-                ..config
-            })
-            .await?;
+            let admin = TenantAdmin::connect(&config).await?;
             let isolation = match isolation {
                 Some(value) => Isolation::parse(&value).ok_or_else(|| {
                     StartupError::Config(format!(
                         "isolation must be Shared or Dedicated, not {value:?}"
                     ))
                 })?,
-                None => platform.default_isolation()?,
+                None => admin.default_isolation,
             };
-            let created = platform
-                .state
+            let created = admin
                 .tenants
                 .create(&name, display_name.as_deref(), isolation)
                 .await?;
+            admin.close().await?;
             print_json(&created)
         }
         Command::Tenant {
             command: TenantCommand::List,
         } => {
-            let platform = Platform::build(Config {
-                demo_tenant: false,
-                ..config
-            })
-            .await?;
-            let tenants: Vec<serde_json::Value> = platform
-                .state
+            let admin = TenantAdmin::connect(&config).await?;
+            let tenants: Vec<serde_json::Value> = admin
                 .tenants
                 .list()
                 .await?
@@ -136,6 +127,7 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
                     })
                 })
                 .collect();
+            admin.close().await?;
             print_json(&tenants)
         }
     }

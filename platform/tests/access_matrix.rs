@@ -1,6 +1,6 @@
 //! Every route × every role over HTTP, on SQLite + the embedded index and on PostgreSQL +
 //! Milvus:
-//! * the role matrix: each role gets exactly what `common::matrix::EXPECTED` says in its own
+//! * the role matrix: each role gets exactly what `test_support::matrix::EXPECTED` says in its own
 //!   tenant (members only their own memories);
 //! * the isolation matrix: a principal of tenant A never reads, lists, searches, changes or
 //!   deletes tenant B's data; B's ids answer exactly like ids that exist nowhere (404 where the
@@ -10,18 +10,18 @@
 //! Routes come from `api::permissions::ROUTES`; a new route needs a row in `EXPECTED` and, if
 //! it has a new path parameter, a line in `fill_path`.
 
-mod common;
+mod test_support;
 
 use std::collections::HashMap;
 
-use common::matrix::{Outcome, expected};
-use common::{Backends, Caller, TestPlatform, hs256_token, platform_admin_token, unique};
 use memoryc_platform::api::permissions::{ROUTES, RoutePermission};
 use memoryc_platform::auth::Role;
 use memoryc_platform::auth::permission::Requirement;
 use proptest::prelude::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use test_support::matrix::{Outcome, expected};
+use test_support::{Backends, Caller, TestPlatform, hs256_token, platform_admin_token, unique};
 use uuid::Uuid;
 
 /// Words only tenant B's memories contain, to catch them in any response.
@@ -248,15 +248,7 @@ async fn role_matrix_in_own_tenant(backends: Backends) {
     world.platform.shutdown().await;
 }
 
-#[tokio::test]
-async fn role_matrix_embedded() {
-    role_matrix_in_own_tenant(Backends::Embedded).await;
-}
-
-#[tokio::test]
-async fn role_matrix_postgres_milvus() {
-    role_matrix_in_own_tenant(Backends::PostgresMilvus).await;
-}
+test_support::on_each_backend!(role_matrix_in_own_tenant);
 
 /// Everything of B that must never appear in an answer to A. The audit log echoes the paths
 /// A itself requested (B's ids among them); those are A's own words, not B's data. (A's
@@ -457,15 +449,7 @@ async fn isolation_matrix(backends: Backends) {
     world.platform.shutdown().await;
 }
 
-#[tokio::test]
-async fn isolation_matrix_embedded() {
-    isolation_matrix(Backends::Embedded).await;
-}
-
-#[tokio::test]
-async fn isolation_matrix_postgres_milvus() {
-    isolation_matrix(Backends::PostgresMilvus).await;
-}
+test_support::on_each_backend!(isolation_matrix);
 
 /// One random probe: who calls, with which credential kind, on which route, with which id.
 #[derive(Debug, Clone)]

@@ -1,13 +1,13 @@
 //! Events, history, usage summary and insights through the HTTP API, on embedded defaults
 //! (in-process events) and on PostgreSQL + Milvus + Redis Streams.
 
-mod common;
+mod test_support;
 
 use std::time::Duration;
 
-use common::{Backends, TestPlatform, eventually, production_config};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use test_support::{Backends, TestPlatform, eventually, production_config};
 
 async fn start(production: bool) -> TestPlatform {
     if production {
@@ -38,7 +38,9 @@ async fn get_with_session(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn history_records_every_change_with_who_and_what(production: bool) {
+async fn history_records_every_change_with_who_and_what(backends: Backends) {
+    // Production: PostgreSQL, Milvus and Redis; otherwise the embedded defaults.
+    let production = backends == Backends::PostgresMilvus;
     let platform = start(production).await;
     let tenant = platform.create_tenant("Shared").await;
     let key = tenant.api_key.as_str();
@@ -129,7 +131,9 @@ async fn history_records_every_change_with_who_and_what(production: bool) {
 
 /// A long history comes a page at a time: at most `limit` entries and about 1 MiB, with a
 /// cursor to the next page; every entry comes once, in order.
-async fn history_is_paged_by_count_and_bytes(production: bool) {
+async fn history_is_paged_by_count_and_bytes(backends: Backends) {
+    // Production: PostgreSQL, Milvus and Redis; otherwise the embedded defaults.
+    let production = backends == Backends::PostgresMilvus;
     let platform = start(production).await;
     let tenant = platform.create_tenant("Shared").await;
     let key = tenant.api_key.as_str();
@@ -226,22 +230,14 @@ async fn history_is_paged_by_count_and_bytes(production: bool) {
     platform.shutdown().await;
 }
 
-#[tokio::test]
-async fn history_is_paged_on_embedded_defaults() {
-    history_is_paged_by_count_and_bytes(false).await;
-}
-
-#[tokio::test]
-async fn history_is_paged_on_postgres() {
-    history_is_paged_by_count_and_bytes(true).await;
-}
+test_support::on_each_backend!(history_is_paged_by_count_and_bytes);
 
 /// Runs asked for through the API: a second within the minimum interval is refused with 409
 /// and runs nothing.
 #[tokio::test]
 async fn on_demand_runs_are_limited_per_tenant() {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let mut config = common::test_config(Backends::Embedded, data_dir.path().to_path_buf());
+    let mut config = test_support::test_config(Backends::Embedded, data_dir.path().to_path_buf());
     config.analytics_min_interval_seconds = 3600;
     let platform = TestPlatform::start_with(config, data_dir).await;
     let first = platform.create_tenant("Shared").await;
@@ -270,17 +266,11 @@ async fn on_demand_runs_are_limited_per_tenant() {
     platform.shutdown().await;
 }
 
-#[tokio::test]
-async fn history_on_embedded_defaults() {
-    history_records_every_change_with_who_and_what(false).await;
-}
+test_support::on_each_backend!(history_records_every_change_with_who_and_what);
 
-#[tokio::test]
-async fn history_on_postgres() {
-    history_records_every_change_with_who_and_what(true).await;
-}
-
-async fn events_are_recorded_with_the_session_and_paginated(production: bool) {
+async fn events_are_recorded_with_the_session_and_paginated(backends: Backends) {
+    // Production: PostgreSQL, Milvus and Redis; otherwise the embedded defaults.
+    let production = backends == Backends::PostgresMilvus;
     let platform = start(production).await;
     let tenant = platform.create_tenant("Shared").await;
     let key = tenant.api_key.as_str();
@@ -441,15 +431,7 @@ async fn events_are_recorded_with_the_session_and_paginated(production: bool) {
     platform.shutdown().await;
 }
 
-#[tokio::test]
-async fn events_on_embedded_defaults() {
-    events_are_recorded_with_the_session_and_paginated(false).await;
-}
-
-#[tokio::test]
-async fn events_on_redis_streams_and_postgres() {
-    events_are_recorded_with_the_session_and_paginated(true).await;
-}
+test_support::on_each_backend!(events_are_recorded_with_the_session_and_paginated);
 
 #[tokio::test]
 async fn a_tenant_sets_its_own_analytics_schedule() {
@@ -546,7 +528,9 @@ fn has(list: &[Value], kind: &str, source: &str, target: &str) -> bool {
     })
 }
 
-async fn relationships_are_derived_from_meaning_and_content(production: bool) {
+async fn relationships_are_derived_from_meaning_and_content(backends: Backends) {
+    // Production: PostgreSQL, Milvus and Redis; otherwise the embedded defaults.
+    let production = backends == Backends::PostgresMilvus;
     let platform = start(production).await;
     let tenant = platform.create_tenant("Shared").await;
     let key = tenant.api_key.as_str();
@@ -684,12 +668,4 @@ async fn relationships_are_derived_from_meaning_and_content(production: bool) {
     platform.shutdown().await;
 }
 
-#[tokio::test]
-async fn relationships_on_embedded_defaults() {
-    relationships_are_derived_from_meaning_and_content(false).await;
-}
-
-#[tokio::test]
-async fn relationships_on_postgres_milvus_and_redis() {
-    relationships_are_derived_from_meaning_and_content(true).await;
-}
+test_support::on_each_backend!(relationships_are_derived_from_meaning_and_content);

@@ -1,11 +1,11 @@
 //! The audit log over HTTP: every write, every denied request and every key change is recorded
 //! with principal, route, outcome and time; tenant admins page through their own tenant's log.
 
-mod common;
+mod test_support;
 
-use common::{Backends, TestPlatform};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use test_support::{Backends, TestPlatform};
 
 async fn all_entries(platform: &TestPlatform, admin: &str, limit: u64) -> Vec<Value> {
     let mut entries = Vec::new();
@@ -160,12 +160,4 @@ async fn records_writes_denials_and_key_changes(backends: Backends) {
     platform.shutdown().await;
 }
 
-#[tokio::test]
-async fn records_writes_denials_and_key_changes_embedded() {
-    records_writes_denials_and_key_changes(Backends::Embedded).await;
-}
-
-#[tokio::test]
-async fn records_writes_denials_and_key_changes_postgres() {
-    records_writes_denials_and_key_changes(Backends::PostgresMilvus).await;
-}
+test_support::on_each_backend!(records_writes_denials_and_key_changes);

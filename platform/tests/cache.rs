@@ -2,16 +2,16 @@
 //! replicas sharing Redis), hits are really served from the cache yet still count accesses,
 //! tenants never share entries, and Redis going away never fails a request.
 
-mod common;
+mod test_support;
 
 use std::net::SocketAddr;
 
-use common::proxy::SwitchableProxy;
-use common::{Backends, TestPlatform, unique};
 use memoryc_platform::config::Config;
 use memoryc_platform::services::cache::CacheStats;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use test_support::proxy::SwitchableProxy;
+use test_support::{Backends, TestPlatform, unique};
 
 fn redis_url() -> String {
     std::env::var("MEMORYC_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
@@ -33,7 +33,7 @@ enum CacheAt {
 }
 
 fn config_with_cache(backends: Backends, cache: CacheAt, data_dir: &tempfile::TempDir) -> Config {
-    let mut config = common::test_config(backends, data_dir.path().to_path_buf());
+    let mut config = test_support::test_config(backends, data_dir.path().to_path_buf());
     if cache == CacheAt::Redis {
         config.redis_url = Some(redis_url());
         // Its own key space, so tests running side by side never meet in Redis.
@@ -221,7 +221,7 @@ async fn a_replica_never_serves_what_another_replica_changed() {
     let id = original["memory_id"].as_str().expect("id").to_string();
     // A vector that lands later (a slow Milvus under load defers it to the outbox) rightly
     // invalidates the tenant when it lands; warm the cache only after that.
-    let settled = common::eventually(std::time::Duration::from_secs(30), || async {
+    let settled = test_support::eventually(std::time::Duration::from_secs(30), || async {
         let (_, health) = a
             .call(Method::GET, "/api/v1/monitoring/health", None, None)
             .await;

@@ -3,14 +3,14 @@
 //! tenant's table, has that tenant's rights and no more, cannot become another role, and so can
 //! neither read nor change another tenant's rows nor reach the control tables.
 
-mod common;
+mod test_support;
 
-use common::{Backends, TestPlatform, postgres_url, test_config, unique};
 use memoryc_crds::layout::TenantName;
 use memoryc_migrations::roles;
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use serde_json::json;
+use test_support::{Backends, TestPlatform, postgres_url, test_config, unique};
 
 #[tokio::test]
 async fn a_trigger_planted_on_a_tenants_table_runs_with_that_tenants_rights_only() {

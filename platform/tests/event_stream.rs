@@ -2,13 +2,12 @@
 //! consumer held are taken over), the consumer is idempotent (a redelivered event is stored
 //! once), and a deleted tenant's events are dropped instead of staying pending.
 
-mod common;
+mod test_support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use common::{eventually, redis_url, unique};
 use memoryc_crds::layout::{Isolation, TenantName};
 use memoryc_platform::domain::analytics::{AnalyticsEvent, EventType};
 use memoryc_platform::services::events::redis_stream::{
@@ -18,6 +17,7 @@ use memoryc_platform::services::events::{EventProcessor, TenantEvent};
 use memoryc_platform::stores::analytics::{AnalyticsRepository, EventQuery};
 use memoryc_platform::stores::relational::analytics_repository::SqlAnalyticsRepository;
 use memoryc_platform::stores::relational::{Databases, RelationalConfig};
+use test_support::{eventually, redis_url, unique};
 use tokio::sync::watch;
 
 fn event(tenant: &TenantName, event_type: EventType) -> TenantEvent {
@@ -144,7 +144,7 @@ async fn events_of_a_tenant_deleted_on_postgres_are_dropped_not_pending_forever(
 
     let control_schema = unique("ctl_events_");
     let databases = Databases::connect(&RelationalConfig::Postgres {
-        url: common::postgres_url(),
+        url: test_support::postgres_url(),
         control_schema: control_schema.clone(),
         max_connections: 4,
         tenant_connections: 8,
@@ -246,11 +246,11 @@ async fn events_of_a_tenant_deleted_on_postgres_are_dropped_not_pending_forever(
     databases.drop_tenant(&live.name).await.expect("cleanup");
     databases.close().await.expect("close");
     let config = memoryc_platform::config::Config {
-        database_url: common::postgres_url(),
+        database_url: test_support::postgres_url(),
         control_schema,
         ..memoryc_platform::config::Config::default()
     };
-    common::drop_postgres_schemas(&config).await;
+    test_support::drop_postgres_schemas(&config).await;
 }
 
 /// Events carry their tenant's id: those of a tenant deleted and created again under its name

@@ -1,11 +1,11 @@
 //! Hardening over HTTP: security headers on every answer, CORS only for configured origins,
 //! the body cap, the JSON nesting limit and the content type.
 
-mod common;
+mod test_support;
 
-use common::{Backends, TestPlatform};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use test_support::{Backends, TestPlatform};
 
 const SECURITY_HEADERS: [(&str, &str); 5] = [
     ("x-content-type-options", "nosniff"),
@@ -76,7 +76,7 @@ async fn every_answer_carries_the_security_headers_and_no_cors_by_default() {
 #[tokio::test]
 async fn cors_answers_only_the_configured_origins() {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let mut config = common::test_config(Backends::Embedded, data_dir.path().to_path_buf());
+    let mut config = test_support::test_config(Backends::Embedded, data_dir.path().to_path_buf());
     config.cors_allowed_origins = vec!["https://console.example".to_string()];
     let platform = TestPlatform::start_with(config, data_dir).await;
     for (origin, allowed) in [

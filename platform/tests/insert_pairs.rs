@@ -1,16 +1,16 @@
 //! A memory and its history entry are inserted together or not at all, in the tenant's own
 //! tables, on SQLite and on PostgreSQL (where both go in one statement).
 
-mod common;
+mod test_support;
 
 use chrono::{SubsecRound, Utc};
-use common::{Backends, test_config, unique};
 use memoryc_crds::layout::{Isolation, TenantName};
 use memoryc_platform::app::Platform;
 use memoryc_platform::stores::relational::Databases;
 use memoryc_platform::stores::relational::entities::{history, memory};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
+use test_support::{Backends, test_config, unique};
 use uuid::Uuid;
 
 fn memory_row(memory_id: Uuid, user_id: Uuid, content: &str) -> memory::ActiveModel {
@@ -138,12 +138,7 @@ async fn pairs_are_inserted_together_or_not_at_all(backends: Backends) {
     assert_eq!(history_of(databases, b, first).await, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pairs_are_inserted_together_or_not_at_all_sqlite() {
-    pairs_are_inserted_together_or_not_at_all(Backends::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pairs_are_inserted_together_or_not_at_all_postgres() {
-    pairs_are_inserted_together_or_not_at_all(Backends::PostgresMilvus).await;
-}
+test_support::on_each_backend!(
+    pairs_are_inserted_together_or_not_at_all,
+    tokio::test(flavor = "multi_thread", worker_threads = 2)
+);

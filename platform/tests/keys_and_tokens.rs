@@ -2,16 +2,16 @@
 //! revocation; HS256, RS256 and ES256 tokens with their claims checked; role grants stored in
 //! the database taking effect without a restart.
 
-mod common;
+mod test_support;
 
 use std::time::Duration;
 
-use common::{Backends, Caller, TestPlatform, hs256_token, platform_admin_token};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use memoryc_platform::config::Config;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use test_support::{Backends, Caller, TestPlatform, hs256_token, platform_admin_token};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -361,7 +361,7 @@ mod base64_url {
 
 async fn rs256_and_es256_tokens_verify_against_a_jwks(from_url: bool) {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let mut config = common::test_config(Backends::Embedded, data_dir.path().to_path_buf());
+    let mut config = test_support::test_config(Backends::Embedded, data_dir.path().to_path_buf());
     let jwks_json = serde_json::to_string(&jwks()).expect("JWKS");
     let _server = if from_url {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -611,7 +611,7 @@ async fn platform_admins_reach_admin_routes_and_no_tenant_content() {
         !list.to_string().contains("mck_"),
         "no keys in the tenant list"
     );
-    let name = common::unique("t-");
+    let name = test_support::unique("t-");
     let (status, created) = platform
         .call_as(
             &operator,
@@ -686,7 +686,7 @@ async fn a_revoked_key_stops_on_every_replica_within_its_trust_window() {
         })
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let base = common::test_config(Backends::PostgresMilvus, dir.path().to_path_buf());
+    let base = test_support::test_config(Backends::PostgresMilvus, dir.path().to_path_buf());
     let revoking = TestPlatform::start_with(base.clone(), dir).await;
     let uncached = replica(0, &base).await;
     let short = replica(500, &base).await;
@@ -715,7 +715,7 @@ async fn a_revoked_key_stops_on_every_replica_within_its_trust_window() {
             .await;
         assert_eq!(status, expected, "right after the revocation");
     }
-    let stopped = common::eventually(Duration::from_secs(10), || async {
+    let stopped = test_support::eventually(Duration::from_secs(10), || async {
         short
             .call(Method::GET, "/api/v1/memories", Some(&reader.api_key), None)
             .await
@@ -745,7 +745,7 @@ async fn a_tenant_deleted_by_the_operator_is_refused_within_its_trust_window() {
         })
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let base = common::test_config(Backends::PostgresMilvus, dir.path().to_path_buf());
+    let base = test_support::test_config(Backends::PostgresMilvus, dir.path().to_path_buf());
     let uncached = replica(0, &base).await;
     let short = replica(500, &base).await;
     let long = replica(600_000, &base).await;
@@ -788,7 +788,7 @@ async fn a_tenant_deleted_by_the_operator_is_refused_within_its_trust_window() {
         "right after the deletion, trusted for ten minutes"
     );
     for caller in [&token, &key] {
-        let refused = common::eventually(Duration::from_secs(10), || async {
+        let refused = test_support::eventually(Duration::from_secs(10), || async {
             status_of(&short, caller, "/api/v1/memories").await == StatusCode::UNAUTHORIZED
         })
         .await;
@@ -826,7 +826,7 @@ async fn a_failing_jwks_endpoint_is_not_fetched_per_request() {
         let _ = axum::serve(listener, app).await;
     });
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let mut config = common::test_config(Backends::Embedded, data_dir.path().to_path_buf());
+    let mut config = test_support::test_config(Backends::Embedded, data_dir.path().to_path_buf());
     config.jwt_jwks_url = Some(format!("http://{address}/.well-known/jwks.json"));
     let platform = TestPlatform::start_with(config, data_dir).await;
     let tenant = platform.create_tenant("Shared").await;

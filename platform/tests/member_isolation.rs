@@ -2,15 +2,15 @@
 //! derived data included (relationships, history, events, insights, summaries). Bodies are
 //! checked, not only status codes.
 
-mod common;
+mod test_support;
 
-use common::matrix::{Outcome, expected};
-use common::{Backends, TestPlatform, eventually};
 use memoryc_platform::api::permissions::ROUTES;
 use memoryc_platform::auth::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::time::Duration;
+use test_support::matrix::{Outcome, expected};
+use test_support::{Backends, TestPlatform, eventually};
 
 /// A word only the second member's memories and searches contain.
 const MARKER: &str = "okapiquill";
@@ -147,12 +147,4 @@ async fn members_see_nothing_of_each_other(backends: Backends) {
     platform.shutdown().await;
 }
 
-#[tokio::test]
-async fn members_see_nothing_of_each_other_embedded() {
-    members_see_nothing_of_each_other(Backends::Embedded).await;
-}
-
-#[tokio::test]
-async fn members_see_nothing_of_each_other_postgres_milvus() {
-    members_see_nothing_of_each_other(Backends::PostgresMilvus).await;
-}
+test_support::on_each_backend!(members_see_nothing_of_each_other);

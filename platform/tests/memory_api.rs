@@ -1,12 +1,12 @@
 //! The memory API end to end over HTTP, on the embedded defaults and on PostgreSQL + Milvus.
 
-mod common;
+mod test_support;
 
-use common::{Backends, TestPlatform};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use test_support::{Backends, TestPlatform};
 
-async fn with_platform(backends: Backends) -> (TestPlatform, common::TestTenant) {
+async fn with_platform(backends: Backends) -> (TestPlatform, test_support::TestTenant) {
     let platform = TestPlatform::start(backends).await;
     let tenant = platform.create_tenant("Shared").await;
     (platform, tenant)
@@ -111,7 +111,7 @@ async fn stored_access_count(platform: &TestPlatform, tenant: &str, id: &str) ->
 /// every `access_flush_ms`; counts still pending when the platform stops are written then.
 async fn search_results_count_as_accesses(backends: Backends, flush_every_ms: u64) {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let mut config = common::test_config(backends, data_dir.path().to_path_buf());
+    let mut config = test_support::test_config(backends, data_dir.path().to_path_buf());
     config.access_flush_ms = flush_every_ms;
     let mut platform = TestPlatform::start_with(config, data_dir).await;
     let tenant = platform.create_tenant("Shared").await;
@@ -136,7 +136,7 @@ async fn search_results_count_as_accesses(backends: Backends, flush_every_ms: u6
         assert_eq!(ids(&results), vec![found.clone()]);
     }
     if flush_every_ms < 60_000 {
-        let counted = common::eventually(std::time::Duration::from_secs(10), || async {
+        let counted = test_support::eventually(std::time::Duration::from_secs(10), || async {
             stored_access_count(&platform, &tenant.name, &found).await == 3
         })
         .await;
@@ -182,15 +182,7 @@ async fn access_counts_pending_at_shutdown_are_written_postgres_milvus() {
     search_results_count_as_accesses(Backends::PostgresMilvus, 3_600_000).await;
 }
 
-#[tokio::test]
-async fn stores_and_finds_memories_by_meaning_embedded() {
-    stores_and_finds_memories_by_meaning(Backends::Embedded).await;
-}
-
-#[tokio::test]
-async fn stores_and_finds_memories_by_meaning_postgres_milvus() {
-    stores_and_finds_memories_by_meaning(Backends::PostgresMilvus).await;
-}
+test_support::on_each_backend!(stores_and_finds_memories_by_meaning);
 
 async fn filters_narrow_searches(backends: Backends) {
     let (platform, tenant) = with_platform(backends).await;
@@ -250,15 +242,7 @@ async fn filters_narrow_searches(backends: Backends) {
     platform.shutdown().await;
 }
 
-#[tokio::test]
-async fn filters_narrow_searches_embedded() {
-    filters_narrow_searches(Backends::Embedded).await;
-}
-
-#[tokio::test]
-async fn filters_narrow_searches_postgres_milvus() {
-    filters_narrow_searches(Backends::PostgresMilvus).await;
-}
+test_support::on_each_backend!(filters_narrow_searches);
 
 async fn reads_updates_and_deletes(backends: Backends) {
     let (platform, tenant) = with_platform(backends).await;
@@ -339,15 +323,7 @@ async fn reads_updates_and_deletes(backends: Backends) {
     platform.shutdown().await;
 }
 
-#[tokio::test]
-async fn reads_updates_and_deletes_embedded() {
-    reads_updates_and_deletes(Backends::Embedded).await;
-}
-
-#[tokio::test]
-async fn reads_updates_and_deletes_postgres_milvus() {
-    reads_updates_and_deletes(Backends::PostgresMilvus).await;
-}
+test_support::on_each_backend!(reads_updates_and_deletes);
 
 async fn rejects_bad_input_with_structured_errors(backends: Backends) {
     let (platform, tenant) = with_platform(backends).await;
@@ -478,15 +454,7 @@ async fn rejects_bad_input_with_structured_errors(backends: Backends) {
     platform.shutdown().await;
 }
 
-#[tokio::test]
-async fn rejects_bad_input_with_structured_errors_embedded() {
-    rejects_bad_input_with_structured_errors(Backends::Embedded).await;
-}
-
-#[tokio::test]
-async fn rejects_bad_input_with_structured_errors_postgres_milvus() {
-    rejects_bad_input_with_structured_errors(Backends::PostgresMilvus).await;
-}
+test_support::on_each_backend!(rejects_bad_input_with_structured_errors);
 
 async fn tenants_never_see_each_other(backends: Backends, isolation: &str) {
     let platform = TestPlatform::start(backends).await;

@@ -2,14 +2,14 @@
 //! is enforced: adds past it answer 403 QUOTA_EXCEEDED and store nothing; soft-deleted memories
 //! count until they are purged.
 
-mod common;
+mod test_support;
 
-use common::{Backends, TestPlatform};
 use memoryc_crds::layout::TenantName;
 use memoryc_platform::stores::relational::entities::tenant_setting;
 use reqwest::{Method, StatusCode};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use serde_json::json;
+use test_support::{Backends, TestPlatform};
 
 async fn quota_is_enforced(backends: Backends) {
     let platform = TestPlatform::start(backends).await;
@@ -93,12 +93,4 @@ async fn check_quota(platform: &TestPlatform) {
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
-#[tokio::test]
-async fn quota_is_enforced_embedded() {
-    quota_is_enforced(Backends::Embedded).await;
-}
-
-#[tokio::test]
-async fn quota_is_enforced_postgres_milvus() {
-    quota_is_enforced(Backends::PostgresMilvus).await;
-}
+test_support::on_each_backend!(quota_is_enforced);

@@ -2,16 +2,16 @@
 //! route template (never the raw path), histograms carry buckets, the inventory gauges follow
 //! the stores, and a configured metrics token guards both metric paths.
 
-mod common;
+mod test_support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{Backends, TestPlatform, eventually, test_config, unique};
 use memoryc_crds::contract::platform_metrics as names;
 use memoryc_platform::auth::secret::Secret;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use test_support::{Backends, TestPlatform, eventually, test_config, unique};
 use uuid::Uuid;
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

@@ -2,16 +2,16 @@
 //! caller's entry must still be stored (or removed) exactly as a statement of its own would,
 //! per tenant, on SQLite and on PostgreSQL.
 
-mod common;
+mod test_support;
 
 use std::collections::BTreeSet;
 
 use chrono::{Duration, Utc};
-use common::{Backends, test_config, unique};
 use memoryc_crds::layout::TenantName;
 use memoryc_platform::app::Platform;
 use memoryc_platform::stores::OutboxRepository;
 use memoryc_platform::stores::relational::outbox_repository::SqlOutboxRepository;
+use test_support::{Backends, test_config, unique};
 use uuid::Uuid;
 
 /// Every waiting entry of `tenants`, as (tenant, memory).
@@ -82,12 +82,7 @@ async fn concurrent_calls_keep_their_own_entries(backends: Backends) {
     assert_eq!(waiting(&outbox, &[&a, &b]).await, left);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_calls_keep_their_own_entries_sqlite() {
-    concurrent_calls_keep_their_own_entries(Backends::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_calls_keep_their_own_entries_postgres() {
-    concurrent_calls_keep_their_own_entries(Backends::PostgresMilvus).await;
-}
+test_support::on_each_backend!(
+    concurrent_calls_keep_their_own_entries,
+    tokio::test(flavor = "multi_thread", worker_threads = 2)
+);

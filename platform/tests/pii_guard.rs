@@ -1,11 +1,11 @@
 //! The PII guard over HTTP: each tenant chooses allow, mask or reject; detected kinds are
 //! masked or reported, ordinary notes pass untouched, and one tenant's choice is its own.
 
-mod common;
+mod test_support;
 
-use common::{Backends, TestPlatform};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use test_support::{Backends, TestPlatform};
 
 const SENSITIVE: &str = "Refund jane.doe@example.com to card 4111 1111 1111 1111, \
     IBAN DE89 3704 0044 0532 0130 00; call +1 (555) 123-4567; key AKIAIOSFODNN7EXAMPLE.";
@@ -177,7 +177,7 @@ async fn metadata_and_stored_search_queries_follow_the_policy() {
             "query=refund%20for%20jane.doe%40example.com",
         )
         .await;
-    let kept = common::eventually(std::time::Duration::from_secs(10), || async {
+    let kept = test_support::eventually(std::time::Duration::from_secs(10), || async {
         let (_, events) = platform
             .call(
                 Method::GET,

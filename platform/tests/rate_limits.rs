@@ -2,13 +2,13 @@
 //! set by operators, counted in process on embedded defaults and in the real Redis shared by
 //! two replicas.
 
-mod common;
+mod test_support;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Backends, Caller, TestPlatform, platform_admin_token};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use test_support::{Backends, Caller, TestPlatform, platform_admin_token};
 
 fn redis_url() -> String {
     std::env::var("MEMORYC_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
@@ -40,7 +40,7 @@ async fn get(platform: &TestPlatform, key: &str, path: &str) -> reqwest::Respons
 
 async fn start(backends: Backends, per_minute: u32, redis: bool) -> TestPlatform {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let mut config = common::test_config(backends, data_dir.path().to_path_buf());
+    let mut config = test_support::test_config(backends, data_dir.path().to_path_buf());
     config.rate_limit_per_minute = per_minute;
     if redis {
         config.redis_url = Some(redis_url());
@@ -127,7 +127,7 @@ async fn operators_set_a_tenants_own_limit() {
     assert_eq!(info["per_minute"], 1);
     // Each operator credential has its own budget of 3 on this route; use fresh ones.
     let fresh_operator = |n: u32| {
-        Caller::Bearer(common::hs256_token(
+        Caller::Bearer(test_support::hs256_token(
             json!({"sub": format!("operator-{n}"), "roles": ["platform-admin"]}),
         ))
     };
@@ -230,7 +230,7 @@ async fn replicas_share_the_budget_through_redis() {
 #[tokio::test]
 async fn a_wrong_redis_url_stops_the_start() {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let mut config = common::test_config(Backends::Embedded, data_dir.path().to_path_buf());
+    let mut config = test_support::test_config(Backends::Embedded, data_dir.path().to_path_buf());
     config.redis_url = Some("redis://127.0.0.1:1".to_string());
     let result = memoryc_platform::app::Platform::build(config).await;
     assert!(
@@ -246,7 +246,7 @@ async fn a_wrong_redis_url_stops_the_start() {
 #[tokio::test]
 async fn failed_authentications_lock_out_the_client_address() {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let mut config = common::test_config(Backends::Embedded, data_dir.path().to_path_buf());
+    let mut config = test_support::test_config(Backends::Embedded, data_dir.path().to_path_buf());
     config.auth_failures_per_minute = 3;
     config.trusted_proxies = vec!["127.0.0.1".to_string()];
     let platform = TestPlatform::start_with(config, data_dir).await;
@@ -305,7 +305,9 @@ async fn failed_authentications_lock_out_the_client_address() {
             .try_get_by_index::<i64>(0)
             .expect("number")
     };
-    assert!(common::eventually(Duration::from_secs(10), || async { count().await >= 1 }).await);
+    assert!(
+        test_support::eventually(Duration::from_secs(10), || async { count().await >= 1 }).await
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(count().await, 1);
     platform.shutdown().await;
@@ -316,7 +318,7 @@ async fn failed_authentications_lock_out_the_client_address() {
 #[tokio::test]
 async fn minting_keys_does_not_multiply_a_tenants_limit() {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let mut config = common::test_config(Backends::Embedded, data_dir.path().to_path_buf());
+    let mut config = test_support::test_config(Backends::Embedded, data_dir.path().to_path_buf());
     config.rate_limit_per_minute = 50;
     config.rate_limit_tenant_multiple = 2;
     let platform = TestPlatform::start_with(config, data_dir).await;

@@ -3,12 +3,11 @@
 //! memories one event at a time stores, on SQLite + the embedded index and on PostgreSQL +
 //! Milvus.
 
-mod common;
+mod test_support;
 
 use std::collections::BTreeSet;
 
 use chrono::Utc;
-use common::{Backends, test_config, unique};
 use memoryc_crds::layout::{Isolation, TenantName, VECTOR_DIMENSION};
 use memoryc_platform::app::Platform;
 use memoryc_platform::domain::analytics::{AnalyticsEvent, EventType};
@@ -19,6 +18,7 @@ use memoryc_platform::stores::analytics::AnalyticsRepository;
 use memoryc_platform::stores::relational::analytics_repository::SqlAnalyticsRepository;
 use memoryc_platform::stores::relational::memory_repository::SqlMemoryRepository;
 use memoryc_platform::stores::vector::{VectorPoint, VectorSpace};
+use test_support::{Backends, test_config, unique};
 use uuid::Uuid;
 
 const TOPICS: u64 = 6;
@@ -213,16 +213,8 @@ async fn a_batch_relates_as_one_event_at_a_time_does(backends: Backends) {
 
     vectors.drop_space(&space).await.expect("drop space");
     if backends == Backends::PostgresMilvus {
-        common::drop_postgres_schemas(&config).await;
+        test_support::drop_postgres_schemas(&config).await;
     }
 }
 
-#[tokio::test]
-async fn a_batch_relates_as_one_event_at_a_time_does_embedded() {
-    a_batch_relates_as_one_event_at_a_time_does(Backends::Embedded).await;
-}
-
-#[tokio::test]
-async fn a_batch_relates_as_one_event_at_a_time_does_postgres_milvus() {
-    a_batch_relates_as_one_event_at_a_time_does(Backends::PostgresMilvus).await;
-}
+test_support::on_each_backend!(a_batch_relates_as_one_event_at_a_time_does);

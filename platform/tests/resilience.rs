@@ -1,19 +1,19 @@
 //! No lost writes: the vector store going away delays indexing but loses nothing, and the
 //! relational store going away is reported as 503.
 
-mod common;
+mod test_support;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::proxy::SwitchableProxy;
-use common::{Backends, TestPlatform, eventually};
 use memoryc_crds::layout::{Isolation, TenantName};
 use memoryc_platform::stores::vector::milvus::MilvusVectorStore;
 use memoryc_platform::stores::vector::{VectorSpace, VectorStore};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use test_support::proxy::SwitchableProxy;
+use test_support::{Backends, TestPlatform, eventually};
 
 fn socket_of(url: &str) -> SocketAddr {
     let host_port = url
@@ -26,9 +26,10 @@ fn socket_of(url: &str) -> SocketAddr {
 
 #[tokio::test]
 async fn memories_written_while_milvus_is_down_become_searchable_once_it_returns() {
-    let proxy = SwitchableProxy::start(socket_of(&common::milvus_url())).await;
+    let proxy = SwitchableProxy::start(socket_of(&test_support::milvus_url())).await;
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let mut config = common::test_config(Backends::PostgresMilvus, data_dir.path().to_path_buf());
+    let mut config =
+        test_support::test_config(Backends::PostgresMilvus, data_dir.path().to_path_buf());
     config.milvus_url = format!("http://{}", proxy.address);
     let platform = TestPlatform::start_with(config, data_dir).await;
     let tenant = platform.create_tenant("Dedicated").await;
@@ -85,7 +86,7 @@ async fn memories_written_while_milvus_is_down_become_searchable_once_it_returns
     assert_eq!(health["outbox_backlog"], 0, "{health}");
 
     // Exactly one vector per memory: none lost, none duplicated.
-    let milvus = MilvusVectorStore::connect(&common::milvus_url()).expect("milvus");
+    let milvus = MilvusVectorStore::connect(&test_support::milvus_url()).expect("milvus");
     let space = VectorSpace {
         tenant: TenantName::parse(&tenant.name).expect("name"),
         isolation: Isolation::Dedicated,
@@ -97,10 +98,11 @@ async fn memories_written_while_milvus_is_down_become_searchable_once_it_returns
 
 #[tokio::test]
 async fn a_relational_outage_answers_503_and_recovers() {
-    let proxy = SwitchableProxy::start(socket_of(&common::postgres_url())).await;
+    let proxy = SwitchableProxy::start(socket_of(&test_support::postgres_url())).await;
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let mut config = common::test_config(Backends::PostgresMilvus, data_dir.path().to_path_buf());
-    let database = common::postgres_url();
+    let mut config =
+        test_support::test_config(Backends::PostgresMilvus, data_dir.path().to_path_buf());
+    let database = test_support::postgres_url();
     let database = database
         .rsplit('/')
         .next()

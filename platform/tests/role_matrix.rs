@@ -1,10 +1,9 @@
 //! The shipped policy files against every route and every role: the policy allows exactly
-//! what `common::matrix::EXPECTED` says, and the route table and the expectations name the
+//! what `test_support::matrix::EXPECTED` says, and the route table and the expectations name the
 //! same routes. The same table drives the HTTP role matrix in `access_matrix.rs`.
 
-mod common;
+mod test_support;
 
-use common::matrix::{EXPECTED, Outcome, expected};
 use memoryc_crds::layout::{Isolation, TenantName};
 use memoryc_platform::api::permissions::ROUTES;
 use memoryc_platform::auth::access::{Denial, decide};
@@ -12,6 +11,7 @@ use memoryc_platform::auth::permission::Requirement;
 use memoryc_platform::auth::policy::{PolicyEnforcer, PolicySource};
 use memoryc_platform::auth::{Credential, Principal, Role};
 use memoryc_platform::stores::Tenant;
+use test_support::matrix::{EXPECTED, Outcome, expected};
 use uuid::Uuid;
 
 fn principal(role: Role, tenant: Option<&str>) -> Principal {

@@ -2,12 +2,11 @@
 //! slot, one run per slot across two replicas, insights appear for a seeded tenant, expired
 //! insights are never listed and are pruned, and a rerun does not repeat known insights.
 
-mod common;
+mod test_support;
 
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use common::{Backends, production_config, test_config, unique};
 use memoryc_crds::layout::{Isolation, TenantName};
 use memoryc_platform::app::Platform;
 use memoryc_platform::domain::analytics::{InsightType, PredictiveInsight};
@@ -16,6 +15,7 @@ use memoryc_platform::services::analytics::lock::{InProcessLock, RedisRunLock, R
 use memoryc_platform::services::analytics::schedule::Schedule;
 use memoryc_platform::services::analytics::scheduler::AnalyticsScheduler;
 use memoryc_platform::services::memory_service::{CreateMemory, TenantScope};
+use test_support::{Backends, production_config, test_config, unique};
 use uuid::Uuid;
 
 const DEPLOYS: [&str; 4] = [
@@ -29,7 +29,9 @@ const OTHERS: [&str; 2] = [
     "The office plants need watering on Fridays.",
 ];
 
-async fn scheduled_run_produces_insights(production: bool) {
+async fn scheduled_run_produces_insights(backends: Backends) {
+    // Production: PostgreSQL, Milvus and Redis; otherwise the embedded defaults.
+    let production = backends == Backends::PostgresMilvus;
     let data_dir = tempfile::tempdir().expect("temp dir");
     let config = if production {
         production_config(data_dir.path().to_path_buf())
@@ -124,7 +126,8 @@ async fn scheduled_run_produces_insights(production: bool) {
     let clock = Arc::new(ManualClock::new(now));
     let lock: Arc<dyn RunLock> = if production {
         Arc::new(
-            RedisRunLock::connect(&common::redis_url(), &config.redis_key_prefix).expect("lock"),
+            RedisRunLock::connect(&test_support::redis_url(), &config.redis_key_prefix)
+                .expect("lock"),
         )
     } else {
         Arc::new(InProcessLock::default())
@@ -143,7 +146,8 @@ async fn scheduled_run_produces_insights(production: bool) {
     let first = replica(lock.clone());
     let second = replica(if production {
         Arc::new(
-            RedisRunLock::connect(&common::redis_url(), &config.redis_key_prefix).expect("lock"),
+            RedisRunLock::connect(&test_support::redis_url(), &config.redis_key_prefix)
+                .expect("lock"),
         )
     } else {
         lock.clone()
@@ -237,15 +241,7 @@ async fn scheduled_run_produces_insights(production: bool) {
     platform.databases.close().await.expect("close");
 }
 
-#[tokio::test]
-async fn insights_after_one_scheduled_run_on_embedded_defaults() {
-    scheduled_run_produces_insights(false).await;
-}
-
-#[tokio::test]
-async fn insights_after_one_scheduled_run_on_postgres_and_redis() {
-    scheduled_run_produces_insights(true).await;
-}
+test_support::on_each_backend!(scheduled_run_produces_insights);
 
 /// A tenant's own insight lifetime and confidence floor (what the operator writes from
 /// `spec.analytics.insightTtl` and `confidenceThreshold`) shape its runs; other tenants keep

@@ -2,9 +2,8 @@
 //! `spec.storage.schemaName`) is served from that schema, not the one derived from its name, and
 //! with the search settings the operator wrote for it (`spec.vectors.index.ef`).
 
-mod common;
+mod test_support;
 
-use common::{Backends, test_config, unique};
 use memoryc_crds::layout::{Isolation, TenantName};
 use memoryc_migrations::TenantMigrator;
 use memoryc_migrations::roles;
@@ -12,6 +11,7 @@ use memoryc_migrations::sea_orm_migration::MigratorTrait;
 use memoryc_platform::app::Platform;
 use memoryc_platform::services::memory_service::{CreateMemory, TenantScope};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait};
+use test_support::{Backends, test_config, unique};
 
 #[tokio::test]
 async fn a_registered_schema_name_is_where_the_tenants_data_lives() {

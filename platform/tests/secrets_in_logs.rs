@@ -2,7 +2,7 @@
 //! session (keys issued, used, revoked and forged; JWTs good and bad; personal data in content
 //! and queries), stops it, and searches everything it logged.
 
-mod common;
+mod test_support;
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -47,7 +47,7 @@ async fn a_full_run_logs_no_secret() {
         .arg("serve")
         .env("MEMORYC_LISTEN", format!("127.0.0.1:{port}"))
         .env("MEMORYC_DATA_DIR", data_dir.path())
-        .env("MEMORYC_MODEL_DIR", common::model_dir())
+        .env("MEMORYC_MODEL_DIR", test_support::model_dir())
         .env("MEMORYC_LOG_FORMAT", "json")
         .env("MEMORYC_JWT_HS256_SECRET", JWT_SECRET)
         .env(

@@ -1,12 +1,12 @@
 //! A tenant erased and created again under the same name is another tenant: a JWT with the
 //! `sub` of a user who held a grant in the old one gets none of its rights in the new one.
 
-mod common;
+mod test_support;
 
-use common::{Backends, Caller, TestPlatform, hs256_token};
 use memoryc_crds::layout::{Isolation, TenantName};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use test_support::{Backends, Caller, TestPlatform, hs256_token};
 
 async fn no_grant_outlives_its_tenant(backends: Backends) {
     let platform = TestPlatform::start(backends).await;
@@ -52,7 +52,7 @@ async fn no_grant_outlives_its_tenant(backends: Backends) {
         .await
         .expect("created again");
     // Replicas learn of the new registration within tenant_cache_ms.
-    let reused = common::eventually(std::time::Duration::from_secs(10), || async {
+    let reused = test_support::eventually(std::time::Duration::from_secs(10), || async {
         let (status, _) = platform
             .call(Method::GET, "/api/v1/memories", Some(&new.api_key), None)
             .await;
@@ -85,12 +85,4 @@ async fn no_grant_outlives_its_tenant(backends: Backends) {
     platform.shutdown().await;
 }
 
-#[tokio::test]
-async fn no_grant_outlives_its_tenant_embedded() {
-    no_grant_outlives_its_tenant(Backends::Embedded).await;
-}
-
-#[tokio::test]
-async fn no_grant_outlives_its_tenant_postgres_milvus() {
-    no_grant_outlives_its_tenant(Backends::PostgresMilvus).await;
-}
+test_support::on_each_backend!(no_grant_outlives_its_tenant);

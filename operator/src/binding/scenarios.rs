@@ -18,7 +18,7 @@ use super::controller::{FINALIZER, reconcile};
 use crate::fixtures::{self, MockApiServer};
 use crate::provision::password;
 use crate::provision::postgres::ident;
-use crate::testing::{self, settings, unique_name};
+use crate::test_support::{self, settings, unique_name};
 
 const NAMESPACE: &str = "memoryc-acme";
 
@@ -63,8 +63,8 @@ async fn expect_status(
 async fn a_missing_tenant_is_a_condition_and_a_later_look() {
     let (ctx, mut server) = fixtures::context(
         settings("memoryc_control"),
-        testing::postgres().await,
-        testing::milvus(),
+        test_support::postgres().await,
+        test_support::milvus(),
     );
     let binding = binding("nobody");
     server.watch(tokio::spawn(reconcile(
@@ -102,11 +102,11 @@ async fn a_valid_binding_is_registered_and_unregistered_on_deletion() {
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
     let settings = settings(&control);
-    let pg = testing::postgres().await;
+    let pg = test_support::postgres().await;
     let name = unique_name();
-    let mut tenant = testing::tenant(&name, Isolation::Shared);
+    let mut tenant = test_support::tenant(&name, Isolation::Shared);
     tenant.spec.namespace = Some(NAMESPACE.into());
-    let plan = testing::plan(&tenant, &settings);
+    let plan = test_support::plan(&tenant, &settings);
     pg.provision(&plan, &password::generate(), false, None)
         .await
         .expect("provision tenant");
@@ -119,7 +119,7 @@ async fn a_valid_binding_is_registered_and_unregistered_on_deletion() {
     let secret = json!({"apiVersion": "v1", "kind": "Secret",
                         "metadata": {"name": "github-token", "namespace": NAMESPACE},
                         "data": {"token": "Z2hwX3NlY3JldA=="}});
-    let (ctx, mut server) = fixtures::context(settings, pg.clone(), testing::milvus());
+    let (ctx, mut server) = fixtures::context(settings, pg.clone(), test_support::milvus());
     let binding = binding(&name);
     let tenant_path = format!("/apis/memoryc.dev/v1alpha1/memorytenants/{name}");
 

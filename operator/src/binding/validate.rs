@@ -174,7 +174,7 @@ mod tests {
     }
 
     fn ready_tenant(namespace: &str) -> MemoryTenant {
-        let mut t = crate::testing::tenant("acme", memoryc_crds::layout::Isolation::Shared);
+        let mut t = crate::test_support::tenant("acme", memoryc_crds::layout::Isolation::Shared);
         t.status = Some(MemoryTenantStatus {
             phase: Some(Phase::Ready),
             namespace: Some(namespace.into()),

@@ -1,4 +1,4 @@
-//! Provisioning against the real PostgreSQL and Milvus (see `crate::testing`).
+//! Provisioning against the real PostgreSQL and Milvus (see `crate::test_support`).
 
 use memoryc_crds::layout::Isolation;
 use memoryc_migrations::ControlMigrator;
@@ -10,7 +10,7 @@ use super::milvus::{CollectionPlan, CollectionReport};
 use super::password;
 use super::postgres::{Postgres, ident};
 use crate::tenant::plan::TenantPlan;
-use crate::testing::{self, plan, settings, tenant, unique_name};
+use crate::test_support::{self, plan, settings, tenant, unique_name};
 
 /// A control schema private to one test.
 fn control_schema() -> String {
@@ -38,7 +38,7 @@ async fn connect_as(plan: &TenantPlan, password: &str) -> DatabaseConnection {
 
 /// A connection logged in as `role` with `password` (empty: none).
 async fn connect_as_role(role: &str, password: &str) -> DatabaseConnection {
-    let rest = testing::database_url()
+    let rest = test_support::database_url()
         .split_once('@')
         .map(|(_, rest)| rest.to_string())
         .expect("url with @");
@@ -111,7 +111,7 @@ async fn catalog_snapshot(pg: &Postgres, plan: &TenantPlan) -> Vec<String> {
 
 #[tokio::test]
 async fn a_tenant_role_cannot_read_another_tenants_schema() {
-    let pg = testing::postgres().await;
+    let pg = test_support::postgres().await;
     let control = control_schema();
     let settings = settings(&control);
     let a = plan(&tenant(&unique_name(), Isolation::Shared), &settings);
@@ -155,7 +155,7 @@ async fn a_tenant_role_cannot_read_another_tenants_schema() {
 
 #[tokio::test]
 async fn provisioning_twice_changes_nothing() {
-    let pg = testing::postgres().await;
+    let pg = test_support::postgres().await;
     let control = control_schema();
     let settings = settings(&control);
     for isolation in [Isolation::Shared, Isolation::Dedicated] {
@@ -221,7 +221,7 @@ async fn provisioning_twice_changes_nothing() {
 
 #[tokio::test]
 async fn a_half_provisioned_tenant_is_completed_and_drift_repaired() {
-    let pg = testing::postgres().await;
+    let pg = test_support::postgres().await;
     let control = control_schema();
     let settings = settings(&control);
     let plan = plan(&tenant(&unique_name(), Isolation::Dedicated), &settings);
@@ -283,7 +283,7 @@ async fn a_half_provisioned_tenant_is_completed_and_drift_repaired() {
 /// them (the operator migrates them as the owner role), so it skips the migrations.
 #[tokio::test]
 async fn a_dedicated_platforms_login_uses_its_control_tables_but_cannot_alter_them() {
-    let pg = testing::postgres().await;
+    let pg = test_support::postgres().await;
     let control = control_schema();
     let settings = settings(&control);
     let plan = plan(&tenant(&unique_name(), Isolation::Dedicated), &settings);
@@ -291,7 +291,7 @@ async fn a_dedicated_platforms_login_uses_its_control_tables_but_cannot_alter_th
     pg.provision(&plan, &password, false, None)
         .await
         .expect("provision");
-    let admin = testing::database_url();
+    let admin = test_support::database_url();
     let rest = admin
         .split_once('@')
         .map(|(_, rest)| rest)
@@ -338,7 +338,7 @@ async fn a_dedicated_platforms_login_uses_its_control_tables_but_cannot_alter_th
 /// while the DML its applications need works.
 #[tokio::test]
 async fn a_tenant_login_can_plant_no_code_and_reach_nothing_of_anyone_else() {
-    let pg = testing::postgres().await;
+    let pg = test_support::postgres().await;
     let control = control_schema();
     let settings = settings(&control);
     let a = plan(&tenant(&unique_name(), Isolation::Shared), &settings);
@@ -426,7 +426,7 @@ fn is_refusal(error: &str) -> bool {
 /// everything over, planted code goes, and the login is left with its DML.
 #[tokio::test]
 async fn a_tenant_provisioned_under_the_old_model_is_repaired() {
-    let pg = testing::postgres().await;
+    let pg = test_support::postgres().await;
     let control = control_schema();
     let settings = settings(&control);
     let a = plan(&tenant(&unique_name(), Isolation::Shared), &settings);
@@ -533,7 +533,7 @@ async fn a_tenant_provisioned_under_the_old_model_is_repaired() {
 
 #[tokio::test]
 async fn retain_keeps_data_and_closes_access_delete_erases() {
-    let pg = testing::postgres().await;
+    let pg = test_support::postgres().await;
     let control = control_schema();
     let settings = settings(&control);
     let plan = plan(&tenant(&unique_name(), Isolation::Shared), &settings);
@@ -581,7 +581,7 @@ async fn retain_keeps_data_and_closes_access_delete_erases() {
 
 #[tokio::test]
 async fn dedicated_collections_are_created_repaired_and_erased() {
-    let milvus = testing::milvus();
+    let milvus = test_support::milvus();
     let settings = settings("memoryc_control");
     let plan = plan(&tenant(&unique_name(), Isolation::Dedicated), &settings);
     let collection = CollectionPlan {
@@ -622,7 +622,7 @@ async fn unreachable_milvus_is_reported_as_a_vector_store_error() {
 
 #[tokio::test]
 async fn shared_tenants_provisioned_side_by_side_share_one_control_schema() {
-    let pg = testing::postgres().await;
+    let pg = test_support::postgres().await;
     let control = control_schema();
     let settings = settings(&control);
     let plans: Vec<TenantPlan> = (0..6)
@@ -649,7 +649,7 @@ async fn shared_tenants_provisioned_side_by_side_share_one_control_schema() {
 /// login. A privileged login is refused as the platform's.
 #[tokio::test]
 async fn the_shared_platform_reaches_each_tenant_only_through_that_tenants_own_login() {
-    let admin = testing::postgres().await;
+    let admin = test_support::postgres().await;
     let platform_role = format!(
         "memoryc_platform_test_{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
@@ -659,7 +659,7 @@ async fn the_shared_platform_reaches_each_tenant_only_through_that_tenants_own_l
         .execute_unprepared(&format!("CREATE ROLE {} LOGIN", ident(&platform_role)))
         .await
         .expect("platform role");
-    let pg = testing::postgres()
+    let pg = test_support::postgres()
         .await
         .with_platform_role(Some(platform_role.clone()))
         .expect("a plain role name");
@@ -812,7 +812,7 @@ async fn the_shared_platform_reaches_each_tenant_only_through_that_tenants_own_l
     assert!(rows.is_empty());
     as_platform.close().await.expect("close");
     // A privileged login is never made the platform's.
-    let refused = testing::postgres()
+    let refused = test_support::postgres()
         .await
         .with_platform_role(Some("postgres".to_string()))
         .expect("a plain role name")
@@ -825,7 +825,7 @@ async fn the_shared_platform_reaches_each_tenant_only_through_that_tenants_own_l
         "{refused:?}"
     );
     assert!(
-        testing::postgres()
+        test_support::postgres()
             .await
             .with_platform_role(Some("bad\"name".to_string()))
             .is_err()

@@ -511,7 +511,7 @@ mod tests {
     use memoryc_crds::resources::TenantOwner;
 
     use super::*;
-    use crate::testing::tenant;
+    use crate::test_support::tenant;
 
     fn plan(isolation: Isolation) -> TenantPlan {
         TenantPlan::for_tenant(&tenant("acme", isolation), &Settings::local()).expect("plan")

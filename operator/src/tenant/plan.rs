@@ -266,7 +266,7 @@ fn positive(value: i32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::tenant;
+    use crate::test_support::tenant;
 
     #[test]
     fn derives_names_from_the_tenant() {

@@ -109,7 +109,7 @@ mod tests {
 
     #[test]
     fn the_spec_maps_onto_the_platforms_names() {
-        let mut spec = crate::testing::tenant("acme", Isolation::Shared).spec;
+        let mut spec = crate::test_support::tenant("acme", Isolation::Shared).spec;
         spec.pii.action = PiiAction::Redact;
         spec.rate_limits.requests_per_minute = 120;
         spec.analytics.schedule = "30 2 * * *".to_string();

@@ -22,7 +22,7 @@ use crate::fixtures::{self, MockApiServer};
 use crate::provision::milvus::Milvus;
 use crate::provision::password;
 use crate::provision::postgres::{Postgres, ident};
-use crate::testing::{self, settings, unique_name};
+use crate::test_support::{self, settings, unique_name};
 
 const TENANTS: &str = "/apis/memoryc.dev/v1alpha1/memorytenants";
 
@@ -40,10 +40,10 @@ async fn scenario(isolation: Isolation, milvus: Milvus) -> Scenario {
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
     let settings = settings(&control);
-    let mut tenant = testing::tenant(&unique_name(), isolation);
+    let mut tenant = test_support::tenant(&unique_name(), isolation);
     tenant.metadata.finalizers = Some(vec![FINALIZER.to_string()]);
     let plan = TenantPlan::for_tenant(&tenant, &settings).expect("plan");
-    let (ctx, server) = fixtures::context(settings, testing::postgres().await, milvus);
+    let (ctx, server) = fixtures::context(settings, test_support::postgres().await, milvus);
     Scenario {
         ctx,
         server,
@@ -318,7 +318,7 @@ fn stored(applied: &Value) -> Value {
 
 #[tokio::test]
 async fn first_reconcile_adds_the_finalizer_then_provisions_a_shared_tenant() {
-    let mut s = scenario(Isolation::Shared, testing::milvus()).await;
+    let mut s = scenario(Isolation::Shared, test_support::milvus()).await;
     let mut fresh = s.tenant.clone();
     fresh.metadata.finalizers = None;
     let name = fresh.metadata.name.clone().expect("name");
@@ -389,7 +389,7 @@ async fn first_reconcile_adds_the_finalizer_then_provisions_a_shared_tenant() {
 
 #[tokio::test]
 async fn a_dedicated_tenant_gets_its_own_platform_and_is_ready_once_it_is_available() {
-    let mut s = scenario(Isolation::Dedicated, testing::milvus()).await;
+    let mut s = scenario(Isolation::Dedicated, test_support::milvus()).await;
     s.run(s.tenant.clone());
     s.expect_namespace_and_policies(None).await;
     s.server.expect_get_missing(&s.secret_path()).await;
@@ -439,7 +439,7 @@ async fn a_dedicated_tenant_gets_its_own_platform_and_is_ready_once_it_is_availa
 
 #[tokio::test]
 async fn a_ready_tenant_reconciles_without_writing_status_or_events() {
-    let mut s = scenario(Isolation::Shared, testing::milvus()).await;
+    let mut s = scenario(Isolation::Shared, test_support::milvus()).await;
     s.run(s.tenant.clone());
     let namespace = s.expect_namespace_and_policies(None).await;
     s.server.expect_get_missing(&s.secret_path()).await;
@@ -463,7 +463,7 @@ async fn a_ready_tenant_reconciles_without_writing_status_or_events() {
 
 #[tokio::test]
 async fn a_paused_tenant_is_left_alone() {
-    let mut s = scenario(Isolation::Shared, testing::milvus()).await;
+    let mut s = scenario(Isolation::Shared, test_support::milvus()).await;
     let mut paused = s.tenant.clone();
     paused.spec.paused = true;
     s.run(paused.clone());
@@ -496,7 +496,7 @@ async fn a_paused_tenant_is_left_alone() {
 /// erases a Shared tenant provisioned before the shared platform was switched off.
 #[tokio::test]
 async fn without_a_shared_platform_shared_tenants_are_refused_yet_still_erased() {
-    let mut s = scenario(Isolation::Shared, testing::milvus()).await;
+    let mut s = scenario(Isolation::Shared, test_support::milvus()).await;
     s.tenant.spec.deletion_policy = DeletionPolicy::Delete;
     s.run(s.tenant.clone());
     s.expect_namespace_and_policies(None).await;
@@ -516,7 +516,11 @@ async fn without_a_shared_platform_shared_tenants_are_refused_yet_still_erased()
         shared_platform_url: None,
         ..s.ctx.settings.clone()
     };
-    let (ctx, server) = fixtures::context(settings, testing::postgres().await, testing::milvus());
+    let (ctx, server) = fixtures::context(
+        settings,
+        test_support::postgres().await,
+        test_support::milvus(),
+    );
     s.ctx = ctx;
     s.server = server;
     let mut provisioned = s.tenant.clone();
@@ -558,7 +562,7 @@ async fn without_a_shared_platform_shared_tenants_are_refused_yet_still_erased()
 
 #[tokio::test]
 async fn drift_is_repaired_dropped_schema_and_collection_and_an_edited_secret() {
-    let mut s = scenario(Isolation::Dedicated, testing::milvus()).await;
+    let mut s = scenario(Isolation::Dedicated, test_support::milvus()).await;
     s.run(s.tenant.clone());
     let namespace = s.expect_namespace_and_policies(None).await;
     s.server.expect_get_missing(&s.secret_path()).await;
@@ -635,7 +639,7 @@ async fn drift_is_repaired_dropped_schema_and_collection_and_an_edited_secret() 
 }
 
 async fn provisioned_then_deleted(policy: DeletionPolicy) -> Scenario {
-    let mut s = scenario(Isolation::Dedicated, testing::milvus()).await;
+    let mut s = scenario(Isolation::Dedicated, test_support::milvus()).await;
     s.tenant.spec.deletion_policy = policy;
     s.run(s.tenant.clone());
     s.expect_namespace_and_policies(None).await;
@@ -768,8 +772,8 @@ fn assert_refused(status: &MemoryTenantStatus, message: &str) {
 async fn fresh_api_server(s: &mut Scenario) {
     let (ctx, server) = fixtures::context(
         s.ctx.settings.clone(),
-        testing::postgres().await,
-        testing::milvus(),
+        test_support::postgres().await,
+        test_support::milvus(),
     );
     s.ctx = ctx;
     s.server = server;
@@ -802,13 +806,13 @@ async fn refused_after_namespace_lookup(
 /// anything is applied or provisioned; deleting it leaves the other tenant's schema alone.
 #[tokio::test]
 async fn a_tenant_naming_another_tenants_schema_is_refused_and_touches_nothing() {
-    let mut s = scenario(Isolation::Shared, testing::milvus()).await;
+    let mut s = scenario(Isolation::Shared, test_support::milvus()).await;
     let victim = s.plan.clone();
     s.postgres()
         .provision(&victim, &password::generate(), false, None)
         .await
         .expect("victim provisioned");
-    let mut attacker = testing::tenant(&unique_name(), Isolation::Shared);
+    let mut attacker = test_support::tenant(&unique_name(), Isolation::Shared);
     attacker.metadata.finalizers = Some(vec![FINALIZER.to_string()]);
     attacker.spec.storage.schema_name = Some(victim.schema.clone());
     attacker.spec.deletion_policy = DeletionPolicy::Delete;
@@ -842,7 +846,7 @@ async fn a_tenant_naming_another_tenants_schema_is_refused_and_touches_nothing()
 /// is refused before anything is applied there; one labelled for the tenant is adopted.
 #[tokio::test]
 async fn a_namespace_that_is_not_the_tenants_is_refused() {
-    let mut s = scenario(Isolation::Shared, testing::milvus()).await;
+    let mut s = scenario(Isolation::Shared, test_support::milvus()).await;
     let tenant = s.tenant.clone();
     let name = s.plan.namespace.clone();
     let namespace = |labels: Value| {
@@ -874,7 +878,7 @@ async fn a_namespace_that_is_not_the_tenants_is_refused() {
 /// System namespaces and the operator's own are refused from the spec alone, without a lookup.
 #[tokio::test]
 async fn a_system_namespace_is_refused_without_a_lookup() {
-    let mut s = scenario(Isolation::Shared, testing::milvus()).await;
+    let mut s = scenario(Isolation::Shared, test_support::milvus()).await;
     for reserved in ["kube-system", "default", "memoryc-system"] {
         fresh_api_server(&mut s).await;
         let mut tenant = s.tenant.clone();

@@ -239,7 +239,7 @@ mod tests {
 
     use super::*;
     use crate::settings::Settings;
-    use crate::testing::tenant;
+    use crate::test_support::tenant;
 
     fn plan() -> TenantPlan {
         TenantPlan::for_tenant(&tenant("acme", Isolation::Shared), &Settings::local())

@@ -8,6 +8,8 @@
 //! result comes out row-major. A panel is widened to f32 once, into a buffer that every tile of
 //! token rows then reads.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use half::f16;
 
 /// Output columns of one panel: two vectors of eight f32 lanes.
@@ -80,7 +82,8 @@ pub(crate) fn multiply_panels(
     assert!(out.len() >= rows * count * PANEL, "output rows");
     assert!(first + count <= weights.panels(), "panels");
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2")
+    if !PORTABLE_ONLY.load(Ordering::Relaxed)
+        && std::arch::is_x86_feature_detected!("avx2")
         && std::arch::is_x86_feature_detected!("fma")
         && std::arch::is_x86_feature_detected!("f16c")
     {
@@ -89,6 +92,14 @@ pub(crate) fn multiply_panels(
         return;
     }
     multiply_panels_portable(input, rows, weights, first, count, out);
+}
+
+/// Set: [`multiply_panels`] takes the portable path even where the CPU has AVX2.
+static PORTABLE_ONLY: AtomicBool = AtomicBool::new(false);
+
+/// Makes every later product take the portable path (`true`) or the fastest the CPU has.
+pub(crate) fn use_portable_kernel(portable: bool) {
+    PORTABLE_ONLY.store(portable, Ordering::Relaxed);
 }
 
 /// [`multiply_panels`] in plain Rust, for CPUs without AVX2, FMA and F16C.

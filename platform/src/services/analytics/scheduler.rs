@@ -93,12 +93,6 @@ impl AnalyticsScheduler {
         self
     }
 
-    /// Retry delays for failed runs (tests shorten them).
-    pub fn with_retry(mut self, retry: ExponentialBuilder) -> Self {
-        self.retry = retry;
-        self
-    }
-
     /// Runs what became due since the previous tick.
     pub async fn tick(&self) -> TickReport {
         let now = self.clock.now();

