@@ -62,13 +62,13 @@ local function binding(phase, connected)
   return { metadata = { generation = 1 }, status = { phase = phase, observedGeneration = 1, conditions = { connected } } }
 end
 check("connected binding", "integrationbinding.lua",
-  binding("Ready", condition("Connected", "True", "Registered", "GitHubProjects integration registered")), "Healthy", "registered")
+  binding("Ready", condition("Registered", "True", "InRegistry", "GitHubProjects integration registered")), "Healthy", "registered")
 check("binding waiting for its tenant", "integrationbinding.lua",
-  binding("Pending", condition("Connected", "False", "TenantNotFound", "MemoryTenant acme does not exist")), "Progressing", "does not exist")
+  binding("Pending", condition("Registered", "False", "TenantNotFound", "MemoryTenant acme does not exist")), "Progressing", "does not exist")
 check("binding with a wrong Secret", "integrationbinding.lua",
-  binding("Pending", condition("Connected", "False", "SecretKeyMissing", "Secret gh has no non-empty key token")), "Degraded", "key token")
+  binding("Pending", condition("Registered", "False", "SecretKeyMissing", "Secret gh has no non-empty key token")), "Degraded", "key token")
 check("binding whose registration failed", "integrationbinding.lua",
-  binding("Failed", condition("Connected", "False", "RegistrationFailed", "PostgreSQL down")), "Degraded", "PostgreSQL")
+  binding("Failed", condition("Registered", "False", "RegistrationFailed", "PostgreSQL down")), "Degraded", "PostgreSQL")
 check("paused binding", "integrationbinding.lua",
   binding("Paused", condition("ReconciliationPaused", "True", "Paused", "paused")), "Suspended", nil)
 

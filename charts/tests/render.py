@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -201,15 +202,17 @@ def parse_manifests(rendered: dict[str, str], report: Report) -> list[Obj]:
 
 
 # ---------------------------------------------------------------------------------------------
-# What the code says: read from the sources, so the chart is checked against the code it deploys
+# What the code says: each binary describes what it reads and serves (`memoryc-platform
+# describe`, `memoryc-operator --describe`), so the chart is checked against the code it deploys
 
 
-def _read(relative: str) -> str:
-    return (ROOT / relative).read_text()
-
-
-def _strings(text: str) -> list[str]:
-    return re.findall(r'"([^"]*)"', text)
+def _describe(binary: str, args: list[str]) -> dict[str, Any]:
+    """Builds and runs one of the workspace's binaries with `args`; its JSON on stdout."""
+    command = ["cargo", "run", "--quiet", "--locked", "--bin", binary, "--", *args]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr}")
+    return json.loads(done.stdout)
 
 
 @dataclass
@@ -225,89 +228,34 @@ class CodeFacts:
 
 def read_code_facts(report: Report) -> CodeFacts:
     facts = CodeFacts()
-
-    # memoryc-operator's flags: `env = "MEMORYC_OPERATOR_X"`, optionally with a default.
-    config = _read("operator/src/config.rs")
-    for match in re.finditer(
-        r'env\s*=\s*"(MEMORYC_OPERATOR_\w+)"'
-        r'(?:\s*,\s*default_value(?:_t)?\s*=\s*(?:"([^"]*)"|([^\s,)\]]+)))?',
-        config,
-    ):
-        facts.operator_env[match.group(1)] = match.group(2) or match.group(3)
-
-    # The platform reads MEMORYC_<FIELD> for each field of its Config and ignores any other
-    # MEMORYC_ variable, so a misspelt one would be dropped without a word.
-    platform_config = _read("platform/src/config.rs")
-    struct = re.search(r"pub struct Config \{(.*?)\n\}", platform_config, re.S)
-    if struct:
-        fields = re.findall(r"^\s*pub (\w+):", struct.group(1), re.M)
-        facts.platform_env = {f"MEMORYC_{name.upper()}" for name in fields}
-
-    main = _read("platform/src/main.rs")
-    commands = re.search(r"enum Command \{(.*?)\n\}", main, re.S)
-    if commands:
-        variants = re.findall(r"^    ([A-Z]\w*)", commands.group(1), re.M)
-        # clap's derive names subcommands in kebab-case.
-        facts.platform_commands = {
-            re.sub(r"(?<!^)([A-Z])", r"-\1", variant).lower() for variant in variants
-        }
-
-    http = _read("operator/src/telemetry/http.rs")
-    facts.operator_paths = set(re.findall(r'^\s*"(/[\w/.-]*)"(?:\s+if\b[^=]*)?\s*=>', http, re.M))
-
-    # Probes and scrapers carry no credential: only Public routes of /api/v1, and the root ones.
-    permissions = _read("platform/src/api/permissions.rs")
-    facts.platform_public_paths = set(
-        re.findall(r'route\(Method::GET,\s*"([^"]+)",\s*Public\)', permissions)
-    )
-    api = _read("platform/src/api/mod.rs")
-    root_router = re.search(r"let routes = Router::new\(\)(.*?);", api, re.S)
-    if root_router:
-        facts.platform_public_paths |= set(
-            re.findall(r'\.route\("(/[^"]*)"', root_router.group(1))
-        )
-
-    # The tenant-admin Role the operator grants: rule(&[groups], &[resources], &verbs).
-    desired = _read("operator/src/tenant/desired.rs")
-    admin = re.search(r"pub fn admin_role\(.*?\n\}", desired, re.S)
-    if admin:
-        body = admin.group(0)
-        verb_sets = {
-            name: _strings(items)
-            for name, items in re.findall(r"let (\w+) = \[(.*?)\];", body, re.S)
-        }
-        for groups, resources, verbs in re.findall(
-            r"rule\(\s*&\[(.*?)\],\s*&\[(.*?)\],\s*&(\w+|\[.*?\])\s*\)", body, re.S
-        ):
-            verb_list = verb_sets.get(verbs) if not verbs.startswith("[") else _strings(verbs)
-            facts.admin_rules.append((_strings(groups), _strings(resources), verb_list or []))
-
-    # What the tenant controller applies (server-side apply: create or patch): every desired::
-    # builder it calls, by the type that builder returns.
-    controller = _read("operator/src/tenant/controller.rs")
-    builders = dict(re.findall(r"pub fn (\w+)\s*\([^)]*\)\s*->\s*([\w:<>, ]+?)\s*\{", desired))
-    for builder in set(re.findall(r"desired::(\w+)\(", controller)):
-        returned = builders.get(builder, "")
-        if returned and returned[0].isupper() and returned not in PLAIN_TYPES:
-            facts.applied_types.add(returned)
-
+    operator = _describe("memoryc-operator", ["--describe"])
+    platform = _describe("memoryc-platform", ["describe"])
+    facts.operator_env = dict(operator["environment"])
+    facts.operator_paths = set(operator["paths"])
+    facts.admin_rules = [
+        (rule.get("apiGroups", []), rule.get("resources", []), rule.get("verbs", []))
+        for rule in operator["tenant_admin_rules"]
+    ]
+    facts.applied_types = set(operator["applied_kinds"])
+    # The platform reads MEMORYC_<FIELD> for each setting and ignores any other MEMORYC_
+    # variable, so a misspelt one would be dropped without a word.
+    facts.platform_env = set(platform["environment"])
+    facts.platform_commands = set(platform["commands"])
+    facts.platform_public_paths = set(platform["unauthenticated_paths"])
     for what, value in [
-        ("MEMORYC_OPERATOR_* variables in operator/src/config.rs", facts.operator_env),
-        ("Config fields in platform/src/config.rs", facts.platform_env),
-        ("subcommands in platform/src/main.rs", facts.platform_commands),
-        ("paths in operator/src/telemetry/http.rs", facts.operator_paths),
-        ("public routes in platform/src/api", facts.platform_public_paths),
-        ("admin_role rules in operator/src/tenant/desired.rs", facts.admin_rules),
-        ("applied objects in operator/src/tenant/controller.rs", facts.applied_types),
+        ("MEMORYC_OPERATOR_* variables (memoryc-operator --describe)", facts.operator_env),
+        ("settings (memoryc-platform describe)", facts.platform_env),
+        ("subcommands (memoryc-platform describe)", facts.platform_commands),
+        ("paths (memoryc-operator --describe)", facts.operator_paths),
+        ("unauthenticated paths (memoryc-platform describe)", facts.platform_public_paths),
+        ("tenant-admin rules (memoryc-operator --describe)", facts.admin_rules),
+        ("applied kinds (memoryc-operator --describe)", facts.applied_types),
     ]:
-        report.check(bool(value), f"found no {what}: has the code moved?")
+        report.check(bool(value), f"found no {what}")
     return facts
 
 
-# Return types of desired:: helpers that are values, not Kubernetes objects.
-PLAIN_TYPES = {"String", "BTreeMap<String, String>", "Vec<String>"}
-
-# Kubernetes' (group, plural) of the Rust types the operator applies.
+# Kubernetes' (group, plural) of the kinds the operator applies.
 RESOURCE_OF_TYPE = {
     "Namespace": ("", "namespaces"),
     "ServiceAccount": ("", "serviceaccounts"),
@@ -665,7 +613,7 @@ def check_operator(r: Release) -> None:
     for name in env:
         r.report.check(
             name in r.facts.operator_env,
-            f"{where}: {name} is not a memoryc-operator variable (operator/src/config.rs)",
+            f"{where}: {name} is not a memoryc-operator variable (memoryc-operator --describe)",
         )
     database = values["database"]
     r.report.equal(
@@ -730,7 +678,7 @@ def check_operator(r: Release) -> None:
     for path in paths:
         r.report.check(
             path in r.facts.operator_paths,
-            f"{where}: probe path {path} is not served (operator/src/telemetry/http.rs)",
+            f"{where}: probe path {path} is not served (memoryc-operator --describe)",
         )
 
 
@@ -758,7 +706,7 @@ def check_platform(r: Release) -> None:
     for name in env:
         r.report.check(
             not name.startswith("MEMORYC_") or name in r.facts.platform_env,
-            f"{where}: {name} is no platform setting (platform/src/config.rs), so it is ignored",
+            f"{where}: {name} is no platform setting (memoryc-platform describe), so it is ignored",
         )
     database = values["database"]
     # Its own login, not the operator's.
@@ -998,12 +946,12 @@ def check_rbac(r: Release) -> None:
                     f"{role}: memoryc.dev/{resource} is no resource of the CRDs",
                 )
         needed = list(OPERATOR_CALLS)
-        for rust_type in sorted(r.facts.applied_types):
+        for kind in sorted(r.facts.applied_types):
             if r.report.check(
-                rust_type in RESOURCE_OF_TYPE,
-                f"the operator applies {rust_type}: add its resource to RESOURCE_OF_TYPE",
+                kind in RESOURCE_OF_TYPE,
+                f"the operator applies {kind}: add its resource to RESOURCE_OF_TYPE",
             ):
-                needed.append((*RESOURCE_OF_TYPE[rust_type], ["create", "patch"]))
+                needed.append((*RESOURCE_OF_TYPE[kind], ["create", "patch"]))
         for group, resource, verbs in needed:
             for verb in verbs:
                 r.report.check(

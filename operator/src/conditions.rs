@@ -3,6 +3,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
+use memoryc_crds::resources::status::condition_types::{READY, RECONCILIATION_PAUSED};
 
 /// The state of one part of a resource, as a reconcile observed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +82,33 @@ pub fn merge_conditions(
         .collect()
 }
 
+/// The conditions of a resource whose reconcile observed `parts`: `Ready` first, True with
+/// `when_ready` (reason, message) when every part is ready, else repeating the first failed part
+/// or, with none failed, the first one not ready (a `ReconciliationPaused` part never holds it
+/// back); then the parts. Both controllers decide their conditions here.
+pub fn compute_conditions(
+    previous: &[Condition],
+    parts: &[PartState],
+    when_ready: (&str, String),
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Vec<Condition> {
+    let blocking = |part: &&PartState| !part.ready && part.type_ != RECONCILIATION_PAUSED;
+    let ready = match parts
+        .iter()
+        .filter(blocking)
+        .find(|part| part.failed)
+        .or_else(|| parts.iter().find(blocking))
+    {
+        None => PartState::ready(READY, when_ready.0, when_ready.1),
+        Some(part) if part.failed => PartState::failed(READY, &part.reason, part.message.clone()),
+        Some(part) => PartState::not_ready(READY, &part.reason, part.message.clone()),
+    };
+    let mut all = vec![ready];
+    all.extend(parts.iter().cloned());
+    merge_conditions(previous, &all, generation, now)
+}
+
 /// Whether two condition lists say the same thing, ignoring timestamps.
 pub fn same_conditions(a: &[Condition], b: &[Condition]) -> bool {
     a.len() == b.len()
@@ -131,6 +159,38 @@ mod tests {
         assert_eq!(flipped[0].last_transition_time, Time(at(300)));
         assert_eq!(flipped[0].status, "True");
         assert_eq!(flipped[0].observed_generation, Some(2));
+    }
+
+    #[test]
+    fn ready_repeats_the_first_failed_part_else_the_first_waiting_one() {
+        let ok = || PartState::ready("DatabaseReady", "Provisioned", "ok");
+        let waiting = PartState::not_ready("VectorStoreReady", "Loading", "loading");
+        let failed = PartState::failed("PlatformReady", "Unavailable", "platform down");
+        let paused = PartState::not_ready(RECONCILIATION_PAUSED, "Paused", "paused");
+        let ready_of = |parts: &[PartState]| {
+            let conditions =
+                compute_conditions(&[], parts, ("Provisioned", "all good".into()), None, at(1));
+            let ready = conditions[0].clone();
+            assert_eq!(ready.type_, READY);
+            assert_eq!(conditions.len(), parts.len() + 1);
+            (ready.status, ready.reason)
+        };
+        assert_eq!(
+            ready_of(&[ok(), ok()]),
+            ("True".into(), "Provisioned".into())
+        );
+        assert_eq!(
+            ready_of(&[ok(), waiting.clone(), failed.clone()]),
+            ("False".into(), "Unavailable".into())
+        );
+        assert_eq!(
+            ready_of(&[waiting, ok()]),
+            ("False".into(), "Loading".into())
+        );
+        assert_eq!(
+            ready_of(&[paused, ok()]),
+            ("True".into(), "Provisioned".into())
+        );
     }
 
     #[test]

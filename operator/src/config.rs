@@ -114,6 +114,11 @@ pub struct Config {
     #[arg(long, env = "MEMORYC_OPERATOR_LEASE_SECONDS", default_value_t = 15)]
     pub lease_seconds: u64,
 
+    /// Print, as JSON, the environment variables and their defaults, the paths served, the
+    /// tenant-admin Role's rules and the kinds of object applied, then exit.
+    #[arg(long)]
+    pub describe: bool,
+
     /// `json` (default) or `text`; the level comes from `RUST_LOG`.
     #[arg(long, env = "MEMORYC_OPERATOR_LOG_FORMAT", default_value = "json")]
     pub log_format: String,

@@ -16,7 +16,7 @@ pub enum Error {
 
     /// The object cannot be acted on until the user changes it.
     #[error("invalid spec: {0}")]
-    InvalidSpec(String),
+    InvalidSpec(#[from] crate::tenant::plan::SpecError),
 
     /// Something the operator depends on is missing (a tenant, a Secret) and will be looked for
     /// again.
@@ -31,8 +31,14 @@ impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Error::Kube(_) => "kube",
-            Error::Provision(ProvisionError::Database(_)) => "database",
-            Error::Provision(ProvisionError::VectorStore(_)) => "vector_store",
+            Error::Provision(
+                ProvisionError::Database(_)
+                | ProvisionError::Migration { .. }
+                | ProvisionError::DatabaseUrl(_),
+            ) => "database",
+            Error::Provision(ProvisionError::VectorStore(_) | ProvisionError::Collection(_)) => {
+                "vector_store"
+            }
             Error::Provision(ProvisionError::Conflict(_)) => "invalid_spec",
             Error::Finalizer(inner) => match inner.as_ref() {
                 kube::runtime::finalizer::Error::ApplyFailed(e)

@@ -10,6 +10,7 @@ pub mod conditions;
 pub mod config;
 pub mod context;
 pub mod controllers;
+pub mod describe;
 pub mod error;
 #[cfg(test)]
 pub(crate) mod fixtures;

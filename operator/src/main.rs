@@ -22,6 +22,10 @@ use tokio::sync::watch;
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
+    if config.describe {
+        println!("{}", memoryc_operator::describe::describe());
+        return ExitCode::SUCCESS;
+    }
     logging::init(&config.log_format);
     match run(config).await {
         Ok(code) => code,

@@ -12,7 +12,10 @@
 //! ingest requests), `BENCH_ANALYTICS_SIZE` (memories ingested with analytics off and on,
 //! default 2000; 0 skips), `BENCH_SEARCH_PAUSE_MS` (idles between queries, to see the latency of
 //! a search that arrives after a quiet spell, when the model's weights are colder in the
-//! caches), plus the test variables `MEMORYC_MODEL_DIR`, `MEMORYC_TEST_DATABASE_URL`,
+//! caches), `BENCH_TENANTS` (on the Shared layout, that many more tenants, each with
+//! `BENCH_TENANT_MEMORIES` memories, default 20: provisioning time per tenant, resident memory
+//! per tenant, a cold tenant's first search and the measured tenant's search among them; default
+//! 0 skips), plus the test variables `MEMORYC_MODEL_DIR`, `MEMORYC_TEST_DATABASE_URL`,
 //! `MEMORYC_TEST_MILVUS_URL`.
 //!
 //! How it measures:
@@ -39,6 +42,7 @@ use memoryc_platform::embedding::Embedder;
 use memoryc_platform::embedding::batching::DEFAULT_MAX_BATCH;
 use memoryc_platform::embedding::minilm::MiniLmEmbedder;
 use memoryc_platform::embedding::threads::InferencePlan;
+use memoryc_platform::services::tenant_service::TenantService;
 use memoryc_platform::stores::relational::Databases;
 use memoryc_platform::stores::vector::{VectorFilter, VectorSpace, VectorStore};
 use sea_orm::{ConnectionTrait, Statement};
@@ -362,6 +366,7 @@ async fn run_backend(
     let vectors = platform.vector_store();
     let databases = platform.databases.clone();
     let analytics = platform.state.analytics.clone();
+    let tenant_service = platform.state.tenants.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -374,6 +379,7 @@ async fn run_backend(
     let key = created.api_key;
 
     let mut stored = 0usize;
+    let mut alone = Vec::new();
     for &size in sizes {
         let model_throughput = model.batched_throughput(&sample_of(stored..size)).await?;
         println!(
@@ -424,6 +430,7 @@ async fn run_backend(
             latencies.len()
         );
         let client_mean = Latency::of(&latencies).mean;
+        alone = latencies.clone();
         let (request, service, embedding) = before.search_means(&after);
         println!(
             "  means per search: {client_mean:.1} ms at the client, {request:.1} ms in the server's HTTP layer, {service:.1} ms in the search service, {embedding:.1} ms embedding the query"
@@ -437,6 +444,31 @@ async fn run_backend(
         )
         .await?;
         println!("{backend} @ {size}: recall@10 of the vector path vs exact search {recall:.3}");
+    }
+    let tenant_count = env_number("BENCH_TENANTS", 0);
+    let mut others = Vec::new();
+    if tenant_count > 0 && backend == "postgres-milvus-shared" {
+        others = many_tenants(
+            &tenant_service,
+            &client,
+            &base,
+            &key,
+            tenant_count,
+            env_number("BENCH_TENANT_MEMORIES", 20),
+            stored,
+            queries,
+            &alone,
+        )
+        .await?;
+    }
+    for name in &others {
+        vectors
+            .drop_space(&VectorSpace {
+                tenant: name.clone(),
+                isolation: Isolation::Shared,
+            })
+            .await?;
+        databases.drop_tenant(name).await?;
     }
     if backend.starts_with("postgres-milvus") {
         let name = TenantName::parse(&tenant_name)?;
@@ -826,4 +858,111 @@ async fn recall_at_10(
         percentile(&store_latencies, 0.99)
     );
     Ok(hits as f64 / (10 * query_vectors.len()) as f64)
+}
+
+/// Many Shared tenants beside the measured one, each with a few memories: provisioning time per
+/// tenant through the platform, resident memory per tenant, the first search of a tenant whose
+/// connections were closed (its pool made room for others) against its second, and the measured
+/// tenant's search among them against alone. Returns the tenants made, for cleanup.
+#[allow(clippy::too_many_arguments)]
+async fn many_tenants(
+    tenants: &TenantService,
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    count: usize,
+    memories_each: usize,
+    size: usize,
+    queries: usize,
+    alone: &[Duration],
+) -> Result<Vec<TenantName>, Box<dyn std::error::Error>> {
+    let suffix = &Uuid::new_v4().simple().to_string()[..6];
+    let resident_before = resident_kib();
+    let mut provisioning = Vec::with_capacity(count);
+    let mut made = Vec::with_capacity(count);
+    for n in 0..count {
+        let name = format!("bench-{suffix}-{n}");
+        let started = Instant::now();
+        let created = tenants.create(&name, None, Isolation::Shared).await?;
+        provisioning.push(started.elapsed());
+        made.push((TenantName::parse(&name)?, created.api_key));
+    }
+    provisioning.sort();
+    println!(
+        "{count} more Shared tenants: provisioning through the platform p50 {:.0} ms p99 {:.0} ms per tenant",
+        percentile(&provisioning, 0.5),
+        percentile(&provisioning, 0.99)
+    );
+    for (_, tenant_key) in &made {
+        ingest(
+            client,
+            base,
+            tenant_key,
+            0..memories_each,
+            memories_each.max(1),
+        )
+        .await?;
+    }
+    let resident_loaded = resident_kib();
+    // Idle: every tenant's connections close after 30 s unused.
+    tokio::time::sleep(Duration::from_secs(35)).await;
+    let resident_idle = resident_kib();
+    if let (Some(before), Some(loaded), Some(idle)) =
+        (resident_before, resident_loaded, resident_idle)
+    {
+        println!(
+            "  resident memory: {:+.1} KiB per tenant with {memories_each} memories each just written, {:+.1} KiB per tenant once idle",
+            (loaded as f64 - before as f64) / count as f64,
+            (idle as f64 - before as f64) / count as f64
+        );
+    }
+    let mut first = Vec::new();
+    let mut second = Vec::new();
+    let url = format!("{base}/api/v1/memories");
+    for (n, (_, tenant_key)) in made.iter().take(50).enumerate() {
+        for latencies in [&mut first, &mut second] {
+            let query = query_text(n);
+            let started = Instant::now();
+            let response = client
+                .get(&url)
+                .header("X-API-Key", tenant_key)
+                .query(&[("query", query.as_str()), ("limit", "10")])
+                .send()
+                .await?;
+            let status = response.status();
+            response.bytes().await?;
+            if status != 200 {
+                return Err(format!("search answered {status}").into());
+            }
+            latencies.push(started.elapsed());
+        }
+    }
+    first.sort();
+    second.sort();
+    println!(
+        "  a tenant idle for 35 s: first search p50 {:.1} ms p99 {:.1} ms (opens its connection), second p50 {:.1} ms",
+        percentile(&first, 0.5),
+        percentile(&first, 0.99),
+        percentile(&second, 0.5)
+    );
+    let among = search_latencies(client, base, key, queries, size + 7_919).await?;
+    println!(
+        "  the measured tenant among {} tenants: search p50 {:.1} ms p99 {:.1} ms; alone p50 {:.1} ms p99 {:.1} ms ({:.2}x at p50)",
+        count + 1,
+        percentile(&among, 0.5),
+        percentile(&among, 0.99),
+        percentile(alone, 0.5),
+        percentile(alone, 0.99),
+        percentile(&among, 0.5) / percentile(alone, 0.5)
+    );
+    Ok(made.into_iter().map(|(name, _)| name).collect())
+}
+
+/// This process's resident memory (Linux), in KiB.
+fn resident_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
 }

@@ -308,6 +308,19 @@ impl Config {
         Duration::from_millis(self.database_acquire_timeout_ms)
     }
 
+    /// The environment variable of every setting: `MEMORYC_` and the field's name in capitals.
+    /// Any other `MEMORYC_` variable is ignored.
+    pub fn environment_variables() -> Vec<String> {
+        let fields = serde_json::to_value(Self::default())
+            .ok()
+            .and_then(|value| value.as_object().cloned())
+            .unwrap_or_default();
+        fields
+            .keys()
+            .map(|name| format!("MEMORYC_{}", name.to_uppercase()))
+            .collect()
+    }
+
     pub fn sqlite_dir(&self) -> PathBuf {
         self.data_dir.join("sqlite")
     }

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use memoryc_crds::layout::Isolation;
 use memoryc_platform::app::{Platform, StartupError, TenantAdmin};
 use memoryc_platform::config::Config;
@@ -25,6 +25,8 @@ enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// Print, as JSON, the MEMORYC_* variables, subcommands and unauthenticated paths.
+    Describe,
 }
 
 #[derive(Subcommand)]
@@ -44,8 +46,27 @@ enum TenantCommand {
     List,
 }
 
+/// What this binary reads and serves, as JSON, for tools that check deployments against it
+/// (the chart's tests): every `MEMORYC_*` variable, the subcommands and the paths served
+/// without a credential.
+fn describe() -> serde_json::Value {
+    let commands: Vec<String> = Cli::command()
+        .get_subcommands()
+        .map(|command| command.get_name().to_string())
+        .collect();
+    serde_json::json!({
+        "environment": Config::environment_variables(),
+        "commands": commands,
+        "unauthenticated_paths": memoryc_platform::api::unauthenticated_paths(),
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Describe = cli.command {
+        println!("{}", describe());
+        return ExitCode::SUCCESS;
+    }
     let config = match Config::load() {
         Ok(config) => config,
         Err(error) => {
@@ -84,6 +105,7 @@ async fn run_cli(cli: Cli, config: Config) -> ExitCode {
 async fn run(command: Command, config: Config) -> Result<(), StartupError> {
     match command {
         Command::Serve => serve(config).await,
+        Command::Describe => print_json(&describe()),
         Command::Tenant {
             command:
                 TenantCommand::Create {

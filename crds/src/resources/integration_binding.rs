@@ -23,14 +23,14 @@ use super::status::Phase;
     namespaced,
     status = "IntegrationBindingStatus",
     derive = "PartialEq",
-    doc = "Connects a Memory-C* tenant to an outside system.",
+    doc = "Records an outside system (GitHub Projects, a webhook, an LLM provider) for a Memory-C* tenant: the operator checks it and writes it to the platform's integration registry. The platform does not act on it yet: nothing is synchronised, delivered or called.",
     printcolumn(name = "Tenant", type_ = "string", json_path = ".spec.tenantRef.name"),
     printcolumn(name = "Kind", type_ = "string", json_path = ".spec.kind"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(
-        name = "Connected",
+        name = "Registered",
         type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Connected\")].status"
+        json_path = ".status.conditions[?(@.type==\"Registered\")].status"
     ),
     printcolumn(
         name = "Message",
@@ -66,7 +66,8 @@ pub struct IntegrationBindingSpec {
     /// Secret in this namespace with the credentials: `token` (GitHubProjects),
     /// `signing-secret` (Webhook) or `api-key` (LLMProvider).
     pub secret_ref: SecretReference,
-    /// Five-field cron schedule of synchronisation (GitHubProjects).
+    /// Five-field cron schedule of synchronisation (GitHubProjects). Checked and recorded; no
+    /// synchronisation runs yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^\S+\s+\S+\s+\S+\s+\S+\s+\S+$"))]
     pub sync_schedule: Option<String>,
@@ -120,7 +121,8 @@ pub struct GitHubProjectsSettings {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookSettings {
-    /// Where events are delivered; must be https.
+    /// Where events are to be delivered; must be https. Checked and recorded; nothing is
+    /// delivered yet.
     #[schemars(regex(pattern = r"^https://"))]
     pub url: String,
     /// Event types delivered, e.g. `MEMORY_CREATED`; all when empty.
@@ -149,7 +151,8 @@ pub struct IntegrationBindingStatus {
     pub observed_generation: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
-    /// `Ready` and `Connected`.
+    /// `Ready` and `Registered` (checked and recorded in the platform's integration registry;
+    /// nothing connects to the outside system yet).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,

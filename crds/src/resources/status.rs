@@ -46,8 +46,9 @@ pub mod condition_types {
     pub const CREDENTIALS_READY: &str = "CredentialsReady";
     /// The platform serving the tenant knows it (and, when dedicated, is available).
     pub const PLATFORM_READY: &str = "PlatformReady";
-    /// The integration's Secret and settings are valid and it is registered for the tenant.
-    pub const CONNECTED: &str = "Connected";
+    /// The integration's Secret and settings are valid and it is recorded in the platform's
+    /// integration registry for the tenant. Nothing connects to the outside system yet.
+    pub const REGISTERED: &str = "Registered";
     /// `spec.paused` is set.
     pub const RECONCILIATION_PAUSED: &str = "ReconciliationPaused";
 }

@@ -1,5 +1,5 @@
 //! Reconciling an IntegrationBinding: check its tenant, settings and Secret, record it in the
-//! platform's control tables, report Connected/Ready. Missing pieces become conditions and a
+//! platform's control tables, report Registered/Ready. Missing pieces become conditions and a
 //! later look, never a crash.
 
 use std::sync::Arc;
@@ -12,13 +12,13 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Resource, ResourceExt};
-use memoryc_crds::resources::status::condition_types::{CONNECTED, READY, RECONCILIATION_PAUSED};
+use memoryc_crds::resources::status::condition_types::{RECONCILIATION_PAUSED, REGISTERED};
 use memoryc_crds::resources::{IntegrationBinding, IntegrationBindingStatus, MemoryTenant, Phase};
 use serde_json::json;
 
 use super::validate::{check_binding, check_tenant};
 use crate::apply::FIELD_MANAGER;
-use crate::conditions::{PartState, merge_conditions, same_conditions};
+use crate::conditions::{PartState, compute_conditions, same_conditions};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::telemetry::metrics::BINDING_KIND;
@@ -29,8 +29,18 @@ use crate::tenant::status::event;
 pub const FINALIZER: &str = "memoryc.dev/integration";
 /// How soon a binding waiting for its tenant or Secret is looked at again.
 const WAITING_RESYNC: Duration = Duration::from_secs(30);
-const CONNECTED_RESYNC: Duration = Duration::from_secs(600);
+const REGISTERED_RESYNC: Duration = Duration::from_secs(600);
 
+/// One reconcile of an IntegrationBinding, in a span that names it.
+#[tracing::instrument(
+    name = "reconcile",
+    skip_all,
+    fields(
+        integrationbinding = %binding.name_any(),
+        namespace = binding.metadata.namespace.as_deref().unwrap_or_default(),
+        generation = binding.metadata.generation,
+    )
+)]
 pub async fn reconcile(binding: Arc<IntegrationBinding>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile(BINDING_KIND);
     let namespace = binding.namespace().unwrap_or_default();
@@ -46,8 +56,8 @@ pub async fn reconcile(binding: Arc<IntegrationBinding>, ctx: Arc<Context>) -> R
     }
     finalizer(&api, FINALIZER, binding, |event| async {
         match event {
-            Finalizer::Apply(binding) => connect(&binding, &api, &ctx).await,
-            Finalizer::Cleanup(binding) => disconnect(&binding, &ctx).await,
+            Finalizer::Apply(binding) => register(&binding, &api, &ctx).await,
+            Finalizer::Cleanup(binding) => unregister(&binding, &ctx).await,
         }
     })
     .await
@@ -66,7 +76,7 @@ pub fn error_policy(binding: Arc<IntegrationBinding>, error: &Error, ctx: Arc<Co
     Action::requeue(delay)
 }
 
-async fn connect(
+async fn register(
     binding: &IntegrationBinding,
     api: &Api<IntegrationBinding>,
     ctx: &Context,
@@ -86,8 +96,7 @@ async fn connect(
     let Some(tenant) = tenant else {
         return Err(Error::Missing("tenant vanished".into()));
     };
-    let plan = TenantPlan::for_tenant(&tenant, &ctx.settings)
-        .map_err(|e| Error::InvalidSpec(e.to_string()))?;
+    let plan = TenantPlan::for_tenant(&tenant, &ctx.settings)?;
     let registered = match ctx.postgres.register_integration(&plan, &record).await {
         Ok(Some(id)) => id,
         Ok(None) => {
@@ -99,7 +108,7 @@ async fn connect(
         }
         Err(error) => {
             let parts = [PartState::failed(
-                CONNECTED,
+                REGISTERED,
                 "RegistrationFailed",
                 format!("{error}; retrying"),
             )];
@@ -108,8 +117,8 @@ async fn connect(
         }
     };
     let parts = [PartState::ready(
-        CONNECTED,
-        "Registered",
+        REGISTERED,
+        "InRegistry",
         format!(
             "{} integration registered for tenant {}",
             record.kind, plan.tenant
@@ -128,7 +137,7 @@ async fn connect(
         "{BINDING_KIND}/{namespace}/{}",
         binding.name_any()
     ));
-    Ok(Action::requeue(CONNECTED_RESYNC))
+    Ok(Action::requeue(REGISTERED_RESYNC))
 }
 
 /// Something the binding needs is not there yet: say what, and look again later.
@@ -139,7 +148,7 @@ async fn waiting(
     reason: &str,
     message: &str,
 ) -> Result<Action> {
-    let parts = [PartState::not_ready(CONNECTED, reason, message)];
+    let parts = [PartState::not_ready(REGISTERED, reason, message)];
     write_status(binding, api, ctx, Phase::Pending, &parts, None).await?;
     Ok(Action::requeue(WAITING_RESYNC))
 }
@@ -153,26 +162,14 @@ async fn write_status(
     integration_id: Option<String>,
 ) -> Result<()> {
     let previous = binding.status.as_ref();
-    let ready = match parts
-        .iter()
-        .find(|p| !p.ready && p.type_ != RECONCILIATION_PAUSED)
-    {
-        None => PartState::ready(
-            READY,
-            "Connected",
-            parts.first().map(|p| p.message.clone()).unwrap_or_default(),
-        ),
-        Some(part) if part.failed => PartState::failed(READY, &part.reason, part.message.clone()),
-        Some(part) => PartState::not_ready(READY, &part.reason, part.message.clone()),
-    };
-    let mut all = vec![ready];
-    all.extend(parts.iter().cloned());
     let generation = binding.meta().generation;
-    let conditions = merge_conditions(
+    let when_ready = parts.first().map(|p| p.message.clone()).unwrap_or_default();
+    let conditions = compute_conditions(
         previous
             .map(|s| s.conditions.as_slice())
             .unwrap_or_default(),
-        &all,
+        parts,
+        ("Registered", when_ready),
         generation,
         Timestamp::now(),
     );
@@ -205,7 +202,7 @@ async fn write_status(
     .await?;
     if previous.and_then(|s| s.phase) != Some(phase) {
         let (type_, reason) = match phase {
-            Phase::Ready => (EventType::Normal, "Connected"),
+            Phase::Ready => (EventType::Normal, "Registered"),
             Phase::Failed => (EventType::Warning, "RegistrationFailed"),
             Phase::Paused => (EventType::Normal, "Paused"),
             _ => (EventType::Normal, "Waiting"),
@@ -218,7 +215,7 @@ async fn write_status(
         if let Err(error) = ctx
             .recorder
             .publish(
-                &event(type_, reason, "Connect", note),
+                &event(type_, reason, "Register", note),
                 &binding.object_ref(&()),
             )
             .await
@@ -229,7 +226,7 @@ async fn write_status(
     Ok(())
 }
 
-async fn disconnect(binding: &IntegrationBinding, ctx: &Context) -> Result<Action> {
+async fn unregister(binding: &IntegrationBinding, ctx: &Context) -> Result<Action> {
     let tenants: Api<MemoryTenant> = Api::all(ctx.client.clone());
     // Without its tenant the registration went with the tenant's cleanup.
     if let Some(tenant) = tenants.get_opt(&binding.spec.tenant_ref.name).await?

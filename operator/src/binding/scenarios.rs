@@ -82,8 +82,8 @@ async fn a_missing_tenant_is_a_condition_and_a_later_look() {
     let connected = status
         .conditions
         .iter()
-        .find(|c| c.type_ == "Connected")
-        .expect("Connected");
+        .find(|c| c.type_ == "Registered")
+        .expect("Registered");
     assert_eq!(
         (connected.status.as_str(), connected.reason.as_str()),
         ("False", "TenantNotFound")
@@ -135,7 +135,7 @@ async fn a_valid_binding_is_registered_and_unregistered_on_deletion() {
         )
         .await;
     let status = expect_status(&mut server, &binding).await;
-    server.expect_event(NAMESPACE, "Connected").await;
+    server.expect_event(NAMESPACE, "Registered").await;
     assert_eq!(
         server.finished().await.expect("ok"),
         Action::requeue(Duration::from_secs(600))

@@ -55,12 +55,12 @@ impl Postgres {
                 ],
             ))
             .await
-            .map_err(|e| ProvisionError::Database(e.to_string()))?;
+            .map_err(ProvisionError::Database)?;
         // No row back: unchanged (read its id) or the tenant is not registered.
         let id = match row {
             Some(row) => Some(
                 row.try_get_by_index::<Uuid>(0)
-                    .map_err(|e| ProvisionError::Database(e.to_string()))?,
+                    .map_err(ProvisionError::Database)?,
             ),
             None => transaction
                 .query_one_raw(Statement::from_sql_and_values(
@@ -70,15 +70,15 @@ impl Postgres {
                     [plan.tenant.to_string().into(), record.name.clone().into()],
                 ))
                 .await
-                .map_err(|e| ProvisionError::Database(e.to_string()))?
+                .map_err(ProvisionError::Database)?
                 .map(|row| row.try_get_by_index::<Uuid>(0))
                 .transpose()
-                .map_err(|e| ProvisionError::Database(e.to_string()))?,
+                .map_err(ProvisionError::Database)?,
         };
         transaction
             .commit()
             .await
-            .map_err(|e| ProvisionError::Database(e.to_string()))?;
+            .map_err(ProvisionError::Database)?;
         Ok(id)
     }
 
@@ -101,12 +101,9 @@ impl Postgres {
             ))
             .await;
         match deleted {
-            Ok(_) => transaction
-                .commit()
-                .await
-                .map_err(|e| ProvisionError::Database(e.to_string())),
+            Ok(_) => transaction.commit().await.map_err(ProvisionError::Database),
             Err(error) if error.to_string().contains("does not exist") => Ok(()),
-            Err(error) => Err(ProvisionError::Database(error.to_string())),
+            Err(error) => Err(ProvisionError::Database(error)),
         }
     }
 }

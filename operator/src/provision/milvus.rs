@@ -98,7 +98,7 @@ impl Milvus {
             &plan.vectors.shape(),
         )
         .await
-        .map_err(|error| ProvisionError::VectorStore(error.to_string()))
+        .map_err(ProvisionError::from)
     }
 
     pub async fn load_state(&self, collection: &str) -> Result<LoadState, ProvisionError> {
@@ -193,5 +193,5 @@ impl Milvus {
 }
 
 fn vector_error(error: MilvusError) -> ProvisionError {
-    ProvisionError::VectorStore(error.to_string())
+    ProvisionError::from(error)
 }

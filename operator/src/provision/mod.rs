@@ -7,17 +7,40 @@ pub mod milvus;
 pub mod password;
 pub mod postgres;
 
-/// A provisioning step that failed, in words a user can act on.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// A provisioning step that failed, in words a user can act on, with the error that caused it.
+#[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
     #[error("PostgreSQL: {0}")]
-    Database(String),
+    Database(#[from] sea_orm::DbErr),
+    #[error("PostgreSQL: {set} migrations in schema {schema} failed: {source}")]
+    Migration {
+        set: &'static str,
+        schema: String,
+        #[source]
+        source: sea_orm::DbErr,
+    },
+    #[error("invalid database URL: {0}")]
+    DatabaseUrl(#[source] sea_orm::sqlx::Error),
     #[error("Milvus: {0}")]
-    VectorStore(String),
+    VectorStore(#[source] Box<::milvus::v2::prelude::Error>),
+    #[error("Milvus: {0}")]
+    Collection(#[source] Box<memoryc_crds::milvus::CollectionError>),
     /// The spec names what belongs to another tenant or to the installation; retrying cannot
     /// help, a spec change can.
     #[error("{0}")]
     Conflict(String),
+}
+
+impl From<::milvus::v2::prelude::Error> for ProvisionError {
+    fn from(error: ::milvus::v2::prelude::Error) -> Self {
+        Self::VectorStore(Box::new(error))
+    }
+}
+
+impl From<memoryc_crds::milvus::CollectionError> for ProvisionError {
+    fn from(error: memoryc_crds::milvus::CollectionError) -> Self {
+        Self::Collection(Box::new(error))
+    }
 }
 
 #[cfg(test)]

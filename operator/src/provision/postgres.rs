@@ -76,8 +76,7 @@ impl Postgres {
     /// Connects with a role that may create roles and schemas (a superuser, or CREATEROLE with
     /// CREATE on the database).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, ProvisionError> {
-        let parsed = PgConnectOptions::from_str(url)
-            .map_err(|e| ProvisionError::Database(format!("invalid database URL: {e}")))?;
+        let parsed = PgConnectOptions::from_str(url).map_err(ProvisionError::DatabaseUrl)?;
         let address = DatabaseAddress {
             host: parsed.get_host().to_string(),
             port: parsed.get_port(),
@@ -578,7 +577,11 @@ impl Postgres {
             .map(|row| row.try_get_by_index::<Uuid>(0))
             .transpose()
             .map_err(db_error)?
-            .ok_or_else(|| ProvisionError::Database("admin user vanished".into()))?;
+            .ok_or_else(|| {
+                ProvisionError::Database(DbErr::RecordNotFound(
+                    "the tenant's admin user vanished".into(),
+                ))
+            })?;
         transaction.commit().await.map_err(db_error)?;
         Ok(user_id)
     }
@@ -982,12 +985,14 @@ fn is_undefined_table(error: &DbErr) -> bool {
     text.contains("does not exist") || text.contains("42P01")
 }
 
-fn migration_error(set: &str, schema: &str, error: DbErr) -> ProvisionError {
-    ProvisionError::Database(format!(
-        "{set} migrations in schema {schema} failed: {error}"
-    ))
+fn migration_error(set: &'static str, schema: &str, error: DbErr) -> ProvisionError {
+    ProvisionError::Migration {
+        set,
+        schema: schema.to_string(),
+        source: error,
+    }
 }
 
 fn db_error(error: DbErr) -> ProvisionError {
-    ProvisionError::Database(error.to_string())
+    ProvisionError::Database(error)
 }

@@ -61,12 +61,18 @@ pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(address).await
 }
 
+pub const METRICS_PATH: &str = "/metrics";
+pub const LIVENESS_PATH: &str = "/healthz";
+pub const READINESS_PATH: &str = "/readyz";
+/// Every path served.
+pub const PATHS: [&str; 3] = [METRICS_PATH, LIVENESS_PATH, READINESS_PATH];
+
 fn respond(request: &Request<Incoming>, health: &Health) -> Response<Full<Bytes>> {
     if request.method() != Method::GET {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
     }
     match request.uri().path() {
-        "/metrics" => {
+        METRICS_PATH => {
             let mut response = text(StatusCode::OK, &health.metrics.render());
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -76,9 +82,9 @@ fn respond(request: &Request<Incoming>, health: &Health) -> Response<Full<Bytes>
             );
             response
         }
-        "/healthz" => text(StatusCode::OK, "ok\n"),
-        "/readyz" if health.ready.load(Ordering::Relaxed) => text(StatusCode::OK, "ready\n"),
-        "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
+        LIVENESS_PATH => text(StatusCode::OK, "ok\n"),
+        READINESS_PATH if health.ready.load(Ordering::Relaxed) => text(StatusCode::OK, "ready\n"),
+        READINESS_PATH => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
 }

@@ -41,6 +41,12 @@ const READY_RESYNC: Duration = Duration::from_secs(300);
 /// How soon a tenant still coming up (pods starting) is looked at again.
 const PROVISIONING_RESYNC: Duration = Duration::from_secs(15);
 
+/// One reconcile of a MemoryTenant, in a span that names it (its logs and errors carry it).
+#[tracing::instrument(
+    name = "reconcile",
+    skip_all,
+    fields(memorytenant = %tenant.name_any(), generation = tenant.metadata.generation)
+)]
 pub async fn reconcile(tenant: Arc<MemoryTenant>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile(TENANT_KIND);
     let api: Api<MemoryTenant> = Api::all(ctx.client.clone());

@@ -197,8 +197,31 @@ pub fn network_policy(plan: &TenantPlan, settings: &Settings) -> NetworkPolicy {
     }
 }
 
+/// The kinds of object the tenant controller applies from these builders. The operator's RBAC
+/// (the chart's ClusterRole) must let it create and patch each.
+pub const APPLIED_KINDS: [&str; 10] = [
+    <Namespace as k8s_openapi::Resource>::KIND,
+    <ServiceAccount as k8s_openapi::Resource>::KIND,
+    <ResourceQuota as k8s_openapi::Resource>::KIND,
+    <NetworkPolicy as k8s_openapi::Resource>::KIND,
+    <Role as k8s_openapi::Resource>::KIND,
+    <RoleBinding as k8s_openapi::Resource>::KIND,
+    <Secret as k8s_openapi::Resource>::KIND,
+    <Deployment as k8s_openapi::Resource>::KIND,
+    <Service as k8s_openapi::Resource>::KIND,
+    <PodDisruptionBudget as k8s_openapi::Resource>::KIND,
+];
+
 /// What the tenant's owners may do in its namespace.
 pub fn admin_role(plan: &TenantPlan) -> Role {
+    Role {
+        metadata: metadata(plan, ADMIN_ROLE_NAME, "rbac"),
+        rules: Some(admin_rules()),
+    }
+}
+
+/// The rules of [`admin_role`], the same for every tenant.
+pub fn admin_rules() -> Vec<PolicyRule> {
     let rule = |groups: &[&str], resources: &[&str], verbs: &[&str]| PolicyRule {
         api_groups: Some(groups.iter().map(|g| g.to_string()).collect()),
         resources: Some(resources.iter().map(|r| r.to_string()).collect()),
@@ -209,15 +232,12 @@ pub fn admin_role(plan: &TenantPlan) -> Role {
     let write = [
         "get", "list", "watch", "create", "update", "patch", "delete",
     ];
-    Role {
-        metadata: metadata(plan, ADMIN_ROLE_NAME, "rbac"),
-        rules: Some(vec![
-            rule(&[""], &["secrets"], &write),
-            rule(&["memoryc.dev"], &["integrationbindings"], &write),
-            rule(&[""], &["pods", "pods/log", "services", "events"], &read),
-            rule(&["apps"], &["deployments"], &read),
-        ]),
-    }
+    vec![
+        rule(&[""], &["secrets"], &write),
+        rule(&["memoryc.dev"], &["integrationbindings"], &write),
+        rule(&[""], &["pods", "pods/log", "services", "events"], &read),
+        rule(&["apps"], &["deployments"], &read),
+    ]
 }
 
 /// Binds the tenant's owners to [`admin_role`].
@@ -527,6 +547,32 @@ mod tests {
     fn text(secret: &Secret, key: &str) -> String {
         let data = secret.data.as_ref().expect("data");
         String::from_utf8(data[key].0.clone()).expect("utf8")
+    }
+
+    #[test]
+    fn every_builder_makes_a_kind_the_operator_declares_it_applies() {
+        fn kind<K: k8s_openapi::Resource>(_: &K) -> &'static str {
+            K::KIND
+        }
+        let plan = plan(Isolation::Dedicated);
+        let settings = Settings::local();
+        let built = [
+            kind(&namespace(&plan, false)),
+            kind(&service_account(&plan)),
+            kind(&resource_quota(&plan)),
+            kind(&network_policy(&plan, &settings)),
+            kind(&admin_role(&plan)),
+            kind(&admin_role_binding(&plan)),
+            kind(&credentials_secret(&plan, &settings, &credentials())),
+            kind(&platform_deployment(&plan, &settings, "hash")),
+            kind(&platform_service(&plan)),
+            kind(&platform_disruption_budget(&plan)),
+        ];
+        let mut built = built.to_vec();
+        built.sort_unstable();
+        let mut declared = APPLIED_KINDS.to_vec();
+        declared.sort_unstable();
+        assert_eq!(built, declared);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use memoryc_crds::resources::status::condition_types::{READY, RECONCILIATION_PAU
 use memoryc_crds::resources::{MemoryTenantStatus, Phase};
 
 use super::plan::TenantPlan;
-use crate::conditions::{PartState, merge_conditions, same_conditions};
+use crate::conditions::{PartState, compute_conditions, merge_conditions, same_conditions};
 
 /// The status after a reconcile that observed `parts` (DatabaseReady, VectorStoreReady,
 /// CredentialsReady, PlatformReady).
@@ -25,32 +25,19 @@ pub fn tenant_status(
     } else {
         Phase::Provisioning
     };
-    let ready = match parts
-        .iter()
-        .find(|p| p.failed)
-        .or_else(|| parts.iter().find(|p| !p.ready))
-    {
-        None => PartState::ready(
-            READY,
-            "Provisioned",
-            format!(
-                "schema {}, collection {}, API at {}",
-                plan.schema, plan.collection, plan.api_endpoint
-            ),
-        ),
-        Some(part) if part.failed => PartState::failed(READY, &part.reason, part.message.clone()),
-        Some(part) => PartState::not_ready(READY, &part.reason, part.message.clone()),
-    };
-    let mut all = vec![ready];
-    all.extend(parts.iter().cloned());
+    let when_ready = format!(
+        "schema {}, collection {}, API at {}",
+        plan.schema, plan.collection, plan.api_endpoint
+    );
     MemoryTenantStatus {
         observed_generation: generation,
         phase: Some(phase),
-        conditions: merge_conditions(
+        conditions: compute_conditions(
             previous
                 .map(|s| s.conditions.as_slice())
                 .unwrap_or_default(),
-            &all,
+            parts,
+            ("Provisioned", when_ready),
             generation,
             now,
         ),

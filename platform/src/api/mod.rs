@@ -29,6 +29,7 @@ use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::auth::permission::Requirement;
 use crate::domain::limits::MAX_REQUEST_BODY_BYTES;
 pub use state::AppState;
 
@@ -36,6 +37,28 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole HTTP surface; `request_timeout` bounds every request; `cors` answers browsers of
 /// the configured origins.
+/// Liveness probe, outside `/api/v1`.
+pub const LIVENESS_PATH: &str = "/healthz";
+/// Readiness probe, outside `/api/v1`.
+pub const READINESS_PATH: &str = "/readyz";
+/// Prometheus metrics, outside `/api/v1`.
+pub const METRICS_PATH: &str = "/metrics";
+
+/// Every path served without a credential: the probes and metrics, and the public routes of
+/// `/api/v1` (what probes and scrapers may be pointed at).
+pub fn unauthenticated_paths() -> Vec<&'static str> {
+    let mut paths = vec![LIVENESS_PATH, READINESS_PATH, METRICS_PATH];
+    paths.extend(
+        permissions::ROUTES
+            .iter()
+            .filter(|route| matches!(route.requirement, Requirement::Public))
+            .map(|route| route.path),
+    );
+    paths.sort_unstable();
+    paths.dedup();
+    paths
+}
+
 pub fn router(
     state: AppState,
     request_timeout: Duration,
@@ -58,9 +81,9 @@ pub fn router(
         ));
     let routes = Router::new()
         .nest("/api/v1", api)
-        .route("/healthz", get(monitoring::live))
-        .route("/readyz", get(monitoring::health))
-        .route("/metrics", get(metrics::metrics))
+        .route(LIVENESS_PATH, get(monitoring::live))
+        .route(READINESS_PATH, get(monitoring::health))
+        .route(METRICS_PATH, get(metrics::metrics))
         .fallback(not_found);
     let router = hardening::with_security_headers(routes)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))

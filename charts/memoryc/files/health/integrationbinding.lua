@@ -10,22 +10,22 @@ if generation ~= nil and observed ~= nil and observed < generation then
   hs.message = "Waiting for the operator to act on generation " .. generation
   return hs
 end
-local connected = nil
+local registered = nil
 if obj.status.conditions ~= nil then
   for _, condition in ipairs(obj.status.conditions) do
-    if condition.type == "Connected" then
-      connected = condition
+    if condition.type == "Registered" then
+      registered = condition
     end
   end
 end
 local phase = obj.status.phase
-local reason = (connected and connected.reason) or ""
-local message = (connected and connected.message) or ""
+local reason = (registered and registered.reason) or ""
+local message = (registered and registered.message) or ""
 local unfixable = { WrongNamespace = true, SecretKeyMissing = true, InvalidSettings = true }
 if phase == "Paused" then
   hs.status = "Suspended"
   hs.message = "spec.paused is true: the operator changes nothing"
-elseif phase == "Ready" and connected ~= nil and connected.status == "True" then
+elseif phase == "Ready" and registered ~= nil and registered.status == "True" then
   hs.status = "Healthy"
   hs.message = message
 elseif phase == "Failed" or unfixable[reason] then
