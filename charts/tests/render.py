@@ -951,7 +951,8 @@ def check_rbac(r: Release) -> None:
                 kind in RESOURCE_OF_TYPE,
                 f"the operator applies {kind}: add its resource to RESOURCE_OF_TYPE",
             ):
-                needed.append((*RESOURCE_OF_TYPE[kind], ["create", "patch"]))
+                # Applied, and watched by the operator's label.
+                needed.append((*RESOURCE_OF_TYPE[kind], ["create", "patch", "list", "watch"]))
         for group, resource, verbs in needed:
             for verb in verbs:
                 r.report.check(

@@ -1,12 +1,15 @@
-//! Runs both controllers until shutdown: MemoryTenant (owning the objects it creates, watched by
-//! the operator's label so unrelated Secrets and Deployments are never cached) and
-//! IntegrationBinding.
+//! Runs both controllers until shutdown: MemoryTenant (watching every kind it applies,
+//! `desired::APPLIED_KINDS`, by the operator's label so unrelated objects are never cached: a
+//! child edited or deleted by someone else is put back at once) and IntegrationBinding.
 
 use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Api;
 use kube::runtime::{Controller, watcher};
 use memoryc_crds::contract::labels;
@@ -34,8 +37,15 @@ pub async fn run(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
         watcher::Config::default().any_semantic(),
     )
     .owns(Api::<Namespace>::all(client.clone()), managed.clone())
+    .owns(Api::<ServiceAccount>::all(client.clone()), managed.clone())
+    .owns(Api::<ResourceQuota>::all(client.clone()), managed.clone())
+    .owns(Api::<NetworkPolicy>::all(client.clone()), managed.clone())
+    .owns(Api::<Role>::all(client.clone()), managed.clone())
+    .owns(Api::<RoleBinding>::all(client.clone()), managed.clone())
     .owns(Api::<Secret>::all(client.clone()), managed.clone())
-    .owns(Api::<Deployment>::all(client.clone()), managed)
+    .owns(Api::<Deployment>::all(client.clone()), managed.clone())
+    .owns(Api::<Service>::all(client.clone()), managed.clone())
+    .owns(Api::<PodDisruptionBudget>::all(client.clone()), managed)
     .graceful_shutdown_on(shutdown(stop.clone()))
     .run(
         tenant::controller::reconcile,

@@ -197,8 +197,9 @@ pub fn network_policy(plan: &TenantPlan, settings: &Settings) -> NetworkPolicy {
     }
 }
 
-/// The kinds of object the tenant controller applies from these builders. The operator's RBAC
-/// (the chart's ClusterRole) must let it create and patch each.
+/// The kinds of object the tenant controller applies from these builders, and watches (by the
+/// operator's label). The operator's RBAC (the chart's ClusterRole) must let it create, patch,
+/// list and watch each.
 pub const APPLIED_KINDS: [&str; 10] = [
     <Namespace as k8s_openapi::Resource>::KIND,
     <ServiceAccount as k8s_openapi::Resource>::KIND,
