@@ -564,6 +564,27 @@ async fn relationships_are_derived_from_meaning_and_content(backends: Backends) 
         "The staging database is PostgreSQL 16 on the shared cluster.",
     )
     .await;
+    // BUILDS_ON is found when the later memory's event finds the earlier one among its
+    // neighbours, so the earlier one must be searchable first (Milvus makes a write visible
+    // within its consistency window, not at once).
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            let (status, body) = platform
+                .call(
+                    Method::GET,
+                    "/api/v1/memories?query=staging%20database%20PostgreSQL%2016&limit=10",
+                    Some(key),
+                    None,
+                )
+                .await;
+            status == StatusCode::OK
+                && body["results"]
+                    .as_array()
+                    .is_some_and(|results| results.iter().any(|r| r["memory_id"] == staging))
+        })
+        .await,
+        "the staging memory became searchable"
+    );
     let more = create(
         &platform,
         key,

@@ -796,16 +796,7 @@ impl Postgres {
             }
         }
         // The shared platform can no longer act for the tenant.
-        if plan.isolation == Isolation::Shared {
-            roles::remove_platform_login(
-                &self.admin,
-                &plan.control_schema,
-                plan.tenant.as_str(),
-                &plan.platform_login,
-            )
-            .await
-            .map_err(db_error)?;
-        }
+        self.remove_platform_login(plan).await?;
         if self.schema_exists(&plan.control_schema).await? {
             // As the operator, not the role: a retained role may own nothing we can reach.
             let transaction = self.scoped(None, &plan.control_schema).await?;
@@ -864,16 +855,7 @@ impl Postgres {
             }
             Isolation::Shared => {}
         }
-        if plan.isolation == Isolation::Shared {
-            roles::remove_platform_login(
-                &self.admin,
-                &plan.control_schema,
-                plan.tenant.as_str(),
-                &plan.platform_login,
-            )
-            .await
-            .map_err(db_error)?;
-        }
+        self.remove_platform_login(plan).await?;
         // Privileges (CONNECT, memberships) and anything else they still own go with the roles;
         // a privileged role of the same name is never the tenant's.
         if roles::role_standing(&self.admin, &plan.role)
@@ -889,6 +871,21 @@ impl Postgres {
             .await
             .map_err(db_error)?;
         Ok(())
+    }
+
+    /// A Shared tenant's platform login and its row in the control tables, removed.
+    async fn remove_platform_login(&self, plan: &TenantPlan) -> Result<(), ProvisionError> {
+        if plan.isolation != Isolation::Shared {
+            return Ok(());
+        }
+        roles::remove_platform_login(
+            &self.admin,
+            &plan.control_schema,
+            plan.tenant.as_str(),
+            &plan.platform_login,
+        )
+        .await
+        .map_err(db_error)
     }
 
     async fn drop_own_schema(&self, plan: &TenantPlan, schema: &str) -> Result<(), ProvisionError> {

@@ -248,24 +248,11 @@ impl TestPlatform {
         key: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base_url));
-        if let Some(key) = key {
-            request = request.header("X-API-Key", key);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request sent");
-        let status = response.status();
-        let text = response.text().await.expect("body read");
-        let json = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        let caller = match key {
+            Some(key) => Caller::Key(key.to_string()),
+            None => Caller::Nobody,
         };
-        (status, json)
+        self.call_as(&caller, method, path, body).await
     }
 
     pub async fn call_as(
