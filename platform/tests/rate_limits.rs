@@ -389,12 +389,13 @@ async fn a_tenants_burst_limit_caps_requests_per_second() {
     at_start_of_a_window().await;
     let started = std::time::Instant::now();
     let mut statuses = Vec::new();
+    let mut refusal = None;
     for _ in 0..5 {
-        statuses.push(
-            get(&platform, &tenant.api_key, "/api/v1/memories")
-                .await
-                .status(),
-        );
+        let response = get(&platform, &tenant.api_key, "/api/v1/memories").await;
+        statuses.push(response.status());
+        if response.status() == StatusCode::TOO_MANY_REQUESTS && refusal.is_none() {
+            refusal = Some(response.json::<serde_json::Value>().await.expect("json"));
+        }
     }
     // Five requests within a second span at most two one-second windows of two each.
     assert!(
@@ -406,5 +407,9 @@ async fn a_tenants_burst_limit_caps_requests_per_second() {
         "{statuses:?}"
     );
     assert_eq!(statuses[0], StatusCode::OK);
+    // The refusal names the burst: two requests per one-second window.
+    let refusal = refusal.expect("a 429 body");
+    assert_eq!(refusal["context"]["limit"], 2, "{refusal}");
+    assert_eq!(refusal["context"]["window_seconds"], 1, "{refusal}");
     platform.shutdown().await;
 }

@@ -105,12 +105,16 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         .await
     {
         RateDecision::Allowed { limit, remaining } => (limit, remaining),
-        RateDecision::Limited { limit, retry_after } => {
+        RateDecision::Limited {
+            limit,
+            retry_after,
+            window,
+        } => {
             return audit
                 .finish(
                     &state,
                     AuditOutcome::RateLimited,
-                    rate_limited(limit, retry_after),
+                    rate_limited(limit, retry_after, window),
                 )
                 .await;
         }
@@ -182,23 +186,30 @@ fn locked_out(retry_after: Duration) -> Response {
         "too many failed authentications from this address; retry after the given seconds",
         None,
         retry_after,
+        rate_limit::WINDOW,
     )
 }
 
-fn rate_limited(limit: u32, retry_after: Duration) -> Response {
+fn rate_limited(limit: u32, retry_after: Duration, window: Duration) -> Response {
     too_many_requests(
         "too many requests for this credential and route; retry after the given seconds",
         Some(limit),
         retry_after,
+        window,
     )
 }
 
 /// 429 with `Retry-After` and the window in the body's context (and the limit, when one
-/// was exceeded).
-fn too_many_requests(message: &'static str, limit: Option<u32>, retry_after: Duration) -> Response {
+/// was exceeded: `limit` requests per `window_seconds`).
+fn too_many_requests(
+    message: &'static str,
+    limit: Option<u32>,
+    retry_after: Duration,
+    window: Duration,
+) -> Response {
     let seconds = whole_seconds(retry_after);
     let mut context = serde_json::json!({
-        "window_seconds": rate_limit::WINDOW.as_secs(),
+        "window_seconds": window.as_secs(),
         "retry_after_seconds": seconds,
     });
     if let Some(limit) = limit {

@@ -24,8 +24,16 @@ pub const BURST_WINDOW: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateDecision {
-    Allowed { limit: u32, remaining: u32 },
-    Limited { limit: u32, retry_after: Duration },
+    Allowed {
+        limit: u32,
+        remaining: u32,
+    },
+    /// Over `limit` requests per `window`.
+    Limited {
+        limit: u32,
+        retry_after: Duration,
+        window: Duration,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,7 +162,11 @@ impl RateLimiter {
             }
         };
         if count > u64::from(limit) {
-            return RateDecision::Limited { limit, retry_after };
+            return RateDecision::Limited {
+                limit,
+                retry_after,
+                window: WINDOW,
+            };
         }
         if let Some(burst) = burst {
             let (_, rest_of_second) = window_of(now, BURST_WINDOW);
@@ -165,8 +177,9 @@ impl RateLimiter {
             {
                 Ok(in_second) if in_second > u64::from(burst) => {
                     return RateDecision::Limited {
-                        limit,
+                        limit: burst,
                         retry_after: rest_of_second,
+                        window: BURST_WINDOW,
                     };
                 }
                 Ok(_) => {}
@@ -180,7 +193,11 @@ impl RateLimiter {
             let tenant_key = format!("{scope}|*|{method} {route}");
             match self.counter.hit(&tenant_key, WINDOW, now).await {
                 Ok(all) if all > tenant_limit => {
-                    return RateDecision::Limited { limit, retry_after };
+                    return RateDecision::Limited {
+                        limit,
+                        retry_after,
+                        window: WINDOW,
+                    };
                 }
                 Ok(_) => {}
                 Err(error) => {
