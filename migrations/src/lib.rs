@@ -10,7 +10,6 @@ pub use sea_orm_migration;
 use sea_orm_migration::prelude::*;
 
 pub mod control;
-pub mod roles;
 pub mod tenant;
 
 /// Migrations of the control schema.

@@ -9,8 +9,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
-use crate::provision::milvus::Milvus;
-use crate::provision::postgres::Postgres;
+use crate::provision::Provisioner;
 use crate::settings::Settings;
 use crate::telemetry::metrics::Metrics;
 
@@ -21,8 +20,8 @@ pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
     pub settings: Settings,
-    pub postgres: Postgres,
-    pub milvus: Milvus,
+    /// Storage and registration outside Kubernetes.
+    pub provisioner: Arc<dyn Provisioner>,
     pub metrics: Arc<Metrics>,
     pub backoff: RetryBackoff,
 }
@@ -31,8 +30,7 @@ impl Context {
     pub fn new(
         client: Client,
         settings: Settings,
-        postgres: Postgres,
-        milvus: Milvus,
+        provisioner: Arc<dyn Provisioner>,
         metrics: Arc<Metrics>,
         instance: Option<String>,
     ) -> Self {
@@ -44,8 +42,7 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             settings,
-            postgres,
-            milvus,
+            provisioner,
             metrics,
             backoff: RetryBackoff::default(),
         }

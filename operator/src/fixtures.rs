@@ -12,8 +12,7 @@ use serde_json::{Value, json};
 use tower_test::mock::{Handle, SendResponse};
 
 use crate::context::Context;
-use crate::provision::milvus::Milvus;
-use crate::provision::postgres::Postgres;
+use crate::provision::Provisioner;
 use crate::settings::Settings;
 use crate::telemetry::metrics::Metrics;
 
@@ -38,19 +37,18 @@ pub struct MockApiServer {
         Option<tokio::task::JoinHandle<crate::error::Result<kube::runtime::controller::Action>>>,
 }
 
-/// A context whose Kubernetes client talks to the mock, with real PostgreSQL and Milvus.
+/// A context whose Kubernetes client talks to the mock, provisioning with `provisioner` (the
+/// real servers or the in-memory stand-in).
 pub fn context(
     settings: Settings,
-    postgres: Postgres,
-    milvus: Milvus,
+    provisioner: Arc<dyn Provisioner>,
 ) -> (Arc<Context>, MockApiServer) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
     let ctx = Context::new(
         client,
         settings,
-        postgres,
-        milvus,
+        provisioner,
         Arc::new(Metrics::default()),
         None,
     );

@@ -12,6 +12,7 @@ use kube::Client;
 use memoryc_operator::config::Config;
 use memoryc_operator::context::Context;
 use memoryc_operator::leader::LeaderElector;
+use memoryc_operator::provision::Backends;
 use memoryc_operator::provision::milvus::Milvus;
 use memoryc_operator::provision::postgres::Postgres;
 use memoryc_operator::telemetry::http::{self, Health};
@@ -67,8 +68,10 @@ async fn run(config: Config) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let ctx = Arc::new(Context::new(
         client.clone(),
         settings,
-        postgres,
-        Milvus::new(config.milvus_url.clone()).with_token(config.milvus_token.clone()),
+        Arc::new(Backends {
+            postgres,
+            milvus: Milvus::new(config.milvus_url.clone()).with_token(config.milvus_token.clone()),
+        }),
         metrics,
         Some(identity.clone()),
     ));

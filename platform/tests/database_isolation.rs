@@ -5,8 +5,8 @@
 
 mod test_support;
 
+use memoryc_control::roles;
 use memoryc_crds::layout::TenantName;
-use memoryc_migrations::roles;
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use serde_json::json;

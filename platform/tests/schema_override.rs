@@ -4,9 +4,9 @@
 
 mod test_support;
 
+use memoryc_control::roles;
 use memoryc_crds::layout::{Isolation, TenantName};
 use memoryc_migrations::TenantMigrator;
-use memoryc_migrations::roles;
 use memoryc_migrations::sea_orm_migration::MigratorTrait;
 use memoryc_platform::app::Platform;
 use memoryc_platform::services::memory_service::{CreateMemory, TenantScope};

@@ -1,5 +1,5 @@
 //! Adds `tenant_logins`: per Shared tenant, the PostgreSQL login the shared platform uses for
-//! that tenant's statements (see `roles::ensure_platform_login`). Keyed by tenant name because a
+//! that tenant's statements (see `memoryc_control::roles::ensure_platform_login`). Keyed by tenant name because a
 //! tenant's tables are used before its registration row exists (its first user is created
 //! first); whoever erases the tenant removes the row.
 

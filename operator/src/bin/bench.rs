@@ -19,6 +19,7 @@ use kube::client::Body;
 use memoryc_crds::layout::Isolation;
 use memoryc_crds::resources::{DeletionPolicy, MemoryTenant, MemoryTenantSpec};
 use memoryc_operator::context::Context;
+use memoryc_operator::provision::Backends;
 use memoryc_operator::provision::milvus::Milvus;
 use memoryc_operator::provision::postgres::{Postgres, ident};
 use memoryc_operator::settings::Settings;
@@ -68,11 +69,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         database: postgres.address().clone(),
         ..Settings::local()
     };
+    let backends = Arc::new(Backends {
+        postgres: postgres.clone(),
+        milvus: Milvus::new(args.milvus_url.clone()),
+    });
     let ctx = Arc::new(Context::new(
         stand_in_client(),
         settings.clone(),
-        postgres.clone(),
-        Milvus::new(args.milvus_url.clone()),
+        backends.clone(),
         Arc::new(Metrics::default()),
         None,
     ));
@@ -169,7 +173,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let plan = TenantPlan::for_tenant(&doomed, &settings)?;
             postgres.erase(&plan).await?;
             if plan.is_dedicated() {
-                ctx.milvus.drop_collection(&plan.collection).await?;
+                backends.milvus.drop_collection(&plan.collection).await?;
             } else {
                 let collection = memoryc_operator::provision::milvus::CollectionPlan {
                     collection: plan.collection.clone(),
@@ -177,7 +181,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     isolation: plan.isolation,
                     vectors: plan.vectors,
                 };
-                ctx.milvus.erase(&collection).await?;
+                backends.milvus.erase(&collection).await?;
             }
         }
         postgres

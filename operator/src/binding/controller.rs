@@ -97,7 +97,7 @@ async fn register(
         return Err(Error::Missing("tenant vanished".into()));
     };
     let plan = TenantPlan::for_tenant(&tenant, &ctx.settings)?;
-    let registered = match ctx.postgres.register_integration(&plan, &record).await {
+    let registered = match ctx.provisioner.register_integration(&plan, &record).await {
         Ok(Some(id)) => id,
         Ok(None) => {
             let message = format!(
@@ -232,7 +232,7 @@ async fn unregister(binding: &IntegrationBinding, ctx: &Context) -> Result<Actio
     if let Some(tenant) = tenants.get_opt(&binding.spec.tenant_ref.name).await?
         && let Ok(plan) = TenantPlan::for_cleanup(&tenant, &ctx.settings)
     {
-        ctx.postgres
+        ctx.provisioner
             .unregister_integration(&plan, &binding.name_any())
             .await?;
     }

@@ -2,10 +2,15 @@
 //! registration, and its Milvus collection. Each step checks before it changes, so running it
 //! again completes a half-provisioned tenant and changes nothing on a complete one.
 
+#[cfg(test)]
+pub mod in_memory;
 pub mod integrations;
 pub mod milvus;
-pub mod password;
 pub mod postgres;
+pub mod provisioner;
+
+pub use memoryc_control::password;
+pub use provisioner::{Backends, Provisioner};
 
 /// A provisioning step that failed, in words a user can act on, with the error that caused it.
 #[derive(Debug, thiserror::Error)]

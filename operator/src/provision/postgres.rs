@@ -1,6 +1,6 @@
 //! PostgreSQL: per tenant a `NOLOGIN` owner role holding its schemas and tables (migrations run
 //! as it), a login role with DML on those tables and nothing else (see
-//! [`memoryc_migrations::roles`]), for a Shared tenant a second login with the same rights that
+//! [`memoryc_control::roles`]), for a Shared tenant a second login with the same rights that
 //! only the shared platform uses (its password in the control table `tenant_logins`), and the
 //! tenant's registration in the control tables of the platform that serves it (tenant row, admin
 //! user, admin API key).
@@ -11,16 +11,21 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use chrono::Utc;
+use memoryc_control::api_keys;
+use memoryc_control::entities::api_key as api_key_entity;
+use memoryc_control::roles::{self, RoleStanding};
+use memoryc_control::settings::{self, Settings};
+use memoryc_control::tenants;
 use memoryc_crds::api_key;
 use memoryc_crds::contract::{TENANT_ADMIN_ROLE, TENANT_ADMIN_USERNAME};
 use memoryc_crds::layout::Isolation;
-use memoryc_migrations::roles::{self, RoleStanding};
 use memoryc_migrations::sea_orm_migration::MigratorTrait;
 use memoryc_migrations::{ControlMigrator, TenantMigrator};
 use sea_orm::sqlx::postgres::PgConnectOptions;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, Statement, TransactionTrait, Value,
+    DbErr, Statement, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -176,18 +181,11 @@ impl Postgres {
         }
         if self.schema_exists(&plan.control_schema).await? {
             let transaction = self.scoped(None, &plan.control_schema).await?;
-            let registered = transaction
-                .query_one_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "SELECT name FROM tenants WHERE schema_name = $1 AND name <> $2 LIMIT 1",
-                    [plan.schema.clone().into(), plan.tenant.to_string().into()],
-                ))
-                .await;
+            let registered =
+                tenants::registered_to_schema(&transaction, &plan.schema, plan.tenant.as_str())
+                    .await;
             let other = match registered {
-                Ok(row) => row
-                    .map(|row| row.try_get_by_index::<String>(0))
-                    .transpose()
-                    .map_err(db_error)?,
+                Ok(other) => other,
                 Err(error) if is_undefined_table(&error) => None,
                 Err(error) => return Err(db_error(error)),
             };
@@ -397,7 +395,6 @@ impl Postgres {
                     &plan.control_schema,
                     plan.tenant.as_str(),
                     &plan.platform_login,
-                    super::password::generate,
                 )
                 .await
                 .map_err(db_error)?;
@@ -596,61 +593,20 @@ impl Postgres {
         let transaction = self
             .scoped(control_owner(plan), &plan.control_schema)
             .await?;
-        let name = plan.tenant.to_string();
-        let existing = transaction
-            .query_one_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT tenant_id FROM tenants WHERE name = $1",
-                [name.clone().into()],
-            ))
+        let registration = tenants::Registration {
+            name: &plan.tenant,
+            display_name: &plan.display_name,
+            isolation: plan.isolation,
+            schema_name: &plan.schema,
+            collection_name: &plan.collection,
+        };
+        let proposed = Uuid::parse_str(&plan.uid).unwrap_or_else(|_| Uuid::now_v7());
+        let registered = tenants::ensure(&transaction, proposed, &registration)
             .await
-            .map_err(db_error)?
-            .map(|row| row.try_get_by_index::<Uuid>(0))
-            .transpose()
             .map_err(db_error)?;
-        let values = |id: Uuid| -> Vec<Value> {
-            vec![
-                id.into(),
-                name.clone().into(),
-                plan.display_name.clone().into(),
-                plan.isolation.as_str().into(),
-                plan.schema.clone().into(),
-                plan.collection.clone().into(),
-            ]
-        };
-        let tenant_id = match existing {
-            Some(id) => {
-                transaction
-                    .execute_raw(Statement::from_sql_and_values(
-                        DbBackend::Postgres,
-                        "UPDATE tenants SET display_name = $3, isolation = $4, schema_name = $5, \
-                         collection_name = $6 WHERE tenant_id = $1 AND name = $2 AND \
-                         (display_name, isolation, schema_name, collection_name) \
-                         IS DISTINCT FROM ($3, $4, $5, $6)",
-                        values(id),
-                    ))
-                    .await
-                    .map_err(db_error)?;
-                id
-            }
-            None => {
-                let id = Uuid::parse_str(&plan.uid).unwrap_or_else(|_| Uuid::now_v7());
-                transaction
-                    .execute_raw(Statement::from_sql_and_values(
-                        DbBackend::Postgres,
-                        "INSERT INTO tenants (tenant_id, name, display_name, isolation, \
-                         schema_name, collection_name, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, now())",
-                        values(id),
-                    ))
-                    .await
-                    .map_err(db_error)?;
-                report.tenant_registered = true;
-                id
-            }
-        };
         transaction.commit().await.map_err(db_error)?;
-        Ok(tenant_id)
+        report.tenant_registered |= registered.created;
+        Ok(registered.tenant_id)
     }
 
     /// The tenant's settings row as the spec says; written only when it differs, so a
@@ -661,50 +617,27 @@ impl Postgres {
         tenant_id: Uuid,
         report: &mut DatabaseReport,
     ) -> Result<(), ProvisionError> {
-        let settings = &plan.platform_settings;
+        let plan_settings = &plan.platform_settings;
+        let wanted = Settings {
+            pii_policy: Some(plan_settings.pii_policy.to_string()),
+            rate_limit_per_minute: Some(plan_settings.rate_limit_per_minute),
+            analytics_schedule: Some(plan_settings.analytics_schedule.clone()),
+            search_ef: Some(plan_settings.search_ef),
+            max_memories: plan_settings.max_memories,
+            insight_ttl_hours: Some(
+                i32::try_from(plan_settings.insight_ttl_hours).unwrap_or(i32::MAX),
+            ),
+            insight_min_confidence: Some(plan_settings.insight_min_confidence),
+            rate_limit_burst: Some(plan_settings.burst),
+        };
         let transaction = self
             .scoped(control_owner(plan), &plan.control_schema)
             .await?;
-        let written = transaction
-            .execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "INSERT INTO tenant_settings (tenant_id, pii_policy, rate_limit_per_minute, \
-                 analytics_schedule, search_ef, max_memories, insight_ttl_hours, \
-                 insight_min_confidence, rate_limit_burst, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now()) \
-                 ON CONFLICT (tenant_id) DO UPDATE SET pii_policy = EXCLUDED.pii_policy, \
-                 rate_limit_per_minute = EXCLUDED.rate_limit_per_minute, \
-                 analytics_schedule = EXCLUDED.analytics_schedule, \
-                 search_ef = EXCLUDED.search_ef, max_memories = EXCLUDED.max_memories, \
-                 insight_ttl_hours = EXCLUDED.insight_ttl_hours, \
-                 insight_min_confidence = EXCLUDED.insight_min_confidence, \
-                 rate_limit_burst = EXCLUDED.rate_limit_burst, updated_at = now() \
-                 WHERE (tenant_settings.pii_policy, tenant_settings.rate_limit_per_minute, \
-                 tenant_settings.analytics_schedule, tenant_settings.search_ef, \
-                 tenant_settings.max_memories, tenant_settings.insight_ttl_hours, \
-                 tenant_settings.insight_min_confidence, tenant_settings.rate_limit_burst) \
-                 IS DISTINCT FROM (EXCLUDED.pii_policy, EXCLUDED.rate_limit_per_minute, \
-                 EXCLUDED.analytics_schedule, EXCLUDED.search_ef, EXCLUDED.max_memories, \
-                 EXCLUDED.insight_ttl_hours, EXCLUDED.insight_min_confidence, \
-                 EXCLUDED.rate_limit_burst)",
-                [
-                    tenant_id.into(),
-                    settings.pii_policy.into(),
-                    settings.rate_limit_per_minute.into(),
-                    settings.analytics_schedule.clone().into(),
-                    settings.search_ef.into(),
-                    settings.max_memories.into(),
-                    i32::try_from(settings.insight_ttl_hours)
-                        .unwrap_or(i32::MAX)
-                        .into(),
-                    settings.insight_min_confidence.into(),
-                    settings.burst.into(),
-                ],
-            ))
+        let written = settings::apply(&transaction, tenant_id, &wanted)
             .await
             .map_err(db_error)?;
         transaction.commit().await.map_err(db_error)?;
-        report.settings_applied = written.rows_affected() > 0;
+        report.settings_applied = written;
         Ok(())
     }
 
@@ -723,52 +656,37 @@ impl Postgres {
             .await?;
         if let Some(presented) = presented
             && let Some(prefix) = api_key::prefix_of(presented)
+            && api_keys::is_live(
+                &transaction,
+                tenant_id,
+                prefix,
+                &api_key::hash(presented),
+                Utc::now(),
+            )
+            .await
+            .map_err(db_error)?
         {
-            let valid = transaction
-                .query_one_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "SELECT 1 FROM api_keys WHERE prefix = $1 AND tenant_id = $2 AND key_hash = $3 \
-                     AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
-                    [
-                        prefix.into(),
-                        tenant_id.into(),
-                        api_key::hash(presented).into(),
-                    ],
-                ))
-                .await
-                .map_err(db_error)?
-                .is_some();
-            if valid {
-                transaction.commit().await.map_err(db_error)?;
-                return Ok(presented.to_string());
-            }
+            transaction.commit().await.map_err(db_error)?;
+            return Ok(presented.to_string());
         }
         let issued = api_key::generate();
-        transaction
-            .execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "UPDATE api_keys SET revoked_at = now() WHERE tenant_id = $1 AND name = $2 \
-                 AND revoked_at IS NULL",
-                [tenant_id.into(), OPERATOR_KEY_NAME.into()],
-            ))
+        let now = Utc::now();
+        api_keys::revoke_named(&transaction, tenant_id, OPERATOR_KEY_NAME, now)
             .await
             .map_err(db_error)?;
-        transaction
-            .execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "INSERT INTO api_keys (key_id, tenant_id, user_id, name, prefix, key_hash, role, \
-                 created_at, expires_at, revoked_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, now(), NULL, NULL)",
-                [
-                    Uuid::now_v7().into(),
-                    tenant_id.into(),
-                    user_id.into(),
-                    OPERATOR_KEY_NAME.into(),
-                    issued.prefix.clone().into(),
-                    issued.hash.clone().into(),
-                    TENANT_ADMIN_ROLE.into(),
-                ],
-            ))
+        let key = api_key_entity::Model {
+            key_id: Uuid::now_v7(),
+            tenant_id,
+            user_id,
+            name: OPERATOR_KEY_NAME.to_string(),
+            prefix: issued.prefix.clone(),
+            key_hash: issued.hash.clone(),
+            role: TENANT_ADMIN_ROLE.to_string(),
+            created_at: now,
+            expires_at: None,
+            revoked_at: None,
+        };
+        api_keys::insert(&transaction, key)
             .await
             .map_err(db_error)?;
         transaction.commit().await.map_err(db_error)?;
@@ -800,14 +718,15 @@ impl Postgres {
         if self.schema_exists(&plan.control_schema).await? {
             // As the operator, not the role: a retained role may own nothing we can reach.
             let transaction = self.scoped(None, &plan.control_schema).await?;
-            let revoked = transaction
-                .execute_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "UPDATE api_keys SET revoked_at = now() WHERE revoked_at IS NULL \
-                     AND tenant_id IN (SELECT tenant_id FROM tenants WHERE name = $1)",
-                    [plan.tenant.to_string().into()],
-                ))
-                .await;
+            let revoked = match tenants::find_by_name(&transaction, plan.tenant.as_str()).await {
+                Ok(Some(registered)) => {
+                    api_keys::revoke_all(&transaction, registered.tenant_id, Utc::now())
+                        .await
+                        .map(|_| ())
+                }
+                Ok(None) => Ok(()),
+                Err(error) => Err(error),
+            };
             match revoked {
                 Ok(_) => transaction.commit().await.map_err(db_error)?,
                 // The control tables were never created: nothing to revoke.
@@ -828,30 +747,19 @@ impl Postgres {
             }
             Isolation::Shared if self.schema_exists(&plan.control_schema).await? => {
                 let transaction = self.scoped(None, &plan.control_schema).await?;
-                let name: Value = plan.tenant.to_string().into();
-                // api_keys and integrations go with the tenant row (ON DELETE CASCADE); its
-                // policy rules (grants) name it by id, so they go first.
-                for sql in [
-                    "DELETE FROM outbox WHERE tenant_name = $1",
-                    "DELETE FROM policy_rules WHERE \
-                     (ptype LIKE 'g%' AND v2 IN (SELECT tenant_id::text FROM tenants WHERE name = $1)) \
-                     OR (ptype LIKE 'p%' AND v1 IN (SELECT tenant_id::text FROM tenants WHERE name = $1))",
-                    "DELETE FROM tenants WHERE name = $1",
-                ] {
-                    match transaction
-                        .execute_raw(Statement::from_sql_and_values(
-                            DbBackend::Postgres,
-                            sql,
-                            [name.clone()],
-                        ))
-                        .await
-                    {
-                        Ok(_) => {}
-                        Err(error) if is_undefined_table(&error) => {}
-                        Err(error) => return Err(db_error(error)),
-                    }
+                let unregistered = match tenants::find_by_name(&transaction, plan.tenant.as_str())
+                    .await
+                {
+                    Ok(Some(registered)) => tenants::unregister(&transaction, &registered).await,
+                    Ok(None) => Ok(()),
+                    Err(error) => Err(error),
+                };
+                match unregistered {
+                    Ok(()) => transaction.commit().await.map_err(db_error)?,
+                    // The control tables were never created: nothing is registered.
+                    Err(error) if is_undefined_table(&error) => {}
+                    Err(error) => return Err(db_error(error)),
                 }
-                transaction.commit().await.map_err(db_error)?;
             }
             Isolation::Shared => {}
         }
@@ -959,7 +867,7 @@ impl Postgres {
 
 /// Who writes the control tables: the tenant's login when it has its own platform, the
 /// operator (like the shared platform) otherwise.
-fn control_owner(plan: &TenantPlan) -> Option<&str> {
+pub(super) fn control_owner(plan: &TenantPlan) -> Option<&str> {
     match plan.isolation {
         Isolation::Dedicated => Some(&plan.role),
         Isolation::Shared => None,
@@ -977,7 +885,7 @@ fn is_duplicate(error: &DbErr) -> bool {
     text.contains("already exists") || text.contains("42710")
 }
 
-fn is_undefined_table(error: &DbErr) -> bool {
+pub(super) fn is_undefined_table(error: &DbErr) -> bool {
     let text = error.to_string();
     text.contains("does not exist") || text.contains("42P01")
 }

@@ -1,8 +1,8 @@
 //! Provisioning against the real PostgreSQL and Milvus (see `crate::test_support`).
 
+use memoryc_control::roles;
 use memoryc_crds::layout::Isolation;
 use memoryc_migrations::ControlMigrator;
-use memoryc_migrations::roles;
 use memoryc_migrations::sea_orm_migration::MigratorTrait;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 

@@ -122,7 +122,7 @@ async fn provision(
     if let Some(conflict) = namespace_conflict(&plan, existing_namespace.as_ref()) {
         return refuse(tenant, api, ctx, &conflict).await;
     }
-    match ctx.postgres.check_claims(&plan).await {
+    match ctx.provisioner.check_claims(&plan).await {
         Ok(()) => {}
         Err(ProvisionError::Conflict(conflict)) => {
             return refuse(tenant, api, ctx, &conflict).await;
@@ -147,7 +147,7 @@ async fn provision(
         previous.is_some_and(|s| s.phase.is_some() && s.phase != Some(Phase::Pending));
 
     let (database, registration) = match ctx
-        .postgres
+        .provisioner
         .provision(
             &plan,
             &found.password,
@@ -190,7 +190,7 @@ async fn provision(
         isolation: plan.isolation,
         vectors: plan.vectors,
     };
-    let vector_store = match ctx.milvus.ensure_collection(&collection).await {
+    let vector_store = match ctx.provisioner.ensure_collection(&collection).await {
         Ok(report) => {
             if was_provisioned && report.created {
                 happenings
@@ -490,7 +490,7 @@ async fn cleanup(tenant: &MemoryTenant, ctx: &Context) -> Result<Action> {
     };
     let note = match tenant.spec.deletion_policy {
         DeletionPolicy::Retain => {
-            ctx.postgres.retain(&plan).await?;
+            ctx.provisioner.retain(&plan).await?;
             format!(
                 "deletionPolicy Retain: kept schema {} and collection {}; disabled role {} and the operator's API keys",
                 plan.schema, plan.collection, plan.role
@@ -503,8 +503,7 @@ async fn cleanup(tenant: &MemoryTenant, ctx: &Context) -> Result<Action> {
                 isolation: plan.isolation,
                 vectors: plan.vectors,
             };
-            ctx.milvus.erase(&collection).await?;
-            ctx.postgres.erase(&plan).await?;
+            ctx.provisioner.erase(&plan, &collection).await?;
             format!(
                 "deletionPolicy Delete: dropped schema {}, role {} and the tenant's vectors in {}",
                 plan.schema, plan.role, plan.collection

@@ -425,7 +425,7 @@ pub async fn drop_postgres_schemas(config: &Config) {
             let name: String = row.try_get("", "name")?;
             if let Ok(tenant) = memoryc_crds::layout::TenantName::parse(&name) {
                 for role in [tenant.role_name(), tenant.owner_role_name()] {
-                    memoryc_migrations::roles::drop_role(&db, &role).await?;
+                    memoryc_control::roles::drop_role(&db, &role).await?;
                 }
             }
         }

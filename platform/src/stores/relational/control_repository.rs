@@ -1,18 +1,16 @@
-//! [`TenantRegistry`] on sea-orm: tenants and API keys in the control tables, users in the
-//! tenant's own tables.
+//! [`TenantRegistry`]: tenants and API keys through the control plane (`memoryc_control`), users
+//! in the tenant's own tables.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use memoryc_control::api_keys;
+use memoryc_control::tenants::{self, Registration};
 use memoryc_crds::layout::{Isolation, TenantName, collection_for};
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
 use uuid::Uuid;
 
 use super::Databases;
-use super::entities::{api_key, policy_rule, tenant, user};
+use super::entities::{api_key, tenant, user};
 use crate::stores::{StoreError, StoredApiKey, Tenant, TenantRegistry, TenantUser};
 
 #[derive(Clone)]
@@ -29,73 +27,54 @@ impl SqlTenantRegistry {
 #[async_trait]
 impl TenantRegistry for SqlTenantRegistry {
     async fn register(&self, new: &Tenant) -> Result<(), StoreError> {
-        tenant::ActiveModel {
-            tenant_id: Set(new.tenant_id),
-            name: Set(new.name.to_string()),
-            display_name: Set(new.display_name.clone()),
-            isolation: Set(new.isolation.as_str().to_string()),
-            schema_name: Set(new.name.schema_name()),
-            collection_name: Set(collection_for(&new.name, new.isolation)),
-            created_at: Set(new.created_at),
-        }
-        .insert(self.databases.control())
+        let schema_name = new.name.schema_name();
+        let collection_name = collection_for(&new.name, new.isolation);
+        let registration = Registration {
+            name: &new.name,
+            display_name: &new.display_name,
+            isolation: new.isolation,
+            schema_name: &schema_name,
+            collection_name: &collection_name,
+        };
+        tenants::insert(
+            self.databases.control(),
+            new.tenant_id,
+            &registration,
+            new.created_at,
+        )
         .await?;
         Ok(())
     }
 
     async fn find_by_name(&self, name: &TenantName) -> Result<Option<Tenant>, StoreError> {
-        tenant::Entity::find()
-            .filter(tenant::Column::Name.eq(name.as_str()))
-            .one(self.databases.control())
+        tenants::find_by_name(self.databases.control(), name.as_str())
             .await?
             .map(to_tenant)
             .transpose()
     }
 
     async fn find_by_id(&self, tenant_id: Uuid) -> Result<Option<Tenant>, StoreError> {
-        tenant::Entity::find_by_id(tenant_id)
-            .one(self.databases.control())
+        tenants::find_by_id(self.databases.control(), tenant_id)
             .await?
             .map(to_tenant)
             .transpose()
     }
 
     async fn list(&self) -> Result<Vec<Tenant>, StoreError> {
-        tenant::Entity::find()
-            .order_by_asc(tenant::Column::Name)
-            .all(self.databases.control())
+        tenants::list(self.databases.control())
             .await?
             .into_iter()
             .map(to_tenant)
             .collect()
     }
 
-    /// Unregisters the tenant with its policy rules (grants and extra permissions), in one
-    /// transaction: a tenant created later under the same name starts with none of them.
+    /// Unregisters the tenant with its policy rules (grants and extra permissions): a tenant
+    /// created later under the same name starts with none of them.
     async fn remove(&self, tenant_id: Uuid) -> Result<(), StoreError> {
-        use policy_rule::Column;
-        let domain = tenant_id.to_string();
-        let transaction = self.databases.control().begin().await?;
-        policy_rule::Entity::delete_many()
-            .filter(
-                Condition::any()
-                    .add(
-                        Condition::all()
-                            .add(Column::Ptype.like("g%"))
-                            .add(Column::V2.eq(domain.clone())),
-                    )
-                    .add(
-                        Condition::all()
-                            .add(Column::Ptype.like("p%"))
-                            .add(Column::V1.eq(domain)),
-                    ),
-            )
-            .exec(&transaction)
-            .await?;
-        tenant::Entity::delete_by_id(tenant_id)
-            .exec(&transaction)
-            .await?;
-        transaction.commit().await?;
+        let control = self.databases.control();
+        if let Some(registered) = tenants::find_by_id(control, tenant_id).await? {
+            tenants::unregister(control, &registered).await?;
+        }
         Ok(())
     }
 
@@ -116,38 +95,29 @@ impl TenantRegistry for SqlTenantRegistry {
     }
 
     async fn insert_api_key(&self, key: &StoredApiKey) -> Result<(), StoreError> {
-        api_key::ActiveModel {
-            key_id: Set(key.key_id),
-            tenant_id: Set(key.tenant_id),
-            user_id: Set(key.user_id),
-            name: Set(key.name.clone()),
-            prefix: Set(key.prefix.clone()),
-            key_hash: Set(key.key_hash.clone()),
-            role: Set(key.role.clone()),
-            created_at: Set(key.created_at),
-            expires_at: Set(key.expires_at),
-            revoked_at: Set(key.revoked_at),
-        }
-        .insert(self.databases.control())
-        .await?;
+        let row = api_key::Model {
+            key_id: key.key_id,
+            tenant_id: key.tenant_id,
+            user_id: key.user_id,
+            name: key.name.clone(),
+            prefix: key.prefix.clone(),
+            key_hash: key.key_hash.clone(),
+            role: key.role.clone(),
+            created_at: key.created_at,
+            expires_at: key.expires_at,
+            revoked_at: key.revoked_at,
+        };
+        api_keys::insert(self.databases.control(), row).await?;
         Ok(())
     }
 
     async fn find_api_key(&self, prefix: &str) -> Result<Option<StoredApiKey>, StoreError> {
-        let row = api_key::Entity::find()
-            .filter(api_key::Column::Prefix.eq(prefix))
-            .one(self.databases.control())
-            .await?;
+        let row = api_keys::find_by_prefix(self.databases.control(), prefix).await?;
         Ok(row.map(to_api_key))
     }
 
     async fn list_api_keys(&self, tenant_id: Uuid) -> Result<Vec<StoredApiKey>, StoreError> {
-        let rows = api_key::Entity::find()
-            .filter(api_key::Column::TenantId.eq(tenant_id))
-            .order_by_desc(api_key::Column::CreatedAt)
-            .order_by_desc(api_key::Column::KeyId)
-            .all(self.databases.control())
-            .await?;
+        let rows = api_keys::list_of(self.databases.control(), tenant_id).await?;
         Ok(rows.into_iter().map(to_api_key).collect())
     }
 
@@ -157,15 +127,7 @@ impl TenantRegistry for SqlTenantRegistry {
         key_id: Uuid,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        // The tenant is part of the condition: a key id of another tenant changes nothing.
-        let result = api_key::Entity::update_many()
-            .col_expr(api_key::Column::RevokedAt, Expr::value(Some(at)))
-            .filter(api_key::Column::TenantId.eq(tenant_id))
-            .filter(api_key::Column::KeyId.eq(key_id))
-            .filter(api_key::Column::RevokedAt.is_null())
-            .exec(self.databases.control())
-            .await?;
-        Ok(result.rows_affected > 0)
+        Ok(api_keys::revoke(self.databases.control(), tenant_id, key_id, at).await?)
     }
 
     async fn find_user(

@@ -6,7 +6,7 @@
 //! whatever runs inside it, a trigger included, has that tenant's rights and no more, and can
 //! become no one else. A platform that logs in as its tenant (Dedicated) runs each transaction
 //! with `SET LOCAL ROLE` to that tenant's login and `SET LOCAL search_path` to its schema. The
-//! platform's own login holds no rights in tenant schemas (see `memoryc_migrations::roles`).
+//! platform's own login holds no rights in tenant schemas (see `memoryc_control::roles`).
 //! The embedded default keeps one SQLite file per tenant. The control tables live in their own
 //! schema (PostgreSQL) or file (SQLite).
 
@@ -28,8 +28,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use memoryc_control::roles;
 use memoryc_crds::layout::{TenantName, validate_schema_name};
-use memoryc_migrations::roles;
 use memoryc_migrations::sea_orm_migration::MigratorTrait;
 use memoryc_migrations::{ControlMigrator, TenantMigrator};
 use sea_orm::sea_query::{Alias, Asterisk, CommonTableExpression, Query, WithClause, WithQuery};
@@ -278,7 +278,7 @@ impl Databases {
 
     /// Creates the tenant's schema (or file) and runs the tenant migrations. Idempotent.
     /// PostgreSQL: the tenant gets an owner role, a `NOLOGIN` tenant role and the login this
-    /// platform uses for it, as the operator would make them (`memoryc_migrations::roles`),
+    /// platform uses for it, as the operator would make them (`memoryc_control::roles`),
     /// which needs a login that may create roles; where the operator provisions tenants, the
     /// platform's login has no such right.
     pub async fn provision_tenant(&self, tenant: &TenantName) -> Result<(), StoreError> {
@@ -310,7 +310,6 @@ impl Databases {
                     control_schema,
                     tenant.as_str(),
                     &platform_login,
-                    fresh_password,
                 )
                 .await?;
                 match roles::schema_owner(pool, &schema).await? {
@@ -699,15 +698,6 @@ fn suggests_stale_registration(error: &StoreError) -> bool {
 }
 
 /// A new password for a tenant's platform login: 32 letters and digits.
-fn fresh_password() -> String {
-    use rand::Rng;
-    rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(32)
-        .map(char::from)
-        .collect()
-}
-
 async fn connect_postgres(
     url: &str,
     control_schema: &str,

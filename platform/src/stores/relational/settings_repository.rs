@@ -1,13 +1,10 @@
-//! [`TenantSettingsStore`] on the control table `tenant_settings`.
+//! [`TenantSettingsStore`] on the control plane's tenant settings (`memoryc_control::settings`).
 
 use async_trait::async_trait;
-use chrono::Utc;
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, EntityTrait};
+use memoryc_control::settings::{self, Setting};
 use uuid::Uuid;
 
 use super::Databases;
-use super::entities::tenant_setting::{self, Column, Entity as TenantSetting};
 use crate::domain::pii::PiiPolicy;
 use crate::stores::{StoreError, TenantSettings, TenantSettingsStore};
 
@@ -21,20 +18,8 @@ impl SqlTenantSettings {
         Self { databases }
     }
 
-    /// Creates the row or updates only `column`, so the two settings never overwrite each other.
-    async fn upsert(
-        &self,
-        row: tenant_setting::ActiveModel,
-        column: Column,
-    ) -> Result<(), StoreError> {
-        TenantSetting::insert(row)
-            .on_conflict(
-                OnConflict::column(Column::TenantId)
-                    .update_columns([column, Column::UpdatedAt])
-                    .to_owned(),
-            )
-            .exec_without_returning(self.databases.control())
-            .await?;
+    async fn set(&self, tenant_id: Uuid, setting: Setting) -> Result<(), StoreError> {
+        settings::set(self.databases.control(), tenant_id, setting).await?;
         Ok(())
     }
 }
@@ -42,10 +27,7 @@ impl SqlTenantSettings {
 #[async_trait]
 impl TenantSettingsStore for SqlTenantSettings {
     async fn get(&self, tenant_id: Uuid) -> Result<TenantSettings, StoreError> {
-        let Some(row) = TenantSetting::find_by_id(tenant_id)
-            .one(self.databases.control())
-            .await?
-        else {
+        let Some(row) = settings::get(self.databases.control(), tenant_id).await? else {
             return Ok(TenantSettings::default());
         };
         let pii_policy = match row.pii_policy.as_deref() {
@@ -81,13 +63,8 @@ impl TenantSettingsStore for SqlTenantSettings {
         tenant_id: Uuid,
         policy: Option<PiiPolicy>,
     ) -> Result<(), StoreError> {
-        let row = tenant_setting::ActiveModel {
-            tenant_id: Set(tenant_id),
-            pii_policy: Set(policy.map(|p| p.as_str().to_string())),
-            updated_at: Set(Utc::now()),
-            ..Default::default()
-        };
-        self.upsert(row, Column::PiiPolicy).await
+        let policy = policy.map(|p| p.as_str().to_string());
+        self.set(tenant_id, Setting::PiiPolicy(policy)).await
     }
 
     async fn set_rate_limit(
@@ -99,13 +76,8 @@ impl TenantSettingsStore for SqlTenantSettings {
             .map(i32::try_from)
             .transpose()
             .map_err(|_| StoreError::Conflict("rate limit is too large".to_string()))?;
-        let row = tenant_setting::ActiveModel {
-            tenant_id: Set(tenant_id),
-            rate_limit_per_minute: Set(limit),
-            updated_at: Set(Utc::now()),
-            ..Default::default()
-        };
-        self.upsert(row, Column::RateLimitPerMinute).await
+        self.set(tenant_id, Setting::RateLimitPerMinute(limit))
+            .await
     }
 
     async fn set_analytics_schedule(
@@ -113,13 +85,8 @@ impl TenantSettingsStore for SqlTenantSettings {
         tenant_id: Uuid,
         schedule: Option<String>,
     ) -> Result<(), StoreError> {
-        let row = tenant_setting::ActiveModel {
-            tenant_id: Set(tenant_id),
-            analytics_schedule: Set(schedule),
-            updated_at: Set(Utc::now()),
-            ..Default::default()
-        };
-        self.upsert(row, Column::AnalyticsSchedule).await
+        self.set(tenant_id, Setting::AnalyticsSchedule(schedule))
+            .await
     }
 
     async fn set_search_ef(&self, tenant_id: Uuid, ef: Option<usize>) -> Result<(), StoreError> {
@@ -127,12 +94,6 @@ impl TenantSettingsStore for SqlTenantSettings {
             .map(i32::try_from)
             .transpose()
             .map_err(|_| StoreError::Conflict("search ef is too large".to_string()))?;
-        let row = tenant_setting::ActiveModel {
-            tenant_id: Set(tenant_id),
-            search_ef: Set(ef),
-            updated_at: Set(Utc::now()),
-            ..Default::default()
-        };
-        self.upsert(row, Column::SearchEf).await
+        self.set(tenant_id, Setting::SearchEf(ef)).await
     }
 }

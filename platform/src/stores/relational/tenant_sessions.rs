@@ -1,5 +1,5 @@
 //! The shared platform's PostgreSQL sessions for each Shared tenant, logged in as the login made
-//! for that tenant alone (`memoryc_migrations::roles::ensure_platform_login`).
+//! for that tenant alone (`memoryc_control::roles::ensure_platform_login`).
 //!
 //! PostgreSQL decides who a session may become by its login, not by its current role: a session
 //! of a login that were a member of every tenant's role would let anything running inside a

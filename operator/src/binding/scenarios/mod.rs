@@ -1,5 +1,8 @@
-//! IntegrationBinding reconcile scenarios against the mocked API server, with the real
-//! PostgreSQL holding the platform's control tables.
+//! IntegrationBinding reconcile scenarios against the mocked API server, with the in-memory
+//! provisioner and (in `servers`) with the real PostgreSQL holding the platform's control
+//! tables.
+
+mod servers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +19,11 @@ use serde_json::json;
 
 use super::controller::{FINALIZER, reconcile};
 use crate::fixtures::{self, MockApiServer};
+use crate::provision::in_memory::InMemoryProvisioner;
 use crate::provision::password;
 use crate::provision::postgres::ident;
+use crate::provision::{Backends, Provisioner};
+use crate::tenant::plan::TenantPlan;
 use crate::test_support::{self, settings, unique_name};
 
 const NAMESPACE: &str = "memoryc-acme";
@@ -63,8 +69,7 @@ async fn expect_status(
 async fn a_missing_tenant_is_a_condition_and_a_later_look() {
     let (ctx, mut server) = fixtures::context(
         settings("memoryc_control"),
-        test_support::postgres().await,
-        test_support::milvus(),
+        Arc::new(InMemoryProvisioner::default()),
     );
     let binding = binding("nobody");
     server.watch(tokio::spawn(reconcile(
@@ -95,19 +100,84 @@ async fn a_missing_tenant_is_a_condition_and_a_later_look() {
     );
 }
 
+/// Where the control tables are kept, and how to look into them.
+enum Records {
+    InMemory(Arc<InMemoryProvisioner>),
+    Servers {
+        backends: Arc<Backends>,
+        control: String,
+    },
+}
+
+impl Records {
+    fn provisioner(&self) -> Arc<dyn Provisioner> {
+        match self {
+            Self::InMemory(provisioner) => provisioner.clone(),
+            Self::Servers { backends, .. } => backends.clone(),
+        }
+    }
+
+    /// Whether integration `id` is recorded for the tenant, as the binding describes it.
+    async fn recorded(&self, plan: &TenantPlan, id: &str) -> bool {
+        match self {
+            Self::InMemory(provisioner) => {
+                provisioner
+                    .integration(plan, "roadmap")
+                    .is_some_and(|record| {
+                        record.kind == "GitHubProjects"
+                            && record.secret_name == "github-token"
+                            && record.settings["owner"] == "acme"
+                    })
+            }
+            Self::Servers { backends, control } => {
+                let sql = format!(
+                    "SELECT count(*) FROM {}.integrations WHERE integration_id = '{id}' \
+                     AND kind = 'GitHubProjects' AND secret_name = 'github-token' \
+                     AND settings->>'owner' = 'acme'",
+                    ident(control)
+                );
+                backends
+                    .postgres
+                    .connection()
+                    .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+                    .await
+                    .expect("query")
+                    .expect("row")
+                    .try_get_by_index::<i64>(0)
+                    .expect("count")
+                    == 1
+            }
+        }
+    }
+
+    async fn cleanup(&self, plan: &TenantPlan) {
+        let Self::Servers { backends, control } = self else {
+            return;
+        };
+        backends.postgres.erase(plan).await.expect("erase");
+        backends
+            .postgres
+            .connection()
+            .execute_unprepared(&format!("DROP SCHEMA IF EXISTS {} CASCADE", ident(control)))
+            .await
+            .expect("drop control");
+    }
+}
+
 #[tokio::test]
 async fn a_valid_binding_is_registered_and_unregistered_on_deletion() {
-    let control = format!(
-        "memoryc_control_test_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
-    let settings = settings(&control);
-    let pg = test_support::postgres().await;
+    registered_and_unregistered(Records::InMemory(Arc::default()), "memoryc_control").await;
+}
+
+async fn registered_and_unregistered(records: Records, control: &str) {
+    let settings = settings(control);
     let name = unique_name();
     let mut tenant = test_support::tenant(&name, Isolation::Shared);
     tenant.spec.namespace = Some(NAMESPACE.into());
     let plan = test_support::plan(&tenant, &settings);
-    pg.provision(&plan, &password::generate(), false, None)
+    records
+        .provisioner()
+        .provision(&plan, &password::generate(), false, None)
         .await
         .expect("provision tenant");
     tenant.status = Some(MemoryTenantStatus {
@@ -119,7 +189,7 @@ async fn a_valid_binding_is_registered_and_unregistered_on_deletion() {
     let secret = json!({"apiVersion": "v1", "kind": "Secret",
                         "metadata": {"name": "github-token", "namespace": NAMESPACE},
                         "data": {"token": "Z2hwX3NlY3JldA=="}});
-    let (ctx, mut server) = fixtures::context(settings, pg.clone(), test_support::milvus());
+    let (ctx, mut server) = fixtures::context(settings, records.provisioner());
     let binding = binding(&name);
     let tenant_path = format!("/apis/memoryc.dev/v1alpha1/memorytenants/{name}");
 
@@ -142,25 +212,7 @@ async fn a_valid_binding_is_registered_and_unregistered_on_deletion() {
     );
     assert_eq!(status.phase, Some(Phase::Ready));
     let id = status.integration_id.clone().expect("integration id");
-
-    let count = |sql: String| {
-        let pg = pg.clone();
-        async move {
-            pg.connection()
-                .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
-                .await
-                .expect("query")
-                .expect("row")
-                .try_get_by_index::<i64>(0)
-                .expect("count")
-        }
-    };
-    let registered = format!(
-        "SELECT count(*) FROM {}.integrations WHERE integration_id = '{id}' AND kind = 'GitHubProjects' \
-         AND secret_name = 'github-token' AND settings->>'owner' = 'acme'",
-        ident(&control)
-    );
-    assert_eq!(count(registered.clone()).await, 1);
+    assert!(records.recorded(&plan, &id).await);
 
     let mut deleting = binding.clone();
     deleting.status = Some(status);
@@ -179,14 +231,6 @@ async fn a_valid_binding_is_registered_and_unregistered_on_deletion() {
         json!({"op": "remove", "path": "/metadata/finalizers/0"})
     );
     server.finished().await.expect("cleaned up");
-    assert_eq!(count(registered).await, 0);
-
-    pg.erase(&plan).await.expect("erase");
-    pg.connection()
-        .execute_unprepared(&format!(
-            "DROP SCHEMA IF EXISTS {} CASCADE",
-            ident(&control)
-        ))
-        .await
-        .expect("drop control");
+    assert!(!records.recorded(&plan, &id).await);
+    records.cleanup(&plan).await;
 }

@@ -18,9 +18,8 @@
 //!
 //! Identifiers must be validated names (`[a-z0-9_$]`); they are quoted when spliced into SQL.
 
-use sea_orm_migration::sea_orm::{
-    ConnectionTrait, DbBackend, DbErr, Statement, TransactionSession, TransactionTrait,
-};
+use crate::password;
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, TransactionSession, TransactionTrait};
 
 /// Table privileges of a tenant's login on its own tables.
 pub const TENANT_TABLE_PRIVILEGES: &str = "SELECT, INSERT, UPDATE, DELETE";
@@ -269,20 +268,18 @@ pub async fn secure_schema<C: ConnectionTrait>(
 /// Makes sure the shared platform's login for one tenant exists and that `control_schema`'s
 /// `tenant_logins` row holds its password: a `LOGIN` role, unprivileged, member of nothing, with
 /// `CONNECT` on the database (its table rights come from [`secure_schema`]). When the role or the
-/// row is missing, or the role cannot log in, a password from `fresh_password` is set on the role
+/// row is missing, or the role cannot log in, a fresh [`password::generate`] is set on the role
 /// and recorded, in one transaction under an advisory lock, so two callers never leave the row
 /// and the role disagreeing. Deleting the row makes the next call set a new password. Returns
 /// whether anything changed. Refuses a privileged role of that name.
-pub async fn ensure_platform_login<C, F>(
+pub async fn ensure_platform_login<C>(
     db: &C,
     control_schema: &str,
     tenant: &str,
     login: &str,
-    fresh_password: F,
 ) -> Result<bool, DbErr>
 where
     C: ConnectionTrait + TransactionTrait,
-    F: FnOnce() -> String,
 {
     if role_standing(db, login).await? == RoleStanding::Privileged {
         return Err(DbErr::Custom(format!(
@@ -317,7 +314,7 @@ where
         transaction.commit().await?;
         return Ok(false);
     }
-    let password = fresh_password();
+    let password = password::generate();
     let role = ident(login);
     // A role with CREATEROLE but not superuser may not even name the privileged attributes in
     // ALTER ROLE; an existing role was found unprivileged above.

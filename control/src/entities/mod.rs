@@ -1,0 +1,9 @@
+//! sea-orm entities of the control tables. Names are unqualified: the connection's search path
+//! (PostgreSQL) or file (SQLite) decides which control schema they belong to.
+
+pub mod api_key;
+pub mod integration;
+pub mod outbox;
+pub mod policy_rule;
+pub mod tenant;
+pub mod tenant_setting;

@@ -1,0 +1,17 @@
+//! The Memory-C* control plane, defined once for the operator and the platform: which tenants
+//! exist and where their data lives ([`tenants`]), their API keys ([`api_keys`]), settings
+//! ([`settings`]) and integrations ([`integrations`]), on the sea-orm [`entities`] of the
+//! control tables; and the PostgreSQL roles and grants that keep tenants apart ([`roles`],
+//! [`password`]).
+//!
+//! Every function takes the connection it works on, so a caller decides which control schema
+//! (the shared one, or a Dedicated tenant's own) and which role it acts as. The tables come
+//! from `memoryc-migrations`.
+
+pub mod api_keys;
+pub mod entities;
+pub mod integrations;
+pub mod password;
+pub mod roles;
+pub mod settings;
+pub mod tenants;
