@@ -199,7 +199,7 @@ async fn redis_reads_after_writes_see_the_writes() {
 
 /// Two replicas share one Redis and one database: what A cached is not served once B wrote.
 #[tokio::test]
-async fn a_replica_never_serves_what_another_replica_changed() {
+async fn replicas_sharing_redis_never_serve_what_another_changed() {
     let dir_a = tempfile::tempdir().expect("temp dir");
     let dir_b = tempfile::tempdir().expect("temp dir");
     let config_a = config_with_cache(Backends::PostgresMilvus, CacheAt::Redis, &dir_a);

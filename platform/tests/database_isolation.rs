@@ -13,7 +13,7 @@ use serde_json::json;
 use test_support::{Backends, TestPlatform, postgres_url, test_config, unique};
 
 #[tokio::test]
-async fn a_trigger_planted_on_a_tenants_table_runs_with_that_tenants_rights_only() {
+async fn a_trigger_planted_on_a_tenants_postgres_table_runs_with_that_tenants_rights_only() {
     // The platform logs in as a role of its own: no superuser, NOINHERIT (membership in a
     // tenant's role lends it nothing until it becomes that tenant), allowed to create roles and
     // schemas because this installation has no operator and the platform provisions tenants.
@@ -268,7 +268,7 @@ async fn current_database(db: &sea_orm::DatabaseConnection) -> String {
 /// by the platform's login, no tenant role) is moved to the roles model when the platform
 /// starts, and serves as before.
 #[tokio::test]
-async fn a_tenant_provisioned_before_tenant_roles_is_repaired_at_start() {
+async fn a_postgres_tenant_provisioned_before_tenant_roles_is_repaired_at_start() {
     use memoryc_migrations::TenantMigrator;
     use memoryc_migrations::sea_orm_migration::MigratorTrait;
     use memoryc_platform::app::Platform;

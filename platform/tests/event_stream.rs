@@ -46,7 +46,7 @@ fn settings(prefix: &str, consumer: &str) -> StreamSettings {
 }
 
 #[tokio::test]
-async fn a_dead_consumers_events_are_taken_over_and_stored_once() {
+async fn a_dead_consumers_redis_events_are_taken_over_and_stored_once() {
     let dir = tempfile::tempdir().expect("temp dir");
     let databases = Databases::connect(&RelationalConfig::Sqlite {
         dir: dir.path().to_path_buf(),

@@ -197,7 +197,7 @@ async fn bodies_are_capped_in_size_depth_and_type() {
 }
 
 #[tokio::test]
-async fn nul_characters_are_refused_and_nothing_is_stored() {
+async fn nul_characters_are_refused_and_nothing_is_stored_in_postgres() {
     // PostgreSQL cannot hold U+0000 in text: the refusal must come before the database.
     let platform = TestPlatform::start(Backends::PostgresMilvus).await;
     let tenant = platform.create_tenant("Shared").await;

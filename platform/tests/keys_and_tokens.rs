@@ -678,7 +678,7 @@ async fn status_of(platform: &TestPlatform, caller: &Caller, path: &str) -> Stat
 /// the database again: a key revoked through one replica stops there at once, on a replica
 /// that does not cache at once, and on a caching replica once its trust runs out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoked_key_stops_on_every_replica_within_its_trust_window() {
+async fn a_revoked_key_stops_on_every_postgres_replica_within_its_trust_window() {
     let replica = |trust_ms: u64, config: &Config| {
         replica_of(Config {
             api_key_cache_ms: trust_ms,
@@ -735,7 +735,7 @@ async fn a_revoked_key_stops_on_every_replica_within_its_trust_window() {
 /// refuses the tenant's token and key at once; one that trusts a resolved tenant for
 /// `tenant_cache_ms` still serves it, then refuses it once that trust runs out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tenant_deleted_by_the_operator_is_refused_within_its_trust_window() {
+async fn a_tenant_the_operator_deletes_from_postgres_is_refused_within_its_trust_window() {
     use sea_orm::ConnectionTrait;
     let replica = |trust_ms: u64, config: &Config| {
         replica_of(Config {

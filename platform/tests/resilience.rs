@@ -97,7 +97,7 @@ async fn memories_written_while_milvus_is_down_become_searchable_once_it_returns
 }
 
 #[tokio::test]
-async fn a_relational_outage_answers_503_and_recovers() {
+async fn a_postgres_outage_answers_503_and_recovers() {
     let proxy = SwitchableProxy::start(socket_of(&test_support::postgres_url())).await;
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut config =

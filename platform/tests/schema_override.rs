@@ -14,7 +14,7 @@ use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait}
 use test_support::{Backends, test_config, unique};
 
 #[tokio::test]
-async fn a_registered_schema_name_is_where_the_tenants_data_lives() {
+async fn a_registered_postgres_schema_name_is_where_the_tenants_data_lives() {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let config = test_config(Backends::PostgresMilvus, data_dir.path().to_path_buf());
     let platform = Platform::build(config.clone()).await.expect("platform");

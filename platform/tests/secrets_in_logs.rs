@@ -32,7 +32,7 @@ fn jwt(claims: Value, secret: &str) -> String {
 }
 
 #[tokio::test]
-async fn a_full_run_logs_no_secret() {
+async fn a_full_run_on_postgres_milvus_and_redis_logs_no_secret() {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let log_path = data_dir.path().join("platform.log");
     let log = std::fs::File::create(&log_path).expect("log file");

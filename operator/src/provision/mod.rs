@@ -49,4 +49,4 @@ impl From<memoryc_crds::milvus::CollectionError> for ProvisionError {
 }
 
 #[cfg(test)]
-mod tests;
+mod servers;

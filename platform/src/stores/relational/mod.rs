@@ -813,7 +813,9 @@ async fn sqlite_tenant(
 }
 
 #[cfg(test)]
-mod tests {
+mod servers {
+    //! Against the PostgreSQL at `MEMORYC_TEST_DATABASE_URL`.
+
     use super::*;
 
     fn admin_url() -> String {

@@ -191,7 +191,9 @@ fn close_in_background(pool: PgPool) {
 }
 
 #[cfg(test)]
-mod tests {
+mod servers {
+    //! Against the PostgreSQL at `MEMORYC_TEST_DATABASE_URL`.
+
     use std::str::FromStr;
 
     use sea_orm::ConnectionTrait;

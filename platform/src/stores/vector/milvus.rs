@@ -746,8 +746,8 @@ fn parse_id(id: &str) -> Result<Uuid, VectorStoreError> {
 
 #[cfg(test)]
 mod tests {
-    //! Unit tests of the expression building, then the conformance checks against a real Milvus
-    //! at `MEMORYC_TEST_MILVUS_URL` (default `http://127.0.0.1:19530`).
+    //! Unit tests of the expression building, then (in `servers`) the conformance checks
+    //! against a real Milvus at `MEMORYC_TEST_MILVUS_URL` (default `http://127.0.0.1:19530`).
 
     use std::time::Instant;
 
@@ -880,48 +880,53 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn health_reports_a_running_milvus() {
-        store().health().await.expect("healthy");
-    }
+    mod servers {
+        //! Against the running Milvus.
 
-    #[tokio::test]
-    async fn dedicated_drop_space_removes_the_collection() {
-        let store = store();
-        let (a, _) = two_spaces(Isolation::Dedicated);
-        let collection = a.tenant.dedicated_collection();
-        store.ensure_space(&a).await.expect("ensure");
-        assert!(store.has_collection(&collection).await.expect("has"));
-        store.drop_space(&a).await.expect("drop");
-        assert!(!store.has_collection(&collection).await.expect("has"));
-    }
+        use super::*;
 
-    #[tokio::test]
-    async fn shared_tenants_share_one_collection() {
-        let store = store();
-        let (a, b) = two_spaces(Isolation::Shared);
-        store.ensure_space(&a).await.expect("ensure");
-        store.drop_space(&a).await.expect("drop");
-        assert!(
-            store.has_collection(SHARED_COLLECTION).await.expect("has"),
-            "dropping a shared tenant keeps the shared collection"
-        );
-        assert!(
-            !store
-                .has_collection(&a.tenant.dedicated_collection())
-                .await
-                .expect("has")
-        );
-        assert!(
-            !store
-                .has_collection(&b.tenant.dedicated_collection())
-                .await
-                .expect("has")
-        );
-    }
+        #[tokio::test]
+        async fn health_reports_a_running_milvus() {
+            store().health().await.expect("healthy");
+        }
 
-    /// One test per conformance check and layout.
-    macro_rules! conformance_tests {
+        #[tokio::test]
+        async fn dedicated_drop_space_removes_the_collection() {
+            let store = store();
+            let (a, _) = two_spaces(Isolation::Dedicated);
+            let collection = a.tenant.dedicated_collection();
+            store.ensure_space(&a).await.expect("ensure");
+            assert!(store.has_collection(&collection).await.expect("has"));
+            store.drop_space(&a).await.expect("drop");
+            assert!(!store.has_collection(&collection).await.expect("has"));
+        }
+
+        #[tokio::test]
+        async fn shared_tenants_share_one_collection() {
+            let store = store();
+            let (a, b) = two_spaces(Isolation::Shared);
+            store.ensure_space(&a).await.expect("ensure");
+            store.drop_space(&a).await.expect("drop");
+            assert!(
+                store.has_collection(SHARED_COLLECTION).await.expect("has"),
+                "dropping a shared tenant keeps the shared collection"
+            );
+            assert!(
+                !store
+                    .has_collection(&a.tenant.dedicated_collection())
+                    .await
+                    .expect("has")
+            );
+            assert!(
+                !store
+                    .has_collection(&b.tenant.dedicated_collection())
+                    .await
+                    .expect("has")
+            );
+        }
+
+        /// One test per conformance check and layout.
+        macro_rules! conformance_tests {
         ($($check:ident),* $(,)?) => {
             mod dedicated {
                 use super::*;
@@ -959,15 +964,16 @@ mod tests {
         };
     }
 
-    conformance_tests!(
-        ensure_space_is_idempotent,
-        search_returns_nearest_first,
-        search_many_answers_each_query,
-        upsert_replaces_existing_point,
-        delete_removes_points,
-        filters_by_category_and_user,
-        tenants_are_isolated,
-        drop_space_removes_everything,
-        dimension_mismatch_is_rejected,
-    );
+        conformance_tests!(
+            ensure_space_is_idempotent,
+            search_returns_nearest_first,
+            search_many_answers_each_query,
+            upsert_replaces_existing_point,
+            delete_removes_points,
+            filters_by_category_and_user,
+            tenants_are_isolated,
+            drop_space_removes_everything,
+            dimension_mismatch_is_rejected,
+        );
+    }
 }
