@@ -224,6 +224,7 @@ class CodeFacts:
     platform_public_paths: set[str] = field(default_factory=set)
     admin_rules: list[tuple[list[str], list[str], list[str]]] = field(default_factory=list)
     applied_types: set[str] = field(default_factory=set)
+    swept_types: set[str] = field(default_factory=set)
 
 
 def read_code_facts(report: Report) -> CodeFacts:
@@ -237,6 +238,7 @@ def read_code_facts(report: Report) -> CodeFacts:
         for rule in operator["tenant_admin_rules"]
     ]
     facts.applied_types = set(operator["applied_kinds"])
+    facts.swept_types = set(operator["swept_kinds"])
     # The platform reads MEMORYC_<FIELD> for each setting and ignores any other MEMORYC_
     # variable, so a misspelt one would be dropped without a word.
     facts.platform_env = set(platform["environment"])
@@ -250,6 +252,7 @@ def read_code_facts(report: Report) -> CodeFacts:
         ("unauthenticated paths (memoryc-platform describe)", facts.platform_public_paths),
         ("tenant-admin rules (memoryc-operator --describe)", facts.admin_rules),
         ("applied kinds (memoryc-operator --describe)", facts.applied_types),
+        ("swept kinds (memoryc-operator --describe)", facts.swept_types),
     ]:
         report.check(bool(value), f"found no {what}")
     return facts
@@ -953,6 +956,13 @@ def check_rbac(r: Release) -> None:
             ):
                 # Applied, and watched by the operator's label.
                 needed.append((*RESOURCE_OF_TYPE[kind], ["create", "patch", "list", "watch"]))
+        # Swept for orphans: listed by label and deleted.
+        for kind in sorted(r.facts.swept_types):
+            if r.report.check(
+                kind in RESOURCE_OF_TYPE,
+                f"the operator sweeps {kind}: add its resource to RESOURCE_OF_TYPE",
+            ):
+                needed.append((*RESOURCE_OF_TYPE[kind], ["list", "delete"]))
         for group, resource, verbs in needed:
             for verb in verbs:
                 r.report.check(

@@ -1,7 +1,7 @@
 //! What every reconcile gets: the Kubernetes client, the event recorder, the provisioning
 //! backends, the installation settings, metrics and the per-object retry backoff.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,6 +24,8 @@ pub struct Context {
     pub provisioner: Arc<dyn Provisioner>,
     pub metrics: Arc<Metrics>,
     pub backoff: RetryBackoff,
+    /// Tenants (by uid) this process has swept for orphaned children.
+    pub swept: SweptTenants,
 }
 
 impl Context {
@@ -45,6 +47,31 @@ impl Context {
             provisioner,
             metrics,
             backoff: RetryBackoff::default(),
+            swept: SweptTenants::default(),
+        }
+    }
+}
+
+/// The tenants whose orphan sweep this process has done (see `tenant::orphans`).
+#[derive(Default)]
+pub struct SweptTenants {
+    uids: Mutex<HashSet<String>>,
+}
+
+impl SweptTenants {
+    pub fn is_due(&self, uid: &str) -> bool {
+        self.uids.lock().map_or(true, |uids| !uids.contains(uid))
+    }
+
+    pub fn done(&self, uid: &str) {
+        if let Ok(mut uids) = self.uids.lock() {
+            uids.insert(uid.to_string());
+        }
+    }
+
+    pub fn forget(&self, uid: &str) {
+        if let Ok(mut uids) = self.uids.lock() {
+            uids.remove(uid);
         }
     }
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::telemetry::http;
-use crate::tenant::desired;
+use crate::tenant::{desired, orphans};
 
 /// Every `MEMORYC_OPERATOR_*` variable with its default (`null`: none), the paths served, the
 /// tenant-admin Role's rules and the kinds of object the tenant controller applies.
@@ -29,6 +29,7 @@ pub fn describe() -> Value {
         "paths": http::PATHS,
         "tenant_admin_rules": desired::admin_rules(),
         "applied_kinds": desired::APPLIED_KINDS,
+        "swept_kinds": orphans::swept_kinds(),
     })
 }
 

@@ -153,15 +153,8 @@ fn env_number(name: &str, default: usize) -> usize {
 /// `MEMORYC_MODEL_DIR`, else the package in the virtualenv `MEMORYC_VENV` names or in the
 /// checkout's `.venv`.
 fn model_dir() -> std::path::PathBuf {
-    let configured = std::env::var("MEMORYC_MODEL_DIR")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/model").to_string());
-    let configured = std::path::PathBuf::from(configured);
-    if configured.is_dir() {
-        return configured;
-    }
-    let checkout_venv = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv"));
-    memoryc_platform::embedding::model_location::in_virtualenv(&checkout_venv)
-        .unwrap_or_else(|| memoryc_platform::embedding::model_location::locate(&configured))
+    let checkout = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    memoryc_platform::embedding::model_location::for_checkout(checkout).unwrap_or_default()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {

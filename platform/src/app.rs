@@ -272,7 +272,7 @@ impl Platform {
         ));
         let analytics_repository = Arc::new(SqlAnalyticsRepository::new(databases.clone()));
         let (events, event_queue) = EventPublisher::new(QUEUE_CAPACITY);
-        let events = events.with_metrics(metrics.clone());
+        let events = events.with_metrics(Arc::new(metrics.clone()));
         let relationships = RelationshipDiscovery::new(
             memories.clone(),
             vectors.clone(),
@@ -601,7 +601,7 @@ fn read_cache(config: &Config, metrics: &PlatformMetrics) -> Result<Arc<ReadCach
         None => Arc::new(InProcessMemoryCache::new(config.cache_max_entries)),
     };
     Ok(Arc::new(
-        ReadCache::new(store, config.cache_ttl()).with_metrics(metrics.clone()),
+        ReadCache::new(store, config.cache_ttl()).with_metrics(Arc::new(metrics.clone())),
     ))
 }
 
@@ -694,9 +694,7 @@ async fn load_embedder(
     );
     let model = model
         .with_concurrent_passes(plan.passes)
-        .with_single_texts_through_candle(
-            config.embedding_single_text_pass == crate::config::SingleTextPass::Candle,
-        );
+        .with_single_text_pass(config.embedding_single_text_pass);
     let metered = MeteredEmbedder::new(model, metrics.clone());
     let batching = BatchingEmbedder::new(metered, config.embedding_batch_size, plan.passes)?;
     Ok(Arc::new(CachedEmbedder::new(

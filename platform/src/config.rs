@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::jwt::JwtSettings;
 use crate::auth::secret::Secret;
 use crate::domain::pii::PiiPolicy;
+pub use crate::embedding::minilm::SingleTextPass;
 
 /// Relational backend names accepted in `relational_backend`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,18 +20,6 @@ use crate::domain::pii::PiiPolicy;
 pub enum RelationalBackend {
     Sqlite,
     Postgres,
-}
-
-/// How a single text (a search query, mostly) is embedded: `embedding_single_text_pass`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SingleTextPass {
-    /// The single-sequence encoder (half-precision weights, packed once; see
-    /// `docs/decisions/0001-single-sequence-encoder.md`).
-    #[default]
-    Sequence,
-    /// candle's batched BERT, the reference implementation, as batches use.
-    Candle,
 }
 
 /// Vector backend names accepted in `vector_backend`.

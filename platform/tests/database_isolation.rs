@@ -272,7 +272,8 @@ async fn a_postgres_tenant_provisioned_before_tenant_roles_is_repaired_at_start(
     use memoryc_migrations::TenantMigrator;
     use memoryc_migrations::sea_orm_migration::MigratorTrait;
     use memoryc_platform::app::Platform;
-    use memoryc_platform::services::memory_service::{CreateMemory, TenantScope};
+    use memoryc_platform::auth::scope::TenantScope;
+    use memoryc_platform::services::memory_service::CreateMemory;
     use sea_orm::TransactionTrait;
 
     let data_dir = tempfile::tempdir().expect("temp dir");

@@ -9,7 +9,8 @@ use memoryc_crds::layout::{Isolation, TenantName};
 use memoryc_migrations::TenantMigrator;
 use memoryc_migrations::sea_orm_migration::MigratorTrait;
 use memoryc_platform::app::Platform;
-use memoryc_platform::services::memory_service::{CreateMemory, TenantScope};
+use memoryc_platform::auth::scope::TenantScope;
+use memoryc_platform::services::memory_service::CreateMemory;
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait};
 use test_support::{Backends, test_config, unique};
 

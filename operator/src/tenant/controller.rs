@@ -19,6 +19,7 @@ use memoryc_crds::resources::{DeletionPolicy, MemoryTenant, MemoryTenantStatus, 
 use serde_json::json;
 
 use super::desired::{self, Credentials};
+use super::orphans;
 use super::plan::TenantPlan;
 use super::status::{self, Happenings};
 use crate::apply::{FIELD_MANAGER, apply, apply_cluster};
@@ -136,12 +137,21 @@ async fn provision(
     apply(&ctx.client, &desired::network_policy(&plan, &ctx.settings)).await?;
     apply(&ctx.client, &desired::admin_role(&plan)).await?;
     apply(&ctx.client, &desired::admin_role_binding(&plan)).await?;
+    let uid = &plan.owner_reference.uid;
+    let mut orphans_removed = Vec::new();
+    if ctx.swept.is_due(uid) {
+        orphans_removed = orphans::sweep(&ctx.client, &plan).await?;
+        ctx.swept.done(uid);
+    }
 
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &plan.namespace);
     let existing = secrets.get_opt(&plan.credentials_secret).await?;
     let found = FoundCredentials::read(existing.as_ref(), &plan.role);
 
-    let mut happenings = Happenings::default();
+    let mut happenings = Happenings {
+        repairs: orphans_removed,
+        ..Happenings::default()
+    };
     let mut failure: Option<Error> = None;
     let was_provisioned =
         previous.is_some_and(|s| s.phase.is_some() && s.phase != Some(Phase::Pending));
@@ -488,6 +498,7 @@ async fn cleanup(tenant: &MemoryTenant, ctx: &Context) -> Result<Action> {
             return Ok(Action::await_change());
         }
     };
+    ctx.swept.forget(&plan.owner_reference.uid);
     let note = match tenant.spec.deletion_policy {
         DeletionPolicy::Retain => {
             ctx.provisioner.retain(&plan).await?;

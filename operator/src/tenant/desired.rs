@@ -213,6 +213,54 @@ pub const APPLIED_KINDS: [&str; 10] = [
     <PodDisruptionBudget as k8s_openapi::Resource>::KIND,
 ];
 
+/// The children the tenant controller applies in the tenant's namespace, as (kind, name): the
+/// orphan sweep deletes the tenant's other objects of those kinds.
+pub fn children(plan: &TenantPlan) -> Vec<(&'static str, String)> {
+    let mut children = vec![
+        (
+            <ServiceAccount as k8s_openapi::Resource>::KIND,
+            plan.platform_name.clone(),
+        ),
+        (
+            <ResourceQuota as k8s_openapi::Resource>::KIND,
+            QUOTA_NAME.to_string(),
+        ),
+        (
+            <NetworkPolicy as k8s_openapi::Resource>::KIND,
+            NETWORK_POLICY_NAME.to_string(),
+        ),
+        (
+            <Role as k8s_openapi::Resource>::KIND,
+            ADMIN_ROLE_NAME.to_string(),
+        ),
+        (
+            <RoleBinding as k8s_openapi::Resource>::KIND,
+            ADMIN_BINDING_NAME.to_string(),
+        ),
+        (
+            <Secret as k8s_openapi::Resource>::KIND,
+            plan.credentials_secret.clone(),
+        ),
+    ];
+    if plan.is_dedicated() {
+        children.extend([
+            (
+                <Deployment as k8s_openapi::Resource>::KIND,
+                plan.platform_name.clone(),
+            ),
+            (
+                <Service as k8s_openapi::Resource>::KIND,
+                plan.platform_name.clone(),
+            ),
+            (
+                <PodDisruptionBudget as k8s_openapi::Resource>::KIND,
+                plan.platform_name.clone(),
+            ),
+        ]);
+    }
+    children
+}
+
 /// What the tenant's owners may do in its namespace.
 pub fn admin_role(plan: &TenantPlan) -> Role {
     Role {
@@ -574,6 +622,39 @@ mod tests {
         let mut declared = APPLIED_KINDS.to_vec();
         declared.sort_unstable();
         assert_eq!(built, declared);
+    }
+
+    #[test]
+    fn the_sweeps_children_are_what_the_builders_make() {
+        fn child<K: k8s_openapi::Resource + kube::Resource>(object: &K) -> (&'static str, String) {
+            (
+                <K as k8s_openapi::Resource>::KIND,
+                object.meta().name.clone().expect("name"),
+            )
+        }
+        let settings = Settings::local();
+        for isolation in [Isolation::Shared, Isolation::Dedicated] {
+            let plan = plan(isolation);
+            let mut built = vec![
+                child(&service_account(&plan)),
+                child(&resource_quota(&plan)),
+                child(&network_policy(&plan, &settings)),
+                child(&admin_role(&plan)),
+                child(&admin_role_binding(&plan)),
+                child(&credentials_secret(&plan, &settings, &credentials())),
+            ];
+            if isolation == Isolation::Dedicated {
+                built.extend([
+                    child(&platform_deployment(&plan, &settings, "hash")),
+                    child(&platform_service(&plan)),
+                    child(&platform_disruption_budget(&plan)),
+                ]);
+            }
+            built.sort_unstable();
+            let mut swept = children(&plan);
+            swept.sort_unstable();
+            assert_eq!(swept, built, "{isolation:?}");
+        }
     }
 
     #[test]

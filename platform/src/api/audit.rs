@@ -1,8 +1,6 @@
 //! `/api/v1/audit`: the tenant's audit log for its admins, newest first, paginated.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -14,10 +12,6 @@ use super::state::AppState;
 use crate::auth::access::Access;
 use crate::services::audit::DEFAULT_AUDIT_PAGE;
 use crate::stores::{AuditEntry, AuditOutcome};
-
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/audit", get(read_audit_log))
-}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

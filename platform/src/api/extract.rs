@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 use super::error::ApiError;
 use crate::auth::Principal;
 use crate::auth::access::Access;
+use crate::auth::scope::TenantScope;
 use crate::domain::limits::MAX_JSON_DEPTH;
-use crate::services::memory_service::TenantScope;
 
 /// `axum::Json` with structured rejections and a nesting limit: a deeply nested document is
 /// refused before the parser recurses into it.

@@ -1,11 +1,9 @@
 //! `/api/v1/grants`: a tenant admin gives the tenant's users roles, stored in the database and
 //! applied without a restart.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -16,12 +14,6 @@ use super::state::AppState;
 use crate::auth::Role;
 use crate::auth::access::Access;
 use crate::services::grants::Grant;
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/grants", get(list_grants).post(add_grant))
-        .route("/grants/{user_id}/{role}", delete(remove_grant))
-}
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]

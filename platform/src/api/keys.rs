@@ -1,11 +1,9 @@
 //! `/api/v1/keys`: a tenant admin issues, lists (public prefix only) and revokes API keys.
 
 use axum::Extension;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -20,12 +18,6 @@ use crate::auth::access::Access;
 use crate::services::ServiceError;
 use crate::services::api_keys::NewApiKey;
 use crate::stores::{StoredApiKey, TenantUser};
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/keys", get(list_keys).post(issue_key))
-        .route("/keys/{key_id}", delete(revoke_key))
-}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

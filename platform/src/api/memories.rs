@@ -3,11 +3,9 @@
 use std::time::Instant;
 
 use axum::Extension;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -17,23 +15,15 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::guard::AuditDetail;
 use super::state::AppState;
+use crate::auth::scope::TenantScope;
 use crate::domain::limits::DEFAULT_SEARCH_LIMIT;
 use crate::domain::validation::validate_metadata_key;
 use crate::domain::{Category, Memory, MemoryFilter};
 use crate::metrics::search::SearchKind;
 use crate::services::memory_service::{
-    CreateMemory, SearchHit, SearchMode, SearchRequest, TenantScope, UpdateMemory,
+    CreateMemory, SearchHit, SearchMode, SearchRequest, UpdateMemory,
 };
 use crate::services::vector_sync::IndexingState;
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/memories", get(search_memories).post(create_memory))
-        .route(
-            "/memories/{id}",
-            get(get_memory).patch(update_memory).delete(delete_memory),
-        )
-}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -3,21 +3,14 @@
 //! this handler's own (the route is `Public` to the guard), because a scraper holds no tenant
 //! credential.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 
 use super::error::{ApiError, ErrorBody};
 use super::state::AppState;
 use crate::metrics::OPENMETRICS_CONTENT_TYPE;
-
-/// The route inside `/api/v1`; the bare `/metrics` is mounted beside `/healthz`.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/metrics", get(metrics))
-}
 
 /// The platform's metrics in the OpenMetrics text format.
 #[utoipa::path(get, path = "/api/v1/metrics", tag = "monitoring",

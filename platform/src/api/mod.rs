@@ -1,4 +1,5 @@
-//! The HTTP API: routes composed per resource, middleware applied in one place.
+//! The HTTP API: routes built from one table (`permissions::ROUTES`), middleware applied in one
+//! place.
 
 pub mod admin;
 pub mod analytics;
@@ -64,23 +65,16 @@ pub fn router(
     request_timeout: Duration,
     cors: Option<tower_http::cors::CorsLayer>,
 ) -> Router {
-    let api = Router::new()
-        .merge(memories::routes())
-        .merge(analytics::routes())
-        .merge(monitoring::routes())
-        .merge(metrics::routes())
-        .merge(keys::routes())
-        .merge(grants::routes())
-        .merge(admin::routes())
-        .merge(audit::routes())
-        .merge(settings::routes())
-        .route("/openapi.json", get(openapi::openapi_json))
+    let api = permissions::ROUTES
+        .iter()
+        .fold(Router::new(), |router, route| {
+            router.route(route.path, (route.serve)())
+        })
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::guard,
         ));
-    let routes = Router::new()
-        .nest("/api/v1", api)
+    let routes = api
         .route(LIVENESS_PATH, get(monitoring::live))
         .route(READINESS_PATH, get(monitoring::health))
         .route(METRICS_PATH, get(metrics::metrics))

@@ -1,16 +1,10 @@
 //! `/api/v1/monitoring/health`: each backend's state; also served as `/readyz`.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 
 use super::state::AppState;
 use crate::services::health::HealthReport;
-
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/monitoring/health", get(health))
-}
 
 /// The state of every backend; 503 when any is down.
 #[utoipa::path(get, path = "/api/v1/monitoring/health", tag = "monitoring",

@@ -1,52 +1,21 @@
-//! The OpenAPI document, generated from the handlers and types.
+//! The OpenAPI document, generated from the handlers and types of the route table.
 
 use axum::http::Method;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
+use super::memories;
 use super::permissions;
-use super::{admin, analytics, audit, grants, keys, memories, metrics, monitoring, settings};
 use crate::auth::permission::Requirement;
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Memory-C* platform API", description = "Tenant-scoped memories for AI agents."),
-    paths(
-        memories::create_memory,
-        memories::search_memories,
-        memories::get_memory,
-        memories::update_memory,
-        memories::delete_memory,
-        analytics::memory_relationships,
-        analytics::memory_history,
-        analytics::list_insights,
-        analytics::mark_insight,
-        analytics::list_events,
-        analytics::usage_summary,
-        analytics::run_analytics,
-        monitoring::health,
-        metrics::metrics,
-        keys::issue_key,
-        keys::list_keys,
-        keys::revoke_key,
-        grants::list_grants,
-        grants::add_grant,
-        grants::remove_grant,
-        admin::list_tenants,
-        admin::create_tenant,
-        admin::read_rate_limit,
-        admin::set_rate_limit,
-        audit::read_audit_log,
-        settings::read_pii_policy,
-        settings::set_pii_policy,
-        settings::read_analytics_settings,
-        settings::set_analytics_settings,
-    ),
     // Types used only in query and path parameters are not collected on their own.
     components(schemas(memories::SearchModeParam, crate::domain::Category, crate::auth::Role,
         crate::domain::analytics::EventType, crate::domain::analytics::InsightType)),
-    modifiers(&SecuritySchemes, &GuardResponses),
+    modifiers(&SecuritySchemes),
     tags((name = "memories"), (name = "monitoring"),
         (name = "analytics", description = "Insights, events and usage of the tenant"),
         (name = "keys", description = "API keys of the tenant (tenant-admin)"),
@@ -140,6 +109,15 @@ fn error_response(description: &str) -> utoipa::openapi::Response {
         .build()
 }
 
+/// The whole document: the API's description and schemas, every documented route's operation
+/// (see `permissions::RoutesDoc`), and the answers the guard and extractors add to each.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut document = ApiDoc::openapi();
+    document.merge(permissions::RoutesDoc::openapi());
+    GuardResponses.modify(&mut document);
+    document
+}
+
 pub async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(ApiDoc::openapi())
+    axum::Json(document())
 }

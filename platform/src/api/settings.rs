@@ -1,9 +1,7 @@
 //! `/api/v1/settings`: a tenant admin's choices for its tenant (the PII policy, the analytics
 //! schedule).
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -14,18 +12,6 @@ use crate::auth::access::Access;
 use crate::domain::pii::PiiPolicy;
 use crate::domain::validation::InputError;
 use crate::services::analytics::schedule::Schedule;
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/settings/pii-policy",
-            get(read_pii_policy).put(set_pii_policy),
-        )
-        .route(
-            "/settings/analytics",
-            get(read_analytics_settings).put(set_analytics_settings),
-        )
-}
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]

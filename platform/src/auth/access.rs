@@ -5,7 +5,7 @@ use uuid::Uuid;
 use super::permission::{MEMORIES, OWN_MEMORIES, Requirement};
 use super::policy::{PLATFORM_DOMAIN, PolicyEnforcer};
 use super::principal::Principal;
-use crate::services::memory_service::TenantScope;
+use crate::auth::scope::TenantScope;
 use crate::stores::Tenant;
 
 /// What an allowed request may touch; handlers read it from the request.

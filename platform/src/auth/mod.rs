@@ -7,6 +7,7 @@ pub mod permission;
 pub mod policy;
 pub mod principal;
 pub mod role;
+pub mod scope;
 pub mod secret;
 
 pub use principal::{Credential, Principal};

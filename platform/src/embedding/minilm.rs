@@ -88,14 +88,19 @@ const NORM_EPSILON: f64 = 1e-12;
 pub struct MiniLmEmbedder {
     model: Arc<LoadedModel>,
     passes: Arc<Semaphore>,
-    /// Single texts take candle's batched pass rather than the single-sequence encoder.
-    single_texts_through_candle: bool,
+    /// The pass a single text takes.
+    single_text_pass: SingleTextPass,
 }
 
-/// Which pass a sub-batch of one text takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SinglePass {
+/// How a single text (a search query, mostly) is embedded: `embedding_single_text_pass`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SingleTextPass {
+    /// The single-sequence encoder (half-precision weights, packed once; see
+    /// `docs/decisions/0001-single-sequence-encoder.md`).
+    #[default]
     Sequence,
+    /// candle's batched BERT, the reference implementation, as batches use.
     Candle,
 }
 
@@ -120,15 +125,15 @@ impl MiniLmEmbedder {
         Ok(Self {
             model: Arc::new(model),
             passes: Arc::new(Semaphore::new(DEFAULT_CONCURRENT_PASSES)),
-            single_texts_through_candle: false,
+            single_text_pass: SingleTextPass::default(),
         })
     }
 
-    /// Sends single texts through candle's batched pass (`true`) instead of the
-    /// single-sequence encoder: the reference implementation, selectable by configuration.
+    /// The pass single texts take: the single-sequence encoder (default), or candle's batched
+    /// pass, the reference implementation, selectable by configuration.
     #[must_use]
-    pub fn with_single_texts_through_candle(mut self, candle: bool) -> Self {
-        self.single_texts_through_candle = candle;
+    pub fn with_single_text_pass(mut self, pass: SingleTextPass) -> Self {
+        self.single_text_pass = pass;
         self
     }
 
@@ -158,11 +163,7 @@ impl Embedder for MiniLmEmbedder {
             .await
             .map_err(|_| EmbeddingError::Unavailable("embedder is shutting down".into()))?;
         let model = Arc::clone(&self.model);
-        let single_pass = if self.single_texts_through_candle {
-            SinglePass::Candle
-        } else {
-            SinglePass::Sequence
-        };
+        let single_pass = self.single_text_pass;
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             model.embed(&texts, single_pass)
@@ -199,7 +200,7 @@ impl LoadedModel {
     fn embed(
         &self,
         texts: &[String],
-        single_pass: SinglePass,
+        single_pass: SingleTextPass,
     ) -> Result<Vec<Vec<f32>>, EmbeddingError> {
         let encodings = self.tokenize(texts)?;
         // Sorting by length keeps similar lengths in one sub-batch, so little
@@ -236,9 +237,9 @@ impl LoadedModel {
     fn embed_chunk(
         &self,
         chunk: &mut [Encoding],
-        single_pass: SinglePass,
+        single_pass: SingleTextPass,
     ) -> Result<Vec<Vec<f32>>, EmbeddingError> {
-        if let ([single], SinglePass::Sequence) = (&*chunk, single_pass) {
+        if let ([single], SingleTextPass::Sequence) = (&*chunk, single_pass) {
             return Ok(vec![self.embed_sequence(single)]);
         }
         self.embed_batch(chunk)
@@ -476,7 +477,7 @@ mod tests {
         let mut encodings = model.model.tokenize(&texts(&fixture)).expect("tokenises");
         let vectors = model
             .model
-            .embed_chunk(&mut encodings, SinglePass::Sequence)
+            .embed_chunk(&mut encodings, SingleTextPass::Sequence)
             .expect("embeds");
         assert!(encodings.iter().all(|e| e.len() == MAX_SEQ_LEN));
         let min = assert_matches_reference(&fixture, &vectors);
@@ -506,7 +507,7 @@ mod tests {
     #[tokio::test]
     async fn matches_reference_vectors_one_at_a_time_through_candle() {
         let fixture = fixture();
-        let model = model().with_single_texts_through_candle(true);
+        let model = model().with_single_text_pass(SingleTextPass::Candle);
         let mut vectors = Vec::new();
         for text in texts(&fixture) {
             let mut single = model.embed(vec![text]).await.expect("embeds");

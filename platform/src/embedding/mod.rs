@@ -3,7 +3,7 @@
 pub mod batching;
 pub mod cached;
 pub mod minilm;
-pub mod model_location;
+pub use memoryc_sequence_encoder::model_location;
 #[cfg(test)]
 pub(crate) mod test_support;
 pub mod threads;

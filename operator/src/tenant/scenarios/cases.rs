@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 use super::super::controller::{FINALIZER, error_policy};
 use super::super::plan::TenantPlan;
 use super::{Kind, Scenario, TENANTS, condition, scenario, secret_text, stored};
-use crate::fixtures;
 use crate::provision::password;
 use crate::test_support::{self, unique_name};
 
@@ -191,9 +190,7 @@ pub(super) async fn without_a_shared_platform_shared_tenants_are_refused_yet_sti
         shared_platform_url: None,
         ..s.ctx.settings.clone()
     };
-    let (ctx, server) = fixtures::context(settings, s.backing.provisioner());
-    s.ctx = ctx;
-    s.server = server;
+    s.use_settings(settings);
     let mut provisioned = s.tenant.clone();
     provisioned.status = Some(ready);
     s.run(provisioned.clone());
@@ -375,9 +372,7 @@ fn assert_refused(status: &MemoryTenantStatus, message: &str) {
 
 /// A new mocked API server (and event recorder, which would patch a repeated event).
 async fn fresh_api_server(s: &mut Scenario) {
-    let (ctx, server) = fixtures::context(s.ctx.settings.clone(), s.backing.provisioner());
-    s.ctx = ctx;
-    s.server = server;
+    s.use_settings(s.ctx.settings.clone());
 }
 
 /// Runs a reconcile of `tenant` (planned with the scenario's settings) that must be refused
@@ -486,5 +481,57 @@ pub(super) async fn a_system_namespace_is_refused_without_a_lookup(kind: Kind) {
         assert_refused(&refused, &format!("{reserved:?} is reserved"));
     }
     assert!(!s.login_exists(&s.plan).await);
+    s.cleanup().await;
+}
+
+/// After an operator restart (an upgrade, say) the tenant's children are listed once by its
+/// labels: one it owns but no longer wants is deleted and reported; the ones it wants, and a
+/// labelled object it does not own, are left alone.
+pub(super) async fn orphaned_children_are_removed_and_foreign_ones_kept(kind: Kind) {
+    let mut s = scenario(Isolation::Dedicated, kind).await;
+    s.run(s.tenant.clone());
+    let namespace = s.expect_namespace_and_policies(None).await;
+    s.server.expect_get_missing(&s.secret_path()).await;
+    let secret = s.expect_secret_apply().await;
+    s.expect_platform(2).await;
+    let status = s.expect_status().await;
+    s.server.expect_event("default", "Ready").await;
+    s.finish().await.expect("first");
+
+    let owner = json!([{"apiVersion": "memoryc.dev/v1alpha1", "kind": "MemoryTenant",
+                        "name": s.plan.tenant.to_string(), "uid": s.plan.owner_reference.uid}]);
+    let labels = json!({"app.kubernetes.io/managed-by": "memoryc-operator",
+                        "memoryc.dev/tenant": s.plan.tenant.to_string()});
+    let object = |kind: &str, api_version: &str, name: &str, owners: Value| {
+        json!({"kind": kind, "apiVersion": api_version,
+               "metadata": {"name": name, "namespace": s.plan.namespace,
+                            "labels": labels, "ownerReferences": owners}})
+    };
+    s.listed = vec![
+        object(
+            "Deployment",
+            "apps/v1",
+            "memoryc-platform-v0",
+            owner.clone(),
+        ),
+        object(
+            "Deployment",
+            "apps/v1",
+            &s.plan.platform_name,
+            owner.clone(),
+        ),
+        object("Service", "v1", "hand-made", json!([])),
+    ];
+    s.use_settings(s.ctx.settings.clone());
+    s.run(s.with_status(status));
+    s.expect_namespace_and_policies(Some(namespace)).await;
+    s.server.expect_get(&s.secret_path(), stored(&secret)).await;
+    s.expect_secret_apply().await;
+    s.expect_platform(2).await;
+    let drift = s.server.expect_event("default", "DriftRepaired").await;
+    s.finish().await.expect("swept");
+    let note = drift["note"].as_str().expect("note");
+    assert!(note.contains("Deployment memoryc-platform-v0"), "{note}");
+    assert!(!note.contains("hand-made"), "{note}");
     s.cleanup().await;
 }

@@ -3,6 +3,18 @@
 //! needed) and, where what the servers do matters, with the real PostgreSQL and Milvus
 //! (`servers`).
 
+/// One `#[tokio::test]` per named case of `cases`, each run with the given [`Kind`].
+macro_rules! scenario_tests {
+    ($kind:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                super::cases::$case($kind).await;
+            }
+        )+
+    };
+}
+
 mod cases;
 mod offline;
 mod servers;
@@ -72,6 +84,10 @@ struct Scenario {
     plan: TenantPlan,
     tenant: MemoryTenant,
     control: String,
+    /// The current context has swept this tenant for orphans (once per operator process).
+    swept: bool,
+    /// Objects the sweep's lists answer with, besides none.
+    listed: Vec<Value>,
 }
 
 async fn scenario(isolation: Isolation, kind: Kind) -> Scenario {
@@ -92,6 +108,8 @@ async fn scenario(isolation: Isolation, kind: Kind) -> Scenario {
         plan,
         tenant,
         control,
+        swept: false,
+        listed: Vec::new(),
     }
 }
 
@@ -99,6 +117,14 @@ impl Scenario {
     fn run(&mut self, tenant: MemoryTenant) {
         let task = tokio::spawn(reconcile(Arc::new(tenant), self.ctx.clone()));
         self.server.watch(task);
+    }
+
+    /// A new context (a restarted operator) with `settings`, and a new mocked API server.
+    fn use_settings(&mut self, settings: crate::settings::Settings) {
+        let (ctx, server) = fixtures::context(settings, self.backing.provisioner());
+        self.ctx = ctx;
+        self.server = server;
+        self.swept = false;
     }
 
     /// Makes the vector store step fail from now on (for the servers: a Milvus nobody
@@ -113,10 +139,7 @@ impl Scenario {
                     postgres: backends.postgres.clone(),
                     milvus: Milvus::new("http://127.0.0.1:9"),
                 }));
-                let (ctx, server) =
-                    fixtures::context(self.ctx.settings.clone(), self.backing.provisioner());
-                self.ctx = ctx;
-                self.server = server;
+                self.use_settings(self.ctx.settings.clone());
             }
         }
     }
@@ -276,7 +299,93 @@ impl Scenario {
             let applied = self.server.expect_apply(&path, json!({})).await;
             assert_eq!(applied, body, "{path}");
         }
+        if !self.swept {
+            self.expect_sweep().await;
+            self.swept = true;
+        }
         applied_ns
+    }
+
+    /// The orphan sweep: one list per kind by the tenant's labels, answered with those of
+    /// [`Self::listed`] of that kind; each listed object the tenant owns and no longer wants
+    /// must be deleted, nothing else.
+    async fn expect_sweep(&mut self) {
+        let ns = self.plan.namespace.clone();
+        let kinds = [
+            (
+                "ServiceAccount",
+                format!("/api/v1/namespaces/{ns}/serviceaccounts"),
+            ),
+            (
+                "ResourceQuota",
+                format!("/api/v1/namespaces/{ns}/resourcequotas"),
+            ),
+            (
+                "NetworkPolicy",
+                format!("/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies"),
+            ),
+            (
+                "Role",
+                format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles"),
+            ),
+            (
+                "RoleBinding",
+                format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings"),
+            ),
+            ("Secret", format!("/api/v1/namespaces/{ns}/secrets")),
+            (
+                "Deployment",
+                format!("/apis/apps/v1/namespaces/{ns}/deployments"),
+            ),
+            ("Service", format!("/api/v1/namespaces/{ns}/services")),
+            (
+                "PodDisruptionBudget",
+                format!("/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets"),
+            ),
+        ];
+        let wanted = desired::children(&self.plan);
+        let uid = self.plan.owner_reference.uid.clone();
+        for (kind, path) in kinds {
+            let items: Vec<Value> = self
+                .listed
+                .iter()
+                .filter(|object| object["kind"] == kind)
+                .cloned()
+                .collect();
+            let api_version = path
+                .strip_prefix("/apis/")
+                .map_or("v1".to_string(), |rest| {
+                    rest.split('/').take(2).collect::<Vec<_>>().join("/")
+                });
+            let answer = json!({"apiVersion": api_version, "kind": format!("{kind}List"),
+                                "metadata": {"resourceVersion": "1"}, "items": items.clone()});
+            let call = self.server.expect_get(&path, answer).await;
+            assert!(
+                call.query.contains("labelSelector=")
+                    && call.query.contains(self.plan.tenant.as_str()),
+                "{}",
+                call.query
+            );
+            for object in items {
+                let name = object["metadata"]["name"]
+                    .as_str()
+                    .expect("name")
+                    .to_string();
+                let owned = object["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|owners| owners.iter().any(|o| o["uid"] == uid.as_str()));
+                if owned && !wanted.iter().any(|(k, n)| *k == kind && *n == name) {
+                    self.server
+                        .expect(
+                            Method::DELETE,
+                            &format!("{path}/{name}"),
+                            StatusCode::OK,
+                            |_| json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
+                        )
+                        .await;
+                }
+            }
+        }
     }
 
     /// The credentials Secret apply; its body must be the builder's output for the password and

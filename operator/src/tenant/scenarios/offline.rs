@@ -1,21 +1,9 @@
 //! Every scenario with the in-memory provisioner: no server needed, milliseconds each.
 
 use super::Kind;
-use super::cases;
 
-/// One `#[tokio::test]` per named case, run with the in-memory provisioner.
-macro_rules! offline {
-    ($($case:ident),+ $(,)?) => {
-        $(
-            #[tokio::test]
-            async fn $case() {
-                cases::$case(Kind::InMemory).await;
-            }
-        )+
-    };
-}
-
-offline!(
+scenario_tests!(
+    Kind::InMemory;
     first_reconcile_adds_the_finalizer_then_provisions_a_shared_tenant,
     a_dedicated_tenant_gets_its_own_platform_and_is_ready_once_it_is_available,
     a_ready_tenant_reconciles_without_writing_status_or_events,
@@ -28,4 +16,5 @@ offline!(
     a_tenant_naming_another_tenants_schema_is_refused_and_touches_nothing,
     a_namespace_that_is_not_the_tenants_is_refused,
     a_system_namespace_is_refused_without_a_lookup,
+    orphaned_children_are_removed_and_foreign_ones_kept,
 );

