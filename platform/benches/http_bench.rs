@@ -44,7 +44,9 @@ use memoryc_platform::embedding::minilm::MiniLmEmbedder;
 use memoryc_platform::embedding::threads::InferencePlan;
 use memoryc_platform::services::tenant_service::TenantService;
 use memoryc_platform::stores::relational::Databases;
-use memoryc_platform::stores::vector::{VectorFilter, VectorSpace, VectorStore};
+use memoryc_platform::stores::vector::{
+    VectorFilter, VectorQuery, VectorSpace, VectorStore, first,
+};
 use sea_orm::{ConnectionTrait, Statement};
 use uuid::Uuid;
 
@@ -835,9 +837,12 @@ async fn recall_at_10(
         exact.sort_by(|a, b| b.0.total_cmp(&a.0));
         let truth: HashSet<Uuid> = exact.iter().take(10).map(|(_, id)| *id).collect();
         let started = Instant::now();
-        let found = vectors
-            .search(&space, query, 10, &VectorFilter::default())
-            .await?;
+        let filter = VectorFilter::default();
+        let found = first(
+            vectors
+                .search(&space, VectorQuery::new(&[query.as_slice()], 10, &filter))
+                .await?,
+        );
         store_latencies.push(started.elapsed());
         hits += found
             .iter()

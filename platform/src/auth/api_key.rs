@@ -53,19 +53,4 @@ mod tests {
             now
         ));
     }
-
-    #[test]
-    fn malformed_keys_have_no_prefix() {
-        assert_eq!(prefix_of(""), None);
-        assert_eq!(prefix_of("mck_abc_def"), None);
-        assert_eq!(
-            prefix_of("xyz_0123456789ab_0123456789abcdef0123456789abcdef"),
-            None
-        );
-        assert_eq!(
-            prefix_of("mck_0123456789ab_0123456789abcdef0123456789abcdeg"),
-            None
-        );
-        assert!(prefix_of("mck_0123456789ab_0123456789abcdef0123456789abcdef").is_some());
-    }
 }

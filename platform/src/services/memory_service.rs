@@ -21,7 +21,7 @@ use crate::domain::validation::{InputError, validate_content, validate_metadata}
 use crate::domain::{Category, Memory, MemoryFilter, MemoryPatch, NewMemory};
 use crate::embedding::Embedder;
 use crate::stores::MemoryRepository;
-use crate::stores::vector::{VectorFilter, VectorStore};
+use crate::stores::vector::{VectorFilter, VectorQuery, VectorStore, first};
 
 /// An analytics event of the caller in `scope`, now.
 fn event_of(
@@ -427,10 +427,9 @@ impl MemoryService {
             category: filter.category.map(|c| c.as_str().to_string()),
             user_id: filter.user_id,
         };
-        let scored = self
-            .vectors
-            .search_with_ef(&scope.space(), &query, candidates, &vector_filter, ef)
-            .await?;
+        let vectors = [query.as_slice()];
+        let query = VectorQuery::new(&vectors, candidates, &vector_filter).with_ef(ef);
+        let scored = first(self.vectors.search(&scope.space(), query).await?);
         let ids: Vec<Uuid> = scored.iter().map(|s| s.memory_id).collect();
         let mut rows = self.memories.find_live(&scope.tenant.name, &ids).await?;
         let mut hits = Vec::with_capacity(limit);

@@ -17,7 +17,7 @@ use crate::analysis::{MemoryView, similarity};
 use crate::domain::{Memory, MemoryFilter};
 use crate::stores::MemoryRepository;
 use crate::stores::analytics::{FoundRelationship, RelationshipsOf};
-use crate::stores::vector::{VectorFilter, VectorSpace, VectorStore};
+use crate::stores::vector::{VectorFilter, VectorQuery, VectorSpace, VectorStore};
 
 /// Nearest neighbours looked at for each memory.
 const NEIGHBOURS: usize = 10;
@@ -60,7 +60,10 @@ impl RelationshipDiscovery {
         let queries: Vec<&[f32]> = subjects.iter().map(|s| s.embedding.as_slice()).collect();
         let answered = self
             .vectors
-            .search_many(&space, &queries, NEIGHBOURS + 1, &VectorFilter::default())
+            .search(
+                &space,
+                VectorQuery::new(&queries, NEIGHBOURS + 1, &VectorFilter::default()),
+            )
             .await?;
         Ok(subjects
             .iter()

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{ScoredId, VectorFilter, VectorPoint, VectorSpace, VectorStore, VectorStoreError};
+use super::{ScoredId, VectorPoint, VectorQuery, VectorSpace, VectorStore, VectorStoreError};
 
 /// Most upserts written together: bounds one request's size.
 const MAX_COALESCED: usize = 128;
@@ -159,34 +159,9 @@ impl<S: VectorStore> VectorStore for CoalescingWrites<S> {
     async fn search(
         &self,
         space: &VectorSpace,
-        query: &[f32],
-        limit: usize,
-        filter: &VectorFilter,
-    ) -> Result<Vec<ScoredId>, VectorStoreError> {
-        self.inner.search(space, query, limit, filter).await
-    }
-
-    async fn search_with_ef(
-        &self,
-        space: &VectorSpace,
-        query: &[f32],
-        limit: usize,
-        filter: &VectorFilter,
-        ef: Option<usize>,
-    ) -> Result<Vec<ScoredId>, VectorStoreError> {
-        self.inner
-            .search_with_ef(space, query, limit, filter, ef)
-            .await
-    }
-
-    async fn search_many(
-        &self,
-        space: &VectorSpace,
-        queries: &[&[f32]],
-        limit: usize,
-        filter: &VectorFilter,
+        query: VectorQuery<'_>,
     ) -> Result<Vec<Vec<ScoredId>>, VectorStoreError> {
-        self.inner.search_many(space, queries, limit, filter).await
+        self.inner.search(space, query).await
     }
 
     async fn count(&self, space: &VectorSpace) -> Result<u64, VectorStoreError> {
@@ -211,6 +186,7 @@ mod tests {
     use super::*;
     use crate::stores::vector::conformance::{point, unit_vector};
     use crate::stores::vector::embedded::EmbeddedVectorStore;
+    use crate::stores::vector::{Nearest, VectorFilter};
 
     /// The real embedded store, recording how many points each upsert request carried.
     struct RecordedStore {
@@ -243,11 +219,9 @@ mod tests {
         async fn search(
             &self,
             space: &VectorSpace,
-            query: &[f32],
-            limit: usize,
-            filter: &VectorFilter,
-        ) -> Result<Vec<ScoredId>, VectorStoreError> {
-            self.store.search(space, query, limit, filter).await
+            query: VectorQuery<'_>,
+        ) -> Result<Vec<Vec<ScoredId>>, VectorStoreError> {
+            self.store.search(space, query).await
         }
         async fn count(&self, space: &VectorSpace) -> Result<u64, VectorStoreError> {
             self.store.count(space).await
@@ -303,7 +277,7 @@ mod tests {
         // Each point landed in its own tenant's space and is found there.
         for (space, point) in &points {
             let hits = store
-                .search(space, &point.vector, 1, &VectorFilter::default())
+                .nearest(space, &point.vector, 1, &VectorFilter::default())
                 .await
                 .expect("search");
             assert_eq!(hits.first().map(|h| h.memory_id), Some(point.memory_id));
@@ -369,7 +343,7 @@ mod tests {
         two.expect("second");
         assert_eq!(store.count(&a).await.expect("count"), 1);
         let hits = store
-            .search(&a, &unit_vector(2), 1, &VectorFilter::default())
+            .nearest(&a, &unit_vector(2), 1, &VectorFilter::default())
             .await
             .expect("search");
         assert_eq!(hits.first().map(|h| h.memory_id), Some(first.memory_id));

@@ -8,7 +8,10 @@
 use memoryc_crds::layout::VECTOR_DIMENSION;
 use uuid::Uuid;
 
-use super::{ScoredId, VectorFilter, VectorPoint, VectorSpace, VectorStore, VectorStoreError};
+use super::{
+    Nearest, ScoredId, VectorFilter, VectorPoint, VectorQuery, VectorSpace, VectorStore,
+    VectorStoreError,
+};
 
 /// A score this close to 1 means "the identical vector" (f32 rounding and HNSW included).
 const IDENTICAL: f32 = 0.999;
@@ -65,7 +68,7 @@ async fn search(
     limit: usize,
 ) -> Vec<ScoredId> {
     store
-        .search(space, query, limit, &VectorFilter::default())
+        .nearest(space, query, limit, &VectorFilter::default())
         .await
         .expect("search")
 }
@@ -204,7 +207,7 @@ pub async fn search_many_answers_each_query(
         .chain([bystander[1].vector.as_slice()])
         .collect();
     let answered = store
-        .search_many(a, &queries, 4, &VectorFilter::default())
+        .search(a, VectorQuery::new(&queries, 4, &VectorFilter::default()))
         .await
         .expect("search many");
     assert_eq!(answered.len(), queries.len(), "one result list per query");
@@ -233,14 +236,17 @@ pub async fn search_many_answers_each_query(
     );
     assert!(
         store
-            .search_many(a, &[], 4, &VectorFilter::default())
+            .search(a, VectorQuery::new(&[], 4, &VectorFilter::default()))
             .await
             .expect("no queries")
             .is_empty(),
         "no queries, no result lists"
     );
     let empty = store
-        .search_many(a, &queries[..2], 0, &VectorFilter::default())
+        .search(
+            a,
+            VectorQuery::new(&queries[..2], 0, &VectorFilter::default()),
+        )
         .await
         .expect("limit 0");
     assert!(
@@ -250,7 +256,10 @@ pub async fn search_many_answers_each_query(
     let short = vec![0.5_f32; VECTOR_DIMENSION - 1];
     assert!(matches!(
         store
-            .search_many(a, &[queries[0], &short], 4, &VectorFilter::default())
+            .search(
+                a,
+                VectorQuery::new(&[queries[0], &short], 4, &VectorFilter::default())
+            )
             .await,
         Err(VectorStoreError::DimensionMismatch { .. })
     ));
@@ -297,7 +306,7 @@ pub async fn upsert_replaces_existing_point(
         user_id: None,
     };
     let hits = store
-        .search(a, &stored[1].vector, 10, &workflow)
+        .nearest(a, &stored[1].vector, 10, &workflow)
         .await
         .expect("search");
     assert_eq!(
@@ -408,7 +417,7 @@ pub async fn filters_by_category_and_user(
         };
         let mut hits = hit_ids(
             &store
-                .search(a, &stored[0].vector, 50, &filter)
+                .nearest(a, &stored[0].vector, 50, &filter)
                 .await
                 .expect("search"),
         );
@@ -423,7 +432,7 @@ pub async fn filters_by_category_and_user(
         user_id: Some(Uuid::new_v4()),
     };
     let hits = store
-        .search(a, &stored[0].vector, 50, &unknown_user)
+        .nearest(a, &stored[0].vector, 50, &unknown_user)
         .await
         .expect("search");
     assert!(hits.is_empty(), "a user without points sees nothing");
@@ -438,7 +447,7 @@ pub async fn filters_by_category_and_user(
             category: Some(hostile.to_owned()),
             user_id: None,
         };
-        let result = store.search(a, &stored[0].vector, 5, &filter).await;
+        let result = store.nearest(a, &stored[0].vector, 5, &filter).await;
         assert!(
             matches!(result, Err(VectorStoreError::Rejected(_))),
             "{hostile:?}: {result:?}"
@@ -467,7 +476,7 @@ pub async fn tenants_are_isolated(store: &dyn VectorStore, a: &VectorSpace, b: &
         user_id: Some(user),
     };
     let hits = store
-        .search(b, &of_a[0].vector, 20, &filter)
+        .nearest(b, &of_a[0].vector, 20, &filter)
         .await
         .expect("search");
     assert_eq!(hits.len(), 6, "b sees its own points only: {hits:?}");
@@ -528,7 +537,7 @@ pub async fn dimension_mismatch_is_rejected(
     assert_eq!(count(store, a).await, 0, "a rejected batch writes nothing");
 
     let long = vec![0.1; VECTOR_DIMENSION + 1];
-    let result = store.search(a, &long, 5, &VectorFilter::default()).await;
+    let result = store.nearest(a, &long, 5, &VectorFilter::default()).await;
     assert!(
         matches!(result, Err(VectorStoreError::DimensionMismatch { actual, .. }) if actual == VECTOR_DIMENSION + 1),
         "{result:?}"

@@ -39,7 +39,7 @@ use async_trait::async_trait;
 use memoryc_crds::layout::{HNSW_EF_SEARCH, TenantName};
 use uuid::Uuid;
 
-use super::{ScoredId, VectorFilter, VectorPoint, VectorSpace, VectorStore, VectorStoreError};
+use super::{ScoredId, VectorPoint, VectorQuery, VectorSpace, VectorStore, VectorStoreError};
 use handle::TenantHandle;
 
 /// Tuning of [`EmbeddedVectorStore`]; the defaults suit a laptop.
@@ -210,37 +210,15 @@ impl VectorStore for EmbeddedVectorStore {
     async fn search(
         &self,
         space: &VectorSpace,
-        query: &[f32],
-        limit: usize,
-        filter: &VectorFilter,
-    ) -> Result<Vec<ScoredId>, VectorStoreError> {
-        tenant::check_dimension(query)?;
-        if let Some(category) = &filter.category {
-            super::validate_category(category)?;
-        }
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let handle = self.handle(&space.tenant)?;
-        // The permit travels into the blocking task, so a cancelled caller cannot free a search
-        // context that usearch is still using.
-        let permit = handle.search_permit().await?;
-        let query = query.to_vec();
-        let filter = filter.clone();
-        blocking(move || {
-            let _permit = permit;
-            handle.search(&query, limit, &filter)
-        })
-        .await
-    }
-
-    async fn search_many(
-        &self,
-        space: &VectorSpace,
-        queries: &[&[f32]],
-        limit: usize,
-        filter: &VectorFilter,
+        query: VectorQuery<'_>,
     ) -> Result<Vec<Vec<ScoredId>>, VectorStoreError> {
+        let VectorQuery {
+            vectors: queries,
+            limit,
+            filter,
+            // The tenant's index answers with the ef it was built with.
+            ef: _,
+        } = query;
         for query in queries {
             tenant::check_dimension(query)?;
         }

@@ -43,7 +43,9 @@ use milvus::v2::prelude::{
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use super::{ScoredId, VectorFilter, VectorPoint, VectorSpace, VectorStore, VectorStoreError};
+use super::{
+    ScoredId, VectorFilter, VectorPoint, VectorQuery, VectorSpace, VectorStore, VectorStoreError,
+};
 
 // The collection layout is shared with the operator, which creates tenants' collections.
 use memoryc_crds::contract::milvus_fields::{
@@ -446,42 +448,14 @@ impl VectorStore for MilvusVectorStore {
     async fn search(
         &self,
         space: &VectorSpace,
-        query: &[f32],
-        limit: usize,
-        filter: &VectorFilter,
-    ) -> Result<Vec<ScoredId>, VectorStoreError> {
-        self.search_with_ef(space, query, limit, filter, None).await
-    }
-
-    async fn search_with_ef(
-        &self,
-        space: &VectorSpace,
-        query: &[f32],
-        limit: usize,
-        filter: &VectorFilter,
-        ef: Option<usize>,
-    ) -> Result<Vec<ScoredId>, VectorStoreError> {
-        check_dimension(query)?;
-        let expression = search_expression(space, filter)?;
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let mut results = self
-            .request(
-                "search",
-                self.search_now(space, vec![query.to_vec()], limit, expression, ef),
-            )
-            .await?;
-        Ok(results.pop().unwrap_or_default())
-    }
-
-    async fn search_many(
-        &self,
-        space: &VectorSpace,
-        queries: &[&[f32]],
-        limit: usize,
-        filter: &VectorFilter,
+        query: VectorQuery<'_>,
     ) -> Result<Vec<Vec<ScoredId>>, VectorStoreError> {
+        let VectorQuery {
+            vectors: queries,
+            limit,
+            filter,
+            ef,
+        } = query;
         for query in queries {
             check_dimension(query)?;
         }
@@ -495,7 +469,7 @@ impl VectorStore for MilvusVectorStore {
             let answered = self
                 .request(
                     "search",
-                    self.search_now(space, vectors, limit, expression.clone(), None),
+                    self.search_now(space, vectors, limit, expression.clone(), ef),
                 )
                 .await?;
             results.extend(answered);

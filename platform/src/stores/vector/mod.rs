@@ -75,6 +75,73 @@ pub enum VectorStoreError {
     Storage(String),
 }
 
+/// What a search asks of a [`VectorStore`].
+#[derive(Debug, Clone, Copy)]
+pub struct VectorQuery<'a> {
+    /// The query vectors; each gets its own result list.
+    pub vectors: &'a [&'a [f32]],
+    pub limit: usize,
+    pub filter: &'a VectorFilter,
+    /// The tenant's HNSW search-time candidate list size: `None` is the store's default, and a
+    /// store that does not take it per search ignores it.
+    pub ef: Option<usize>,
+}
+
+impl<'a> VectorQuery<'a> {
+    pub fn new(vectors: &'a [&'a [f32]], limit: usize, filter: &'a VectorFilter) -> Self {
+        Self {
+            vectors,
+            limit,
+            filter,
+            ef: None,
+        }
+    }
+
+    #[must_use]
+    pub fn with_ef(self, ef: Option<usize>) -> Self {
+        Self { ef, ..self }
+    }
+}
+
+/// The results of a search with one query vector.
+pub fn first(mut results: Vec<Vec<ScoredId>>) -> Vec<ScoredId> {
+    if results.is_empty() {
+        Vec::new()
+    } else {
+        results.swap_remove(0)
+    }
+}
+
+/// Tests search with one vector at a time.
+#[cfg(test)]
+#[async_trait]
+pub(crate) trait Nearest {
+    /// The `limit` nearest points of the tenant that pass `filter`, closest first.
+    async fn nearest(
+        &self,
+        space: &VectorSpace,
+        vector: &[f32],
+        limit: usize,
+        filter: &VectorFilter,
+    ) -> Result<Vec<ScoredId>, VectorStoreError>;
+}
+
+#[cfg(test)]
+#[async_trait]
+impl<T: VectorStore + ?Sized> Nearest for T {
+    async fn nearest(
+        &self,
+        space: &VectorSpace,
+        vector: &[f32],
+        limit: usize,
+        filter: &VectorFilter,
+    ) -> Result<Vec<ScoredId>, VectorStoreError> {
+        self.search(space, VectorQuery::new(&[vector], limit, filter))
+            .await
+            .map(first)
+    }
+}
+
 #[async_trait]
 pub trait VectorStore: Send + Sync + 'static {
     /// Short name for health reports and logs ("embedded", "milvus").
@@ -93,44 +160,14 @@ pub trait VectorStore: Send + Sync + 'static {
     /// Removes points; unknown ids are ignored.
     async fn delete(&self, space: &VectorSpace, ids: &[Uuid]) -> Result<(), VectorStoreError>;
 
-    /// The `limit` nearest points of this tenant that pass `filter`, closest first.
+    /// For each vector of `query`, the `query.limit` nearest points of this tenant that pass
+    /// `query.filter`, closest first: one result list per vector, in order. A store that can
+    /// answer several vectors in one request does.
     async fn search(
         &self,
         space: &VectorSpace,
-        query: &[f32],
-        limit: usize,
-        filter: &VectorFilter,
-    ) -> Result<Vec<ScoredId>, VectorStoreError>;
-
-    /// [`search`](Self::search) with the tenant's HNSW search-time candidate list size: `None`
-    /// is the store's default, and a store that does not take it per search ignores it.
-    async fn search_with_ef(
-        &self,
-        space: &VectorSpace,
-        query: &[f32],
-        limit: usize,
-        filter: &VectorFilter,
-        ef: Option<usize>,
-    ) -> Result<Vec<ScoredId>, VectorStoreError> {
-        let _ = ef;
-        self.search(space, query, limit, filter).await
-    }
-
-    /// [`search`](Self::search) for several query vectors at once: one result list per query,
-    /// in the order of `queries`. A store that can answer them in one request does.
-    async fn search_many(
-        &self,
-        space: &VectorSpace,
-        queries: &[&[f32]],
-        limit: usize,
-        filter: &VectorFilter,
-    ) -> Result<Vec<Vec<ScoredId>>, VectorStoreError> {
-        let mut results = Vec::with_capacity(queries.len());
-        for query in queries {
-            results.push(self.search(space, query, limit, filter).await?);
-        }
-        Ok(results)
-    }
+        query: VectorQuery<'_>,
+    ) -> Result<Vec<Vec<ScoredId>>, VectorStoreError>;
 
     /// Number of points the tenant has.
     async fn count(&self, space: &VectorSpace) -> Result<u64, VectorStoreError>;

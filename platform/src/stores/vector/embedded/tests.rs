@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{EmbeddedOptions, EmbeddedVectorStore, journal, snapshot};
 use crate::stores::vector::{
-    ScoredId, VectorFilter, VectorPoint, VectorSpace, VectorStore, VectorStoreError,
+    Nearest, ScoredId, VectorFilter, VectorPoint, VectorSpace, VectorStore, VectorStoreError,
 };
 
 const CATEGORIES: [&str; 3] = ["TECHNICAL", "WORKFLOW", "PROJECT"];
@@ -152,7 +152,7 @@ async fn snapshot_of_results(
     for query in queries {
         results.push(
             store
-                .search(space, query, 10, &no_filter())
+                .nearest(space, query, 10, &no_filter())
                 .await
                 .expect("search"),
         );
@@ -176,7 +176,7 @@ async fn search_returns_the_nearest_first_with_identical_vector_scoring_one() {
     store.upsert(&acme, &points).await.expect("upsert");
 
     let hits = store
-        .search(&acme, &axis(0), 10, &no_filter())
+        .nearest(&acme, &axis(0), 10, &no_filter())
         .await
         .expect("search");
 
@@ -185,7 +185,7 @@ async fn search_returns_the_nearest_first_with_identical_vector_scoring_one() {
     assert!((hits[1].score - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-4);
     assert!(hits[2].score.abs() < 1e-5);
     let top_one = store
-        .search(&acme, &axis(0), 1, &no_filter())
+        .nearest(&acme, &axis(0), 1, &no_filter())
         .await
         .expect("search");
     assert_eq!(ids(&top_one), vec![id(3)]);
@@ -214,14 +214,14 @@ async fn upserting_an_existing_id_replaces_it() {
 
     assert_eq!(store.count(&acme).await.expect("count"), 2);
     let hits = store
-        .search(&acme, &axis(2), 10, &no_filter())
+        .nearest(&acme, &axis(2), 10, &no_filter())
         .await
         .expect("search");
     assert_eq!(ids(&hits)[0], id(1));
     assert!((hits[0].score - 1.0).abs() < 1e-5);
     assert_eq!(ids(&hits).iter().filter(|m| **m == id(1)).count(), 1);
     let at_old_place = store
-        .search(&acme, &axis(0), 10, &no_filter())
+        .nearest(&acme, &axis(0), 10, &no_filter())
         .await
         .expect("search");
     assert!(
@@ -233,7 +233,7 @@ async fn upserting_an_existing_id_replaces_it() {
         user_id: None,
     };
     let technical = store
-        .search(&acme, &axis(2), 10, &old_category)
+        .nearest(&acme, &axis(2), 10, &old_category)
         .await
         .expect("search");
     assert_eq!(ids(&technical), vec![id(2)]);
@@ -242,7 +242,7 @@ async fn upserting_an_existing_id_replaces_it() {
         user_id: Some(user(2)),
     };
     let of_user = store
-        .search(&acme, &axis(2), 10, &new_user)
+        .nearest(&acme, &axis(2), 10, &new_user)
         .await
         .expect("search");
     assert_eq!(ids(&of_user), vec![id(1)]);
@@ -262,7 +262,7 @@ async fn delete_removes_points_and_ignores_unknown_ids() {
 
     assert_eq!(store.count(&acme).await.expect("count"), 2);
     let hits = store
-        .search(&acme, &axis(0), 10, &no_filter())
+        .nearest(&acme, &axis(0), 10, &no_filter())
         .await
         .expect("search");
     assert_eq!(
@@ -273,7 +273,7 @@ async fn delete_removes_points_and_ignores_unknown_ids() {
     assert_eq!(store.count(&acme).await.expect("count"), 0);
     assert!(
         store
-            .search(&acme, &axis(0), 10, &no_filter())
+            .nearest(&acme, &axis(0), 10, &no_filter())
             .await
             .expect("search")
             .is_empty()
@@ -321,7 +321,7 @@ async fn filters_return_only_matches_and_still_fill_the_limit() {
         for filter in &filters {
             for query in &queries {
                 let hits = store
-                    .search(&acme, query, 10, filter)
+                    .nearest(&acme, query, 10, filter)
                     .await
                     .expect("search");
                 assert_eq!(hits.len(), 10, "filter {filter:?} did not fill the limit");
@@ -343,7 +343,7 @@ async fn filters_return_only_matches_and_still_fill_the_limit() {
         // 600 points / 12 (category, user) pairs: exactly 50 match.
         let narrow = &filters[2];
         let all = store
-            .search(&acme, &queries[0], 500, narrow)
+            .nearest(&acme, &queries[0], 500, narrow)
             .await
             .expect("search");
         assert_eq!(all.len(), 50);
@@ -357,14 +357,14 @@ async fn filters_return_only_matches_and_still_fill_the_limit() {
         };
         assert!(
             store
-                .search(&acme, &queries[0], 10, &unknown_category)
+                .nearest(&acme, &queries[0], 10, &unknown_category)
                 .await
                 .expect("search")
                 .is_empty()
         );
         assert!(
             store
-                .search(&acme, &queries[0], 10, &unknown_user)
+                .nearest(&acme, &queries[0], 10, &unknown_user)
                 .await
                 .expect("search")
                 .is_empty()
@@ -425,7 +425,7 @@ async fn a_short_oversampled_search_falls_back_to_the_filtered_walk() {
 
     for _ in 0..5 {
         let hits = store
-            .search(&acme, &rng.unit_vector(), 10, &rare)
+            .nearest(&acme, &rng.unit_vector(), 10, &rare)
             .await
             .expect("search");
         assert_eq!(
@@ -460,11 +460,11 @@ async fn tenants_never_see_each_other() {
         .expect("upsert");
 
     let acme_hits = store
-        .search(&acme, &axis(0), 10, &no_filter())
+        .nearest(&acme, &axis(0), 10, &no_filter())
         .await
         .expect("search");
     let globex_hits = store
-        .search(&globex, &axis(0), 10, &no_filter())
+        .nearest(&globex, &axis(0), 10, &no_filter())
         .await
         .expect("search");
 
@@ -649,7 +649,7 @@ async fn assert_each_point_finds_itself(
     assert_eq!(store.count(acme).await.expect("count"), live.len() as u64);
     for p in live {
         let hits = store
-            .search(acme, &p.vector, 3, &no_filter())
+            .nearest(acme, &p.vector, 3, &no_filter())
             .await
             .expect("search");
         assert_eq!(hits[0].memory_id, p.memory_id);
@@ -660,7 +660,7 @@ async fn assert_each_point_finds_itself(
             user_id: Some(p.user_id),
         };
         let of_user = store
-            .search(acme, &p.vector, 1, &own_user)
+            .nearest(acme, &p.vector, 1, &own_user)
             .await
             .expect("search");
         assert_eq!(ids(&of_user), vec![p.memory_id]);
@@ -744,7 +744,7 @@ async fn a_torn_journal_tail_is_ignored_and_cut_off() {
     let store = open(dir.path());
     assert_eq!(store.count(&acme).await.expect("count"), 4);
     let hits = store
-        .search(&acme, &axis(3), 1, &no_filter())
+        .nearest(&acme, &axis(3), 1, &no_filter())
         .await
         .expect("search");
     assert_eq!(ids(&hits), vec![id(3)]);
@@ -775,7 +775,7 @@ async fn drop_space_removes_the_tenant_and_is_idempotent() {
     assert_eq!(store.count(&acme).await.expect("count"), 0);
     assert!(
         store
-            .search(&acme, &axis(1), 10, &no_filter())
+            .nearest(&acme, &axis(1), 10, &no_filter())
             .await
             .expect("search")
             .is_empty()
@@ -824,7 +824,7 @@ async fn wrong_dimensions_and_non_finite_values_are_rejected() {
     nan[3] = f32::NAN;
 
     let upsert = store.upsert(&acme, &[short]).await;
-    let search = store.search(&acme, &[1.0; 10], 5, &no_filter()).await;
+    let search = store.nearest(&acme, &[1.0; 10], 5, &no_filter()).await;
     let not_finite = store.upsert(&acme, &[point(2, nan, "TECHNICAL", 1)]).await;
 
     assert!(matches!(
@@ -880,7 +880,7 @@ async fn concurrent_searches_and_writes_do_not_fail() {
         let extra = random_points(&mut rng, 10_000 + task * 10, 10);
         tasks.push(tokio::spawn(async move {
             for _ in 0..10 {
-                let hits = store.search(&acme, &query, 10, &no_filter()).await?;
+                let hits = store.nearest(&acme, &query, 10, &no_filter()).await?;
                 assert_eq!(hits.len(), 10);
             }
             if task % 4 == 0 {
@@ -907,7 +907,7 @@ async fn recall_at_10(points: &[VectorPoint], queries: &[Vec<f32>]) -> f64 {
     let mut found = 0;
     for query in queries {
         let hits = store
-            .search(&acme, query, 10, &no_filter())
+            .nearest(&acme, query, 10, &no_filter())
             .await
             .expect("search");
         assert_sorted(&hits);
@@ -1029,7 +1029,7 @@ async fn latency_at_100k() {
             let query = topics.around(&mut rng, n * 13);
             let started = Instant::now();
             let hits = store
-                .search(&acme, &query, 10, filter)
+                .nearest(&acme, &query, 10, filter)
                 .await
                 .expect("search");
             timings.push(started.elapsed());
