@@ -27,33 +27,35 @@ use crate::services::ServiceError;
 use crate::services::access_counts::AccessCounts;
 use crate::services::analytics::AnalyticsService;
 use crate::services::analytics::clock::SystemClock;
-use crate::services::analytics::lock::{InProcessLock, RedisRunLock, RunLock};
 use crate::services::analytics::schedule::Schedule;
 use crate::services::analytics::scheduler::AnalyticsScheduler;
 use crate::services::analytics::service::AnalyticsSettings;
 use crate::services::api_keys::{ApiKeyService, NewApiKey};
 use crate::services::audit::AuditService;
 use crate::services::authentication::Authenticator;
-use crate::services::cache::in_process::InProcessMemoryCache;
-use crate::services::cache::redis::RedisMemoryCache;
-use crate::services::cache::{CacheError, MemoryCache, ReadCache};
+use crate::services::cache::ReadCache;
 use crate::services::categorizer::Categorizer;
 use crate::services::events::publisher::QUEUE_CAPACITY;
-use crate::services::events::redis_stream::{self, RedisEventStream, StreamSettings};
+use crate::services::events::redis_stream;
 use crate::services::events::{EventProcessor, EventPublisher, TenantEvent, in_process};
 use crate::services::grants::GrantService;
 use crate::services::health::HealthService;
 use crate::services::known_tenants::KnownTenants;
 use crate::services::memory_service::MemoryService;
-use crate::services::rate_limit::in_process::InProcessCounter;
-use crate::services::rate_limit::redis::RedisCounter;
-use crate::services::rate_limit::{RateCounter, RateLimiter, RateLimits};
+use crate::services::rate_limit::{RateLimiter, RateLimits};
 use crate::services::relationships::RelationshipDiscovery;
 use crate::services::tenant_service::{CreatedTenant, TenantService};
 use crate::services::tenant_settings::TenantSettingsService;
 use crate::services::vector_sync::VectorSync;
 use crate::stores::StoreError;
 use crate::stores::TenantRegistry;
+use crate::stores::cache::in_process::InProcessMemoryCache;
+use crate::stores::cache::redis::RedisMemoryCache;
+use crate::stores::cache::{CacheError, MemoryCache};
+use crate::stores::event_stream::{RedisEventStream, StreamSettings};
+use crate::stores::rate_counter::RateCounter;
+use crate::stores::rate_counter::in_process::InProcessCounter;
+use crate::stores::rate_counter::redis::RedisCounter;
 use crate::stores::relational::analytics_repository::SqlAnalyticsRepository;
 use crate::stores::relational::audit_repository::SqlAuditStore;
 use crate::stores::relational::control_repository::SqlTenantRegistry;
@@ -62,6 +64,7 @@ use crate::stores::relational::outbox_repository::SqlOutboxRepository;
 use crate::stores::relational::policy_adapter::SqlPolicyAdapter;
 use crate::stores::relational::settings_repository::SqlTenantSettings;
 use crate::stores::relational::{Databases, RelationalConfig};
+use crate::stores::run_lock::{InProcessLock, RedisRunLock, RunLock};
 use crate::stores::vector::coalescing::CoalescingWrites;
 use crate::stores::vector::embedded::EmbeddedVectorStore;
 use crate::stores::vector::milvus::{MilvusConfig, MilvusVectorStore};
@@ -89,13 +92,13 @@ pub enum StartupError {
     #[error("{0}")]
     Jwt(#[from] crate::auth::jwt::JwtError),
     #[error("{0}")]
-    RateLimit(#[from] crate::services::rate_limit::RateLimitError),
+    RateLimit(#[from] crate::stores::rate_counter::RateLimitError),
     #[error("{0}")]
     Schedule(#[from] crate::services::analytics::schedule::ScheduleError),
     #[error("{0}")]
     Events(#[from] crate::services::events::EventError),
     #[error("{0}")]
-    Lock(#[from] crate::services::analytics::lock::LockError),
+    Lock(#[from] crate::stores::run_lock::LockError),
     #[error("analytics scheduler: {0}")]
     Scheduler(String),
     #[error("{0}")]

@@ -10,11 +10,10 @@ use std::time::Duration;
 use chrono::Utc;
 use memoryc_crds::layout::{Isolation, TenantName};
 use memoryc_platform::domain::analytics::{AnalyticsEvent, EventType};
-use memoryc_platform::services::events::redis_stream::{
-    RedisEventStream, StreamSettings, spawn_consumer,
-};
+use memoryc_platform::services::events::redis_stream::spawn_consumer;
 use memoryc_platform::services::events::{EventProcessor, TenantEvent};
 use memoryc_platform::stores::analytics::{AnalyticsRepository, EventQuery};
+use memoryc_platform::stores::event_stream::{RedisEventStream, StreamSettings};
 use memoryc_platform::stores::relational::analytics_repository::SqlAnalyticsRepository;
 use memoryc_platform::stores::relational::{Databases, RelationalConfig};
 use test_support::{eventually, redis_url, unique};

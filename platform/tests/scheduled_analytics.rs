@@ -12,10 +12,10 @@ use memoryc_platform::app::Platform;
 use memoryc_platform::auth::scope::TenantScope;
 use memoryc_platform::domain::analytics::{InsightType, PredictiveInsight};
 use memoryc_platform::services::analytics::clock::ManualClock;
-use memoryc_platform::services::analytics::lock::{InProcessLock, RedisRunLock, RunLock};
 use memoryc_platform::services::analytics::schedule::Schedule;
 use memoryc_platform::services::analytics::scheduler::AnalyticsScheduler;
 use memoryc_platform::services::memory_service::CreateMemory;
+use memoryc_platform::stores::run_lock::{InProcessLock, RedisRunLock, RunLock};
 use test_support::{Backends, production_config, test_config, unique};
 use uuid::Uuid;
 

@@ -3,9 +3,13 @@
 //! Services talk to these traits only; which database sits behind them is configuration.
 
 pub mod analytics;
+pub mod cache;
 pub mod error;
+pub mod event_stream;
 pub mod group_write;
+pub mod rate_counter;
 pub mod relational;
+pub mod run_lock;
 pub mod vector;
 
 use async_trait::async_trait;

@@ -3,7 +3,6 @@
 
 pub mod clock;
 pub mod generate;
-pub mod lock;
 pub mod on_demand;
 pub mod schedule;
 pub mod scheduler;

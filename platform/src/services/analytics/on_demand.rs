@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::lock::RunLock;
 use crate::services::ServiceError;
 use crate::stores::StoreError;
+use crate::stores::run_lock::RunLock;
 
 pub struct OnDemandRuns {
     lock: Arc<dyn RunLock>,

@@ -14,12 +14,12 @@ use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 
 use super::RunReport;
 use super::clock::Clock;
-use super::lock::RunLock;
 use super::schedule::Schedule;
 use crate::services::ServiceError;
 use crate::services::tenant_service::TenantService;
 use crate::services::tenant_settings::TenantSettingsService;
 use crate::stores::Tenant;
+use crate::stores::run_lock::RunLock;
 
 /// What runs for one tenant at one slot.
 #[async_trait]

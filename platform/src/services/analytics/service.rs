@@ -10,7 +10,6 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::lock::RunLock;
 use super::on_demand::OnDemandRuns;
 use super::scheduler::AnalyticsRunner;
 use super::{RunReport, generate};
@@ -27,6 +26,7 @@ use crate::services::ServiceError;
 use crate::services::events::{EventPublisher, TenantEvent};
 use crate::services::tenant_settings::TenantSettingsService;
 use crate::stores::analytics::{AnalyticsRepository, EventQuery, InsightQuery};
+use crate::stores::run_lock::RunLock;
 use crate::stores::{MemoryRepository, StoreError, Tenant};
 
 /// Confidence below which insights are not listed unless asked for.

@@ -1,35 +1,15 @@
 //! Cache keys. Every key names the tenant and its generation, so one tenant can never read
 //! another's entry and a bumped generation hides every older entry at once.
 
-use std::fmt;
-
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::stats::CacheKind;
 use crate::domain::MemoryFilter;
 use crate::services::memory_service::SearchMode;
+use crate::stores::cache::{CacheKind, EntryKey};
 
-/// The key of one entry.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct EntryKey {
-    pub kind: CacheKind,
-    pub tenant_id: Uuid,
-    pub generation: u64,
-    /// The memory id, or the digest of a search.
-    pub subject: String,
-}
-
+/// The key of a search's entry.
 impl EntryKey {
-    pub fn memory(tenant_id: Uuid, generation: u64, memory_id: Uuid) -> Self {
-        Self {
-            kind: CacheKind::Memory,
-            tenant_id,
-            generation,
-            subject: memory_id.simple().to_string(),
-        }
-    }
-
     pub fn search(tenant_id: Uuid, generation: u64, search: &SearchKey<'_>) -> Self {
         Self {
             kind: CacheKind::Search,
@@ -37,20 +17,6 @@ impl EntryKey {
             generation,
             subject: search.digest(tenant_id),
         }
-    }
-}
-
-/// `<tenant>:<generation>:<kind>:<subject>`; backends add their own prefix.
-impl fmt::Display for EntryKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}:{}",
-            self.tenant_id.simple(),
-            self.generation,
-            self.kind.as_str(),
-            self.subject
-        )
     }
 }
 

@@ -8,11 +8,10 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::stats::Counters;
-use super::{
-    CacheError, CacheKind, CacheStats, CachedHit, CachedValue, EntryKey, MemoryCache, SearchKey,
-};
+use super::{CacheStats, SearchKey};
 use crate::domain::Memory;
 use crate::services::memory_service::SearchHit;
+use crate::stores::cache::{CacheError, CacheKind, CachedHit, CachedValue, EntryKey, MemoryCache};
 
 /// The outcome of a lookup.
 #[derive(Debug)]
@@ -279,9 +278,9 @@ impl Drop for InvalidationGuard {
 mod tests {
     use super::*;
     use crate::domain::{Category, MemoryFilter};
-    use crate::services::cache::in_process::InProcessMemoryCache;
-    use crate::services::cache::redis::RedisMemoryCache;
     use crate::services::memory_service::SearchMode;
+    use crate::stores::cache::in_process::InProcessMemoryCache;
+    use crate::stores::cache::redis::RedisMemoryCache;
 
     fn redis_url() -> String {
         std::env::var("MEMORYC_TEST_REDIS_URL")

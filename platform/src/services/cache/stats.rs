@@ -2,23 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// What an entry caches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CacheKind {
-    /// One memory, read by id.
-    Memory,
-    /// The results of one search.
-    Search,
-}
-
-impl CacheKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CacheKind::Memory => "memory",
-            CacheKind::Search => "search",
-        }
-    }
-}
+use crate::stores::cache::CacheKind;
 
 /// Counts of one kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -5,20 +5,10 @@
 //! Consumers are idempotent: an event stored twice counts once, relationships are replaced.
 
 pub mod in_process;
-pub mod message;
 pub mod processor;
 pub mod publisher;
 pub mod redis_stream;
 
-pub use message::TenantEvent;
+pub use crate::stores::event_stream::{EventError, TenantEvent};
 pub use processor::EventProcessor;
 pub use publisher::EventPublisher;
-
-/// Why the event transport failed.
-#[derive(Debug, thiserror::Error)]
-pub enum EventError {
-    #[error("event stream unavailable: {0}")]
-    Unavailable(String),
-    #[error("malformed event message: {0}")]
-    Malformed(String),
-}
