@@ -9,18 +9,8 @@ use uuid::Uuid;
 
 use crate::entities::tenant_setting::{self, Column, Entity as TenantSettings};
 
-/// The stored settings of one tenant.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Settings {
-    pub pii_policy: Option<String>,
-    pub rate_limit_per_minute: Option<i32>,
-    pub analytics_schedule: Option<String>,
-    pub search_ef: Option<i32>,
-    pub max_memories: Option<i64>,
-    pub insight_ttl_hours: Option<i32>,
-    pub insight_min_confidence: Option<f64>,
-    pub rate_limit_burst: Option<i32>,
-}
+/// The stored settings of one tenant: its row, whose `updated_at` says when it last changed.
+pub type Settings = tenant_setting::Model;
 
 /// One setting a tenant-admin changes on its own; the others stay as they are.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,19 +23,7 @@ pub enum Setting {
 
 /// The tenant's settings; `None` when it has never had any.
 pub async fn get<C: ConnectionTrait>(db: &C, tenant_id: Uuid) -> Result<Option<Settings>, DbErr> {
-    Ok(TenantSettings::find_by_id(tenant_id)
-        .one(db)
-        .await?
-        .map(|row| Settings {
-            pii_policy: row.pii_policy,
-            rate_limit_per_minute: row.rate_limit_per_minute,
-            analytics_schedule: row.analytics_schedule,
-            search_ef: row.search_ef,
-            max_memories: row.max_memories,
-            insight_ttl_hours: row.insight_ttl_hours,
-            insight_min_confidence: row.insight_min_confidence,
-            rate_limit_burst: row.rate_limit_burst,
-        }))
+    TenantSettings::find_by_id(tenant_id).one(db).await
 }
 
 /// Writes one setting, creating the row when the tenant has none, so two settings changed at
@@ -89,18 +67,21 @@ pub async fn set<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Makes the tenant's settings exactly `wanted`, writing only when they differ (so a change made
-/// through the API shows as drift the next time the whole row is applied). Whether it wrote.
-pub async fn apply<C: ConnectionTrait>(
-    db: &C,
-    tenant_id: Uuid,
-    wanted: &Settings,
-) -> Result<bool, DbErr> {
-    if get(db, tenant_id).await?.as_ref() == Some(wanted) {
+/// Makes the tenant's settings exactly `wanted` (whatever its `updated_at`), writing only when
+/// they differ (so a change made through the API shows as drift the next time the whole row is
+/// applied). Whether it wrote.
+pub async fn apply<C: ConnectionTrait>(db: &C, wanted: &Settings) -> Result<bool, DbErr> {
+    if let Some(stored) = get(db, wanted.tenant_id).await?
+        && stored
+            == (Settings {
+                updated_at: stored.updated_at,
+                ..wanted.clone()
+            })
+    {
         return Ok(false);
     }
     let row = tenant_setting::ActiveModel {
-        tenant_id: Set(tenant_id),
+        tenant_id: Set(wanted.tenant_id),
         pii_policy: Set(wanted.pii_policy.clone()),
         rate_limit_per_minute: Set(wanted.rate_limit_per_minute),
         analytics_schedule: Set(wanted.analytics_schedule.clone()),

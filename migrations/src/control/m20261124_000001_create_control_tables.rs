@@ -1,6 +1,7 @@
 //! Creates tenants, api_keys and outbox.
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -87,44 +88,16 @@ fn tenants_table() -> TableCreateStatement {
     Table::create()
         .table(Tenants::Table)
         .if_not_exists()
+        .col(uuid(Tenants::TenantId).primary_key())
+        .col(string_len(Tenants::Name, 64).unique_key())
+        .col(string_len(Tenants::DisplayName, 256))
         .col(
-            ColumnDef::new(Tenants::TenantId)
-                .uuid()
-                .not_null()
-                .primary_key(),
-        )
-        .col(
-            ColumnDef::new(Tenants::Name)
-                .string_len(64)
-                .not_null()
-                .unique_key(),
-        )
-        .col(
-            ColumnDef::new(Tenants::DisplayName)
-                .string_len(256)
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(Tenants::Isolation)
-                .string_len(16)
-                .not_null()
+            string_len(Tenants::Isolation, 16)
                 .check(Expr::col(Tenants::Isolation).is_in(["Shared", "Dedicated"])),
         )
-        .col(
-            ColumnDef::new(Tenants::SchemaName)
-                .string_len(64)
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(Tenants::CollectionName)
-                .string_len(128)
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(Tenants::CreatedAt)
-                .timestamp_with_time_zone()
-                .not_null(),
-        )
+        .col(string_len(Tenants::SchemaName, 64))
+        .col(string_len(Tenants::CollectionName, 128))
+        .col(timestamp_with_time_zone(Tenants::CreatedAt))
         .to_owned()
 }
 
@@ -132,39 +105,17 @@ fn api_keys_table() -> TableCreateStatement {
     Table::create()
         .table(ApiKeys::Table)
         .if_not_exists()
-        .col(
-            ColumnDef::new(ApiKeys::KeyId)
-                .uuid()
-                .not_null()
-                .primary_key(),
-        )
-        .col(ColumnDef::new(ApiKeys::TenantId).uuid().not_null())
-        .col(ColumnDef::new(ApiKeys::UserId).uuid().not_null())
-        .col(ColumnDef::new(ApiKeys::Name).string_len(128).not_null())
+        .col(uuid(ApiKeys::KeyId).primary_key())
+        .col(uuid(ApiKeys::TenantId))
+        .col(uuid(ApiKeys::UserId))
+        .col(string_len(ApiKeys::Name, 128))
         // The public part of the key, used to find the row; the secret part is only hashed.
-        .col(
-            ColumnDef::new(ApiKeys::Prefix)
-                .string_len(32)
-                .not_null()
-                .unique_key(),
-        )
-        .col(ColumnDef::new(ApiKeys::KeyHash).string_len(64).not_null())
-        .col(ColumnDef::new(ApiKeys::Role).string_len(32).not_null())
-        .col(
-            ColumnDef::new(ApiKeys::CreatedAt)
-                .timestamp_with_time_zone()
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(ApiKeys::ExpiresAt)
-                .timestamp_with_time_zone()
-                .null(),
-        )
-        .col(
-            ColumnDef::new(ApiKeys::RevokedAt)
-                .timestamp_with_time_zone()
-                .null(),
-        )
+        .col(string_len(ApiKeys::Prefix, 32).unique_key())
+        .col(string_len(ApiKeys::KeyHash, 64))
+        .col(string_len(ApiKeys::Role, 32))
+        .col(timestamp_with_time_zone(ApiKeys::CreatedAt))
+        .col(timestamp_with_time_zone_null(ApiKeys::ExpiresAt))
+        .col(timestamp_with_time_zone_null(ApiKeys::RevokedAt))
         .foreign_key(
             ForeignKey::create()
                 .name("fk_api_keys_tenant")
@@ -179,31 +130,13 @@ fn outbox_table() -> TableCreateStatement {
     Table::create()
         .table(Outbox::Table)
         .if_not_exists()
-        .col(
-            ColumnDef::new(Outbox::OutboxId)
-                .uuid()
-                .not_null()
-                .primary_key(),
-        )
-        .col(ColumnDef::new(Outbox::TenantName).string_len(64).not_null())
-        .col(ColumnDef::new(Outbox::MemoryId).uuid().not_null())
-        .col(
-            ColumnDef::new(Outbox::Attempts)
-                .integer()
-                .not_null()
-                .default(0),
-        )
-        .col(
-            ColumnDef::new(Outbox::NextAttemptAt)
-                .timestamp_with_time_zone()
-                .not_null(),
-        )
-        .col(ColumnDef::new(Outbox::LastError).text().null())
-        .col(
-            ColumnDef::new(Outbox::CreatedAt)
-                .timestamp_with_time_zone()
-                .not_null(),
-        )
+        .col(uuid(Outbox::OutboxId).primary_key())
+        .col(string_len(Outbox::TenantName, 64))
+        .col(uuid(Outbox::MemoryId))
+        .col(integer(Outbox::Attempts).default(0))
+        .col(timestamp_with_time_zone(Outbox::NextAttemptAt))
+        .col(text_null(Outbox::LastError))
+        .col(timestamp_with_time_zone(Outbox::CreatedAt))
         // One pending sync per memory: the worker syncs the memory's current state, so a
         // second change while the first is pending needs no second entry.
         .index(

@@ -1,6 +1,7 @@
 //! Creates integrations: the outside systems each tenant is connected to (IntegrationBindings).
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
 
 use super::m20261124_000001_create_control_tables::Tenants;
 
@@ -33,58 +34,22 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Integrations::Table)
                     .if_not_exists()
-                    .col(
-                        ColumnDef::new(Integrations::IntegrationId)
-                            .uuid()
-                            .not_null()
-                            .primary_key(),
-                    )
-                    .col(ColumnDef::new(Integrations::TenantId).uuid().not_null())
+                    .col(uuid(Integrations::IntegrationId).primary_key())
+                    .col(uuid(Integrations::TenantId))
                     // The binding's name; unique per tenant because bindings live in the
                     // tenant's namespace.
+                    .col(string_len(Integrations::Name, 253))
                     .col(
-                        ColumnDef::new(Integrations::Name)
-                            .string_len(253)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Integrations::Kind)
-                            .string_len(32)
-                            .not_null()
+                        string_len(Integrations::Kind, 32)
                             .check(Expr::col(Integrations::Kind).is_in(KINDS)),
                     )
-                    .col(
-                        ColumnDef::new(Integrations::Settings)
-                            .json_binary()
-                            .not_null(),
-                    )
+                    .col(json_binary(Integrations::Settings))
                     // Credentials stay in the Kubernetes Secret; only its name is recorded.
-                    .col(
-                        ColumnDef::new(Integrations::SecretName)
-                            .string_len(253)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Integrations::SyncSchedule)
-                            .string_len(64)
-                            .null(),
-                    )
-                    .col(
-                        ColumnDef::new(Integrations::Paused)
-                            .boolean()
-                            .not_null()
-                            .default(false),
-                    )
-                    .col(
-                        ColumnDef::new(Integrations::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Integrations::UpdatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
+                    .col(string_len(Integrations::SecretName, 253))
+                    .col(string_len_null(Integrations::SyncSchedule, 64))
+                    .col(boolean(Integrations::Paused).default(false))
+                    .col(timestamp_with_time_zone(Integrations::CreatedAt))
+                    .col(timestamp_with_time_zone(Integrations::UpdatedAt))
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_integrations_tenant")

@@ -2,6 +2,7 @@
 //! The built-in roles live in `policies/policy.csv`; only what tenants add is stored here.
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -23,37 +24,22 @@ pub enum PolicyRules {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let value = |column: PolicyRules| {
-            ColumnDef::new(column)
-                .string_len(128)
-                .not_null()
-                .default("")
-                .to_owned()
-        };
+        let value = |column: PolicyRules| string_len(column, 128).default("").to_owned();
         manager
             .create_table(
                 Table::create()
                     .table(PolicyRules::Table)
                     .if_not_exists()
-                    .col(
-                        ColumnDef::new(PolicyRules::RuleId)
-                            .uuid()
-                            .not_null()
-                            .primary_key(),
-                    )
+                    .col(uuid(PolicyRules::RuleId).primary_key())
                     // `p` (permission) or `g` (role grant), as in Casbin's model.
-                    .col(ColumnDef::new(PolicyRules::Ptype).string_len(8).not_null())
+                    .col(string_len(PolicyRules::Ptype, 8))
                     .col(value(PolicyRules::V0))
                     .col(value(PolicyRules::V1))
                     .col(value(PolicyRules::V2))
                     .col(value(PolicyRules::V3))
                     .col(value(PolicyRules::V4))
                     .col(value(PolicyRules::V5))
-                    .col(
-                        ColumnDef::new(PolicyRules::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
+                    .col(timestamp_with_time_zone(PolicyRules::CreatedAt))
                     .index(
                         Index::create()
                             .name("uq_policy_rule")

@@ -2,6 +2,7 @@
 //! tenant, which route, the outcome and the time.
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -32,44 +33,27 @@ impl MigrationTrait for Migration {
                     .table(AuditLog::Table)
                     .if_not_exists()
                     // UUIDv7: ordering by id is ordering by time, which keyset pagination uses.
-                    .col(
-                        ColumnDef::new(AuditLog::AuditId)
-                            .uuid()
-                            .not_null()
-                            .primary_key(),
-                    )
+                    .col(uuid(AuditLog::AuditId).primary_key())
                     // Null for requests that named no valid tenant (bad credentials).
-                    .col(ColumnDef::new(AuditLog::TenantId).uuid().null())
-                    .col(ColumnDef::new(AuditLog::Subject).string_len(160).null())
-                    .col(ColumnDef::new(AuditLog::UserId).uuid().null())
-                    .col(
-                        ColumnDef::new(AuditLog::Roles)
-                            .string_len(256)
-                            .not_null()
-                            .default(""),
-                    )
-                    .col(ColumnDef::new(AuditLog::Method).string_len(8).not_null())
-                    .col(ColumnDef::new(AuditLog::Route).string_len(160).not_null())
-                    .col(ColumnDef::new(AuditLog::Path).string_len(512).not_null())
-                    .col(
-                        ColumnDef::new(AuditLog::Outcome)
-                            .string_len(24)
-                            .not_null()
-                            .check(Expr::col(AuditLog::Outcome).is_in([
-                                "allowed",
-                                "failed",
-                                "denied",
-                                "unauthenticated",
-                                "rate_limited",
-                            ])),
-                    )
-                    .col(ColumnDef::new(AuditLog::Status).integer().not_null())
-                    .col(ColumnDef::new(AuditLog::Detail).json_binary().null())
-                    .col(
-                        ColumnDef::new(AuditLog::OccurredAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
+                    .col(uuid_null(AuditLog::TenantId))
+                    .col(string_len_null(AuditLog::Subject, 160))
+                    .col(uuid_null(AuditLog::UserId))
+                    .col(string_len(AuditLog::Roles, 256).default(""))
+                    .col(string_len(AuditLog::Method, 8))
+                    .col(string_len(AuditLog::Route, 160))
+                    .col(string_len(AuditLog::Path, 512))
+                    .col(string_len(AuditLog::Outcome, 24).check(
+                        Expr::col(AuditLog::Outcome).is_in([
+                            "allowed",
+                            "failed",
+                            "denied",
+                            "unauthenticated",
+                            "rate_limited",
+                        ]),
+                    ))
+                    .col(integer(AuditLog::Status))
+                    .col(json_binary_null(AuditLog::Detail))
+                    .col(timestamp_with_time_zone(AuditLog::OccurredAt))
                     .to_owned(),
             )
             .await?;

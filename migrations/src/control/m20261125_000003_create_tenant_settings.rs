@@ -2,6 +2,7 @@
 //! policy, the rate limit). A missing row or a null column means "the platform default".
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
 
 use super::m20261124_000001_create_control_tables::Tenants;
 
@@ -25,32 +26,15 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(TenantSettings::Table)
                     .if_not_exists()
+                    .col(uuid(TenantSettings::TenantId).primary_key())
+                    .col(string_len_null(TenantSettings::PiiPolicy, 8).check(
+                        Expr::col(TenantSettings::PiiPolicy).is_in(["allow", "mask", "reject"]),
+                    ))
                     .col(
-                        ColumnDef::new(TenantSettings::TenantId)
-                            .uuid()
-                            .not_null()
-                            .primary_key(),
-                    )
-                    .col(
-                        ColumnDef::new(TenantSettings::PiiPolicy)
-                            .string_len(8)
-                            .null()
-                            .check(
-                                Expr::col(TenantSettings::PiiPolicy)
-                                    .is_in(["allow", "mask", "reject"]),
-                            ),
-                    )
-                    .col(
-                        ColumnDef::new(TenantSettings::RateLimitPerMinute)
-                            .integer()
-                            .null()
+                        integer_null(TenantSettings::RateLimitPerMinute)
                             .check(Expr::col(TenantSettings::RateLimitPerMinute).gt(0)),
                     )
-                    .col(
-                        ColumnDef::new(TenantSettings::UpdatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
+                    .col(timestamp_with_time_zone(TenantSettings::UpdatedAt))
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_tenant_settings_tenant")

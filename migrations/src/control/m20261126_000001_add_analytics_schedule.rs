@@ -2,6 +2,7 @@
 //! the platform's default schedule.
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
 
 use super::m20261125_000003_create_tenant_settings::TenantSettings;
 
@@ -20,11 +21,7 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table(TenantSettings::Table)
-                    .add_column_if_not_exists(
-                        ColumnDef::new(Added::AnalyticsSchedule)
-                            .string_len(128)
-                            .null(),
-                    )
+                    .add_column_if_not_exists(string_len_null(Added::AnalyticsSchedule, 128))
                     .to_owned(),
             )
             .await

@@ -4,6 +4,7 @@
 //! cannot drop a column a constraint names, and the migration must roll back there too.
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
 
 use super::m20261125_000003_create_tenant_settings::TenantSettings;
 
@@ -22,7 +23,7 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table(TenantSettings::Table)
-                    .add_column_if_not_exists(ColumnDef::new(Added::SearchEf).integer().null())
+                    .add_column_if_not_exists(integer_null(Added::SearchEf))
                     .to_owned(),
             )
             .await

@@ -3,6 +3,7 @@
 //! from `spec.storage.maxMemories`.
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
 
 use super::m20261125_000003_create_tenant_settings::TenantSettings;
 
@@ -21,9 +22,7 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table(TenantSettings::Table)
-                    .add_column_if_not_exists(
-                        ColumnDef::new(Added::MaxMemories).big_integer().null(),
-                    )
+                    .add_column_if_not_exists(big_integer_null(Added::MaxMemories))
                     .to_owned(),
             )
             .await

@@ -4,6 +4,7 @@
 //! No CHECK constraints, as for search_ef: SQLite must be able to drop the columns again.
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
 
 use super::m20261125_000003_create_tenant_settings::TenantSettings;
 
@@ -22,18 +23,9 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // One column per statement: SQLite alters a table one column at a time.
         for column in [
-            ColumnDef::new(Added::InsightTtlHours)
-                .integer()
-                .null()
-                .to_owned(),
-            ColumnDef::new(Added::InsightMinConfidence)
-                .double()
-                .null()
-                .to_owned(),
-            ColumnDef::new(Added::RateLimitBurst)
-                .integer()
-                .null()
-                .to_owned(),
+            integer_null(Added::InsightTtlHours).to_owned(),
+            double_null(Added::InsightMinConfidence).to_owned(),
+            integer_null(Added::RateLimitBurst).to_owned(),
         ] {
             manager
                 .alter_table(

@@ -4,6 +4,7 @@
 //! first); whoever erases the tenant removes the row.
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -25,27 +26,10 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(TenantLogins::Table)
                     .if_not_exists()
-                    .col(
-                        ColumnDef::new(TenantLogins::TenantName)
-                            .string_len(64)
-                            .not_null()
-                            .primary_key(),
-                    )
-                    .col(
-                        ColumnDef::new(TenantLogins::RoleName)
-                            .string_len(63)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(TenantLogins::Password)
-                            .string_len(128)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(TenantLogins::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
+                    .col(string_len(TenantLogins::TenantName, 64).primary_key())
+                    .col(string_len(TenantLogins::RoleName, 63))
+                    .col(string_len(TenantLogins::Password, 128))
+                    .col(timestamp_with_time_zone(TenantLogins::CreatedAt))
                     .to_owned(),
             )
             .await

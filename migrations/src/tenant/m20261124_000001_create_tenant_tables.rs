@@ -1,6 +1,7 @@
 //! Creates the tenant tables of the original design with their checks, keys and indexes.
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -114,35 +115,12 @@ fn users_table() -> TableCreateStatement {
     Table::create()
         .table(Users::Table)
         .if_not_exists()
-        .col(
-            ColumnDef::new(Users::UserId)
-                .uuid()
-                .not_null()
-                .primary_key(),
-        )
-        .col(
-            ColumnDef::new(Users::Username)
-                .string_len(128)
-                .not_null()
-                .unique_key(),
-        )
-        .col(
-            ColumnDef::new(Users::Email)
-                .string_len(320)
-                .null()
-                .unique_key(),
-        )
-        .col(
-            ColumnDef::new(Users::CreatedAt)
-                .timestamp_with_time_zone()
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(Users::LastActive)
-                .timestamp_with_time_zone()
-                .null(),
-        )
-        .col(ColumnDef::new(Users::Preferences).json_binary().not_null())
+        .col(uuid(Users::UserId).primary_key())
+        .col(string_len(Users::Username, 128).unique_key())
+        .col(string_len_null(Users::Email, 320).unique_key())
+        .col(timestamp_with_time_zone(Users::CreatedAt))
+        .col(timestamp_with_time_zone_null(Users::LastActive))
+        .col(json_binary(Users::Preferences))
         .to_owned()
 }
 
@@ -150,56 +128,32 @@ fn memories_table() -> TableCreateStatement {
     Table::create()
         .table(Memories::Table)
         .if_not_exists()
+        .col(uuid(Memories::MemoryId).primary_key())
         .col(
-            ColumnDef::new(Memories::MemoryId)
-                .uuid()
-                .not_null()
-                .primary_key(),
-        )
-        .col(ColumnDef::new(Memories::Content).text().not_null().check(
-            Expr::cust("length(trim(content)) > 0").and(Expr::cust(format!(
-                "length(content) <= {MAX_CONTENT_CHARS}"
+            text(Memories::Content).check(Expr::cust("length(trim(content)) > 0").and(Expr::cust(
+                format!("length(content) <= {MAX_CONTENT_CHARS}"),
             ))),
-        ))
+        )
         .col(
-            ColumnDef::new(Memories::Category)
-                .string_len(16)
-                .not_null()
+            string_len(Memories::Category, 16)
                 .check(Expr::col(Memories::Category).is_in(CATEGORIES)),
         )
         // Little-endian f32s: the source of truth the vector store is rebuilt from.
-        .col(ColumnDef::new(Memories::Embedding).blob().null())
-        .col(ColumnDef::new(Memories::Metadata).json_binary().not_null())
+        .col(blob_null(Memories::Embedding))
+        .col(json_binary(Memories::Metadata))
+        .col(timestamp_with_time_zone(Memories::CreatedAt))
+        .col(timestamp_with_time_zone(Memories::UpdatedAt))
         .col(
-            ColumnDef::new(Memories::CreatedAt)
-                .timestamp_with_time_zone()
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(Memories::UpdatedAt)
-                .timestamp_with_time_zone()
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(Memories::ConfidenceScore)
-                .double()
-                .not_null()
+            double(Memories::ConfidenceScore)
                 .check(between_zero_and_one(Memories::ConfidenceScore)),
         )
         .col(
-            ColumnDef::new(Memories::AccessCount)
-                .big_integer()
-                .not_null()
+            big_integer(Memories::AccessCount)
                 .default(0)
                 .check(Expr::col(Memories::AccessCount).gte(0)),
         )
-        .col(ColumnDef::new(Memories::UserId).uuid().not_null())
-        .col(
-            ColumnDef::new(Memories::IsDeleted)
-                .boolean()
-                .not_null()
-                .default(false),
-        )
+        .col(uuid(Memories::UserId))
+        .col(boolean(Memories::IsDeleted).default(false))
         .foreign_key(
             ForeignKey::create()
                 .name("fk_memories_user")
@@ -213,40 +167,19 @@ fn relationships_table() -> TableCreateStatement {
     Table::create()
         .table(MemoryRelationships::Table)
         .if_not_exists()
+        .col(uuid(MemoryRelationships::RelationshipId).primary_key())
+        .col(uuid(MemoryRelationships::SourceMemoryId))
+        .col(uuid(MemoryRelationships::TargetMemoryId))
         .col(
-            ColumnDef::new(MemoryRelationships::RelationshipId)
-                .uuid()
-                .not_null()
-                .primary_key(),
-        )
-        .col(
-            ColumnDef::new(MemoryRelationships::SourceMemoryId)
-                .uuid()
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(MemoryRelationships::TargetMemoryId)
-                .uuid()
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(MemoryRelationships::RelationshipType)
-                .string_len(16)
-                .not_null()
+            string_len(MemoryRelationships::RelationshipType, 16)
                 .check(Expr::col(MemoryRelationships::RelationshipType).is_in(RELATIONSHIP_TYPES)),
         )
         .col(
-            ColumnDef::new(MemoryRelationships::Strength)
-                .double()
-                .not_null()
+            double(MemoryRelationships::Strength)
                 .check(between_zero_and_one(MemoryRelationships::Strength)),
         )
-        .col(ColumnDef::new(MemoryRelationships::Context).text().null())
-        .col(
-            ColumnDef::new(MemoryRelationships::CreatedAt)
-                .timestamp_with_time_zone()
-                .not_null(),
-        )
+        .col(text_null(MemoryRelationships::Context))
+        .col(timestamp_with_time_zone(MemoryRelationships::CreatedAt))
         .check(Expr::cust("source_memory_id <> target_memory_id"))
         .index(
             Index::create()
@@ -283,34 +216,13 @@ fn events_table() -> TableCreateStatement {
     Table::create()
         .table(AnalyticsEvents::Table)
         .if_not_exists()
-        .col(
-            ColumnDef::new(AnalyticsEvents::EventId)
-                .uuid()
-                .not_null()
-                .primary_key(),
-        )
-        .col(
-            ColumnDef::new(AnalyticsEvents::EventType)
-                .string_len(32)
-                .not_null(),
-        )
-        .col(ColumnDef::new(AnalyticsEvents::UserId).uuid().null())
-        .col(ColumnDef::new(AnalyticsEvents::MemoryId).uuid().null())
-        .col(
-            ColumnDef::new(AnalyticsEvents::EventData)
-                .json_binary()
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(AnalyticsEvents::Timestamp)
-                .timestamp_with_time_zone()
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(AnalyticsEvents::SessionId)
-                .string_len(128)
-                .null(),
-        )
+        .col(uuid(AnalyticsEvents::EventId).primary_key())
+        .col(string_len(AnalyticsEvents::EventType, 32))
+        .col(uuid_null(AnalyticsEvents::UserId))
+        .col(uuid_null(AnalyticsEvents::MemoryId))
+        .col(json_binary(AnalyticsEvents::EventData))
+        .col(timestamp_with_time_zone(AnalyticsEvents::Timestamp))
+        .col(string_len_null(AnalyticsEvents::SessionId, 128))
         .to_owned()
 }
 
@@ -318,52 +230,22 @@ fn insights_table() -> TableCreateStatement {
     Table::create()
         .table(PredictiveInsights::Table)
         .if_not_exists()
+        .col(uuid(PredictiveInsights::InsightId).primary_key())
         .col(
-            ColumnDef::new(PredictiveInsights::InsightId)
-                .uuid()
-                .not_null()
-                .primary_key(),
-        )
-        .col(
-            ColumnDef::new(PredictiveInsights::InsightType)
-                .string_len(24)
-                .not_null()
+            string_len(PredictiveInsights::InsightType, 24)
                 .check(Expr::col(PredictiveInsights::InsightType).is_in(INSIGHT_TYPES)),
         )
+        .col(text(PredictiveInsights::Content))
         .col(
-            ColumnDef::new(PredictiveInsights::Content)
-                .text()
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(PredictiveInsights::Confidence)
-                .double()
-                .not_null()
+            double(PredictiveInsights::Confidence)
                 .check(between_zero_and_one(PredictiveInsights::Confidence)),
         )
         // A JSON array of memory ids: portable between PostgreSQL and SQLite.
-        .col(
-            ColumnDef::new(PredictiveInsights::SupportingMemories)
-                .json_binary()
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(PredictiveInsights::CreatedAt)
-                .timestamp_with_time_zone()
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(PredictiveInsights::ExpiresAt)
-                .timestamp_with_time_zone()
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(PredictiveInsights::ActionTaken)
-                .boolean()
-                .not_null()
-                .default(false),
-        )
-        .col(ColumnDef::new(PredictiveInsights::UserId).uuid().null())
+        .col(json_binary(PredictiveInsights::SupportingMemories))
+        .col(timestamp_with_time_zone(PredictiveInsights::CreatedAt))
+        .col(timestamp_with_time_zone(PredictiveInsights::ExpiresAt))
+        .col(boolean(PredictiveInsights::ActionTaken).default(false))
+        .col(uuid_null(PredictiveInsights::UserId))
         .check(Expr::cust("expires_at > created_at"))
         .to_owned()
 }

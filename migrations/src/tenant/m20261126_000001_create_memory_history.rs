@@ -2,6 +2,7 @@
 //! after and who made the change. Written in the same transaction as the change itself.
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -28,29 +29,18 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(MemoryHistory::Table)
                     .if_not_exists()
-                    .col(
-                        ColumnDef::new(MemoryHistory::HistoryId)
-                            .uuid()
-                            .not_null()
-                            .primary_key(),
-                    )
+                    .col(uuid(MemoryHistory::HistoryId).primary_key())
                     // No foreign key: the history of a soft-deleted memory stays; erasing a
                     // memory (purge) erases its history explicitly.
-                    .col(ColumnDef::new(MemoryHistory::MemoryId).uuid().not_null())
+                    .col(uuid(MemoryHistory::MemoryId))
                     .col(
-                        ColumnDef::new(MemoryHistory::Action)
-                            .string_len(16)
-                            .not_null()
+                        string_len(MemoryHistory::Action, 16)
                             .check(Expr::col(MemoryHistory::Action).is_in(ACTIONS)),
                     )
-                    .col(ColumnDef::new(MemoryHistory::OldValue).json_binary().null())
-                    .col(ColumnDef::new(MemoryHistory::NewValue).json_binary().null())
-                    .col(ColumnDef::new(MemoryHistory::ChangedBy).uuid().not_null())
-                    .col(
-                        ColumnDef::new(MemoryHistory::ChangedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
+                    .col(json_binary_null(MemoryHistory::OldValue))
+                    .col(json_binary_null(MemoryHistory::NewValue))
+                    .col(uuid(MemoryHistory::ChangedBy))
+                    .col(timestamp_with_time_zone(MemoryHistory::ChangedAt))
                     .to_owned(),
             )
             .await?;

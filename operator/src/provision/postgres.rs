@@ -619,6 +619,8 @@ impl Postgres {
     ) -> Result<(), ProvisionError> {
         let plan_settings = &plan.platform_settings;
         let wanted = Settings {
+            tenant_id,
+            updated_at: Utc::now(),
             pii_policy: Some(plan_settings.pii_policy.to_string()),
             rate_limit_per_minute: Some(plan_settings.rate_limit_per_minute),
             analytics_schedule: Some(plan_settings.analytics_schedule.clone()),
@@ -633,7 +635,7 @@ impl Postgres {
         let transaction = self
             .scoped(control_owner(plan), &plan.control_schema)
             .await?;
-        let written = settings::apply(&transaction, tenant_id, &wanted)
+        let written = settings::apply(&transaction, &wanted)
             .await
             .map_err(db_error)?;
         transaction.commit().await.map_err(db_error)?;
