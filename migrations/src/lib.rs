@@ -12,6 +12,43 @@ use sea_orm_migration::prelude::*;
 pub mod control;
 pub mod tenant;
 
+/// Drops `table`: the `down` of a migration that created it.
+pub(crate) async fn drop_table(
+    manager: &SchemaManager<'_>,
+    table: impl IntoIden,
+) -> Result<(), DbErr> {
+    manager
+        .drop_table(Table::drop().table(table).to_owned())
+        .await
+}
+
+/// Adds `column` to `table` unless it is there: one column per statement, as SQLite alters.
+pub(crate) async fn add_column(
+    manager: &SchemaManager<'_>,
+    table: impl IntoIden,
+    column: ColumnDef,
+) -> Result<(), DbErr> {
+    manager
+        .alter_table(
+            Table::alter()
+                .table(table)
+                .add_column_if_not_exists(column)
+                .to_owned(),
+        )
+        .await
+}
+
+/// Drops `column` of `table`: the `down` of [`add_column`].
+pub(crate) async fn drop_column(
+    manager: &SchemaManager<'_>,
+    table: impl IntoIden,
+    column: impl IntoIden,
+) -> Result<(), DbErr> {
+    manager
+        .alter_table(Table::alter().table(table).drop_column(column).to_owned())
+        .await
+}
+
 /// Migrations of the control schema.
 pub struct ControlMigrator;
 

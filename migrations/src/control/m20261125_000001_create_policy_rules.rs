@@ -58,8 +58,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(PolicyRules::Table).to_owned())
-            .await
+        crate::drop_table(manager, PolicyRules::Table).await
     }
 }

@@ -70,8 +70,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(AuditLog::Table).to_owned())
-            .await
+        crate::drop_table(manager, AuditLog::Table).await
     }
 }

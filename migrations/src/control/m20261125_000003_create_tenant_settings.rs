@@ -48,8 +48,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(TenantSettings::Table).to_owned())
-            .await
+        crate::drop_table(manager, TenantSettings::Table).await
     }
 }

@@ -17,24 +17,15 @@ enum Added {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(TenantSettings::Table)
-                    .add_column_if_not_exists(string_len_null(Added::AnalyticsSchedule, 128))
-                    .to_owned(),
-            )
-            .await
+        crate::add_column(
+            manager,
+            TenantSettings::Table,
+            string_len_null(Added::AnalyticsSchedule, 128),
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(TenantSettings::Table)
-                    .drop_column(Added::AnalyticsSchedule)
-                    .to_owned(),
-            )
-            .await
+        crate::drop_column(manager, TenantSettings::Table, Added::AnalyticsSchedule).await
     }
 }

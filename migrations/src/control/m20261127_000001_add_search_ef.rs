@@ -19,24 +19,15 @@ enum Added {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(TenantSettings::Table)
-                    .add_column_if_not_exists(integer_null(Added::SearchEf))
-                    .to_owned(),
-            )
-            .await
+        crate::add_column(
+            manager,
+            TenantSettings::Table,
+            integer_null(Added::SearchEf),
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(TenantSettings::Table)
-                    .drop_column(Added::SearchEf)
-                    .to_owned(),
-            )
-            .await
+        crate::drop_column(manager, TenantSettings::Table, Added::SearchEf).await
     }
 }

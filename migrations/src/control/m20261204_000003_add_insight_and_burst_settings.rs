@@ -23,18 +23,11 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // One column per statement: SQLite alters a table one column at a time.
         for column in [
-            integer_null(Added::InsightTtlHours).to_owned(),
-            double_null(Added::InsightMinConfidence).to_owned(),
-            integer_null(Added::RateLimitBurst).to_owned(),
+            integer_null(Added::InsightTtlHours),
+            double_null(Added::InsightMinConfidence),
+            integer_null(Added::RateLimitBurst),
         ] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(TenantSettings::Table)
-                        .add_column_if_not_exists(column)
-                        .to_owned(),
-                )
-                .await?;
+            crate::add_column(manager, TenantSettings::Table, column).await?;
         }
         Ok(())
     }
@@ -45,14 +38,7 @@ impl MigrationTrait for Migration {
             Added::InsightMinConfidence,
             Added::InsightTtlHours,
         ] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(TenantSettings::Table)
-                        .drop_column(column)
-                        .to_owned(),
-                )
-                .await?;
+            crate::drop_column(manager, TenantSettings::Table, column).await?;
         }
         Ok(())
     }

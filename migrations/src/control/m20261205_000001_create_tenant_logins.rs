@@ -36,8 +36,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(TenantLogins::Table).to_owned())
-            .await
+        crate::drop_table(manager, TenantLogins::Table).await
     }
 }
