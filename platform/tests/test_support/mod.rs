@@ -417,7 +417,11 @@ pub async fn drop_postgres_schemas(config: &Config) {
                 .await?;
             let name: String = row.try_get("", "name")?;
             if let Ok(tenant) = memoryc_crds::layout::TenantName::parse(&name) {
-                for role in [tenant.role_name(), tenant.owner_role_name()] {
+                for role in [
+                    tenant.role_name(),
+                    tenant.owner_role_name(),
+                    tenant.platform_login_name(),
+                ] {
                     memoryc_control::roles::drop_role(&db, &role).await?;
                 }
             }
