@@ -34,10 +34,7 @@ pub fn swept_kinds() -> &'static [&'static str] {
 
 /// Deletes the tenant's orphaned children; what was deleted, as `Kind name`.
 pub async fn sweep(client: &Client, plan: &TenantPlan) -> Result<Vec<String>, kube::Error> {
-    let keep: BTreeSet<(String, String)> = desired::children(plan)
-        .into_iter()
-        .map(|(kind, name)| (kind.to_string(), name))
-        .collect();
+    let keep: BTreeSet<(&str, String)> = desired::children(plan).into_iter().collect();
     let mut removed = Vec::new();
     sweep_kind::<ServiceAccount>(client, plan, &keep, &mut removed).await?;
     sweep_kind::<ResourceQuota>(client, plan, &keep, &mut removed).await?;
@@ -52,7 +49,7 @@ pub async fn sweep(client: &Client, plan: &TenantPlan) -> Result<Vec<String>, ku
 }
 
 /// The label selector of everything the operator made for the tenant.
-pub fn selector(plan: &TenantPlan) -> String {
+fn selector(plan: &TenantPlan) -> String {
     format!(
         "{}={},{}={}",
         labels::MANAGED_BY,
@@ -65,17 +62,18 @@ pub fn selector(plan: &TenantPlan) -> String {
 async fn sweep_kind<K>(
     client: &Client,
     plan: &TenantPlan,
-    keep: &BTreeSet<(String, String)>,
+    keep: &BTreeSet<(&str, String)>,
     removed: &mut Vec<String>,
 ) -> Result<(), kube::Error>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + k8s_openapi::Resource
         + Clone
         + DeserializeOwned
         + Debug,
 {
     let api: Api<K> = Api::namespaced(client.clone(), &plan.namespace);
-    let kind = K::kind(&()).to_string();
+    let kind = <K as k8s_openapi::Resource>::KIND;
     let listed = api
         .list(&ListParams::default().labels(&selector(plan)))
         .await?;
@@ -85,7 +83,7 @@ where
             .owner_references()
             .iter()
             .any(|owner| owner.uid == plan.owner_reference.uid);
-        if !owned || keep.contains(&(kind.clone(), name.clone())) {
+        if !owned || keep.contains(&(kind, name.clone())) {
             continue;
         }
         match api.delete(&name, &DeleteParams::background()).await {

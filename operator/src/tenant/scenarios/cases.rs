@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::super::controller::{FINALIZER, error_policy};
 use super::super::plan::TenantPlan;
-use super::{Kind, Scenario, TENANTS, condition, scenario, secret_text, stored};
+use super::{Kind, Provisioned, Scenario, TENANTS, condition, scenario, secret_text, stored};
 use crate::provision::password;
 use crate::test_support::{self, unique_name};
 
@@ -122,13 +122,12 @@ pub(super) async fn a_dedicated_tenant_gets_its_own_platform_and_is_ready_once_i
 
 pub(super) async fn a_ready_tenant_reconciles_without_writing_status_or_events(kind: Kind) {
     let mut s = scenario(Isolation::Shared, kind).await;
-    s.run(s.tenant.clone());
-    let namespace = s.expect_namespace_and_policies(None).await;
-    s.server.expect_get_missing(&s.secret_path()).await;
-    let secret = s.expect_secret_apply().await;
-    let status = s.expect_status().await;
-    s.server.expect_event("default", "Ready").await;
-    s.finish().await.expect("first");
+    let Provisioned {
+        namespace,
+        secret,
+        status,
+        ..
+    } = s.provision_to_ready().await;
 
     s.run(s.with_status(status));
     s.expect_namespace_and_policies(Some(namespace)).await;
@@ -177,13 +176,7 @@ pub(super) async fn without_a_shared_platform_shared_tenants_are_refused_yet_sti
 ) {
     let mut s = scenario(Isolation::Shared, kind).await;
     s.tenant.spec.deletion_policy = DeletionPolicy::Delete;
-    s.run(s.tenant.clone());
-    s.expect_namespace_and_policies(None).await;
-    s.server.expect_get_missing(&s.secret_path()).await;
-    s.expect_secret_apply().await;
-    let ready = s.expect_status().await;
-    s.server.expect_event("default", "Ready").await;
-    s.finish().await.expect("provisioned");
+    let Provisioned { status: ready, .. } = s.provision_to_ready().await;
     assert!(s.schema_exists(&s.plan.schema).await);
 
     let settings = crate::settings::Settings {
@@ -229,14 +222,12 @@ pub(super) async fn drift_is_repaired_dropped_schema_and_collection_and_an_edite
     kind: Kind,
 ) {
     let mut s = scenario(Isolation::Dedicated, kind).await;
-    s.run(s.tenant.clone());
-    let namespace = s.expect_namespace_and_policies(None).await;
-    s.server.expect_get_missing(&s.secret_path()).await;
-    let secret = s.expect_secret_apply().await;
-    s.expect_platform(2).await;
-    let status = s.expect_status().await;
-    s.server.expect_event("default", "Ready").await;
-    s.finish().await.expect("first");
+    let Provisioned {
+        namespace,
+        secret,
+        status,
+        ..
+    } = s.provision_to_ready().await;
 
     s.drop_schema_and_collection().await;
     let mut edited = stored(&secret);
@@ -287,14 +278,7 @@ pub(super) async fn drift_is_repaired_dropped_schema_and_collection_and_an_edite
 async fn provisioned_then_deleted(policy: DeletionPolicy, kind: Kind) -> Scenario {
     let mut s = scenario(Isolation::Dedicated, kind).await;
     s.tenant.spec.deletion_policy = policy;
-    s.run(s.tenant.clone());
-    s.expect_namespace_and_policies(None).await;
-    s.server.expect_get_missing(&s.secret_path()).await;
-    s.expect_secret_apply().await;
-    s.expect_platform(2).await;
-    s.expect_status().await;
-    s.server.expect_event("default", "Ready").await;
-    s.finish().await.expect("provisioned");
+    s.provision_to_ready().await;
 
     let reason = match policy {
         DeletionPolicy::Retain => "Retained",
@@ -489,14 +473,12 @@ pub(super) async fn a_system_namespace_is_refused_without_a_lookup(kind: Kind) {
 /// labelled object it does not own, are left alone.
 pub(super) async fn orphaned_children_are_removed_and_foreign_ones_kept(kind: Kind) {
     let mut s = scenario(Isolation::Dedicated, kind).await;
-    s.run(s.tenant.clone());
-    let namespace = s.expect_namespace_and_policies(None).await;
-    s.server.expect_get_missing(&s.secret_path()).await;
-    let secret = s.expect_secret_apply().await;
-    s.expect_platform(2).await;
-    let status = s.expect_status().await;
-    s.server.expect_event("default", "Ready").await;
-    s.finish().await.expect("first");
+    let Provisioned {
+        namespace,
+        secret,
+        status,
+        ..
+    } = s.provision_to_ready().await;
 
     let owner = json!([{"apiVersion": "memoryc.dev/v1alpha1", "kind": "MemoryTenant",
                         "name": s.plan.tenant.to_string(), "uid": s.plan.owner_reference.uid}]);

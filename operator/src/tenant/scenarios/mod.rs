@@ -77,6 +77,13 @@ impl Backing {
     }
 }
 
+/// What [`Scenario::provision_to_ready`] saw.
+struct Provisioned {
+    namespace: Value,
+    secret: Value,
+    status: MemoryTenantStatus,
+}
+
 struct Scenario {
     ctx: Arc<Context>,
     server: MockApiServer,
@@ -469,6 +476,26 @@ impl Scenario {
             )
             .await;
         deployment
+    }
+
+    /// The first reconcile of a new tenant, provisioning it to Ready: what it applied (the
+    /// namespace and the credentials Secret) and the status it wrote.
+    async fn provision_to_ready(&mut self) -> Provisioned {
+        self.run(self.tenant.clone());
+        let namespace = self.expect_namespace_and_policies(None).await;
+        self.server.expect_get_missing(&self.secret_path()).await;
+        let secret = self.expect_secret_apply().await;
+        if self.plan.is_dedicated() {
+            self.expect_platform(2).await;
+        }
+        let status = self.expect_status().await;
+        self.server.expect_event("default", "Ready").await;
+        self.finish().await.expect("provisioned");
+        Provisioned {
+            namespace,
+            secret,
+            status,
+        }
     }
 
     async fn finish(&mut self) -> crate::error::Result<Action> {
