@@ -81,12 +81,21 @@ pub async fn ensure_nologin_role<C: ConnectionTrait>(db: &C, role: &str) -> Resu
 }
 
 /// Makes the caller able to `SET ROLE` to `role`. A superuser already can; anyone else needs
-/// membership, which a role with CREATEROLE may grant itself.
+/// membership, which a role with CREATEROLE may grant itself. From PostgreSQL 16 on, the
+/// membership a CREATEROLE creator gets in the roles it creates carries `ADMIN` only, not `SET`,
+/// so there the check is for `SET` and the grant says `WITH SET TRUE` (spelled in `EXECUTE`, so
+/// that older servers never parse it).
 pub async fn grant_to_current_user<C: ConnectionTrait>(db: &C, role: &str) -> Result<(), DbErr> {
     db.execute_unprepared(&format!(
         "DO $$ BEGIN \
-           IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) \
-              AND NOT pg_catalog.pg_has_role(current_user, {name}, 'MEMBER') THEN \
+           IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN \
+             RETURN; \
+           END IF; \
+           IF pg_catalog.current_setting('server_version_num')::int >= 160000 THEN \
+             IF NOT pg_catalog.pg_has_role(current_user, {name}, 'SET') THEN \
+               EXECUTE 'GRANT ' || pg_catalog.quote_ident({name}) || ' TO CURRENT_USER WITH SET TRUE'; \
+             END IF; \
+           ELSIF NOT pg_catalog.pg_has_role(current_user, {name}, 'MEMBER') THEN \
              GRANT {quoted} TO CURRENT_USER; \
            END IF; \
          END $$",
