@@ -219,6 +219,7 @@ def _describe(binary: str, args: list[str]) -> dict[str, Any]:
 class CodeFacts:
     operator_env: dict[str, str | None] = field(default_factory=dict)  # name -> default
     platform_env: set[str] = field(default_factory=set)
+    platform_renamed_env: set[str] = field(default_factory=set)
     platform_commands: set[str] = field(default_factory=set)
     operator_paths: set[str] = field(default_factory=set)
     platform_public_paths: set[str] = field(default_factory=set)
@@ -239,9 +240,11 @@ def read_code_facts(report: Report) -> CodeFacts:
     ]
     facts.applied_types = set(operator["applied_kinds"])
     facts.swept_types = set(operator["swept_kinds"])
-    # The platform reads MEMORYC_<FIELD> for each setting and ignores any other MEMORYC_
-    # variable, so a misspelt one would be dropped without a word.
+    # The platform reads MEMORYC_<SECTION>__<NAME> for each setting and ignores any other
+    # MEMORYC_ variable, so a misspelt one would be dropped without a word. The previous
+    # release's flat names are still read, with a warning; the chart uses none of them.
     facts.platform_env = set(platform["environment"])
+    facts.platform_renamed_env = set(platform["renamed_environment"])
     facts.platform_commands = set(platform["commands"])
     facts.platform_public_paths = set(platform["unauthenticated_paths"])
     for what, value in [
@@ -708,60 +711,66 @@ def check_platform(r: Release) -> None:
     env = env_of(container, r, where)
     for name in env:
         r.report.check(
-            not name.startswith("MEMORYC_") or name in r.facts.platform_env,
+            name not in r.facts.platform_renamed_env,
+            f"{where}: {name} is a setting's old name (memoryc-platform describe); use its new one",
+        )
+        r.report.check(
+            not name.startswith("MEMORYC_")
+            or name in r.facts.platform_env
+            or name in r.facts.platform_renamed_env,
             f"{where}: {name} is no platform setting (memoryc-platform describe), so it is ignored",
         )
     database = values["database"]
     # Its own login, not the operator's.
     login = database["platform"]
     r.report.equal(
-        (env.get("MEMORYC_DATABASE_URL") or {}).get("valueFrom"),
+        (env.get("MEMORYC_STORAGE__DATABASE_URL") or {}).get("valueFrom"),
         {"secretKeyRef": {"name": login["existingSecret"], "key": login["uriKey"]}},
-        f"{where} MEMORYC_DATABASE_URL",
+        f"{where} MEMORYC_STORAGE__DATABASE_URL",
     )
     r.report.check(
         login["existingSecret"] != database["existingSecret"],
         f"{where}: logs in with the operator's database Secret",
     )
     r.report.equal(
-        literal(env, "MEMORYC_REDIS_URL"), values["redis"]["url"] or None, f"{where} MEMORYC_REDIS_URL"
+        literal(env, "MEMORYC_STORAGE__REDIS_URL"), values["redis"]["url"] or None, f"{where} MEMORYC_STORAGE__REDIS_URL"
     )
-    check_milvus_token(r, env, "MEMORYC_MILVUS_TOKEN", where)
+    check_milvus_token(r, env, "MEMORYC_STORAGE__MILVUS_TOKEN", where)
     proxies = values["platform"].get("trustedProxies") or []
-    given = literal(env, "MEMORYC_TRUSTED_PROXIES")
-    r.report.equal(json.loads(given) if given else [], proxies, f"{where} MEMORYC_TRUSTED_PROXIES")
+    given = literal(env, "MEMORYC_SECURITY__TRUSTED_PROXIES")
+    r.report.equal(json.loads(given) if given else [], proxies, f"{where} MEMORYC_SECURITY__TRUSTED_PROXIES")
     r.report.check(
         int(values["platform"]["replicas"]) <= 1 or bool(values["redis"]["url"]),
         f"{where}: {values['platform']['replicas']} replicas without Redis",
     )
     expected = {
-        "MEMORYC_RELATIONAL_BACKEND": "postgres",
-        "MEMORYC_VECTOR_BACKEND": "milvus",
-        "MEMORYC_CONTROL_SCHEMA": database["controlSchema"],
-        "MEMORYC_MILVUS_URL": values["milvus"]["url"],
-        "MEMORYC_MODEL_DIR": values["platform"]["modelDir"],
-        "MEMORYC_DEMO_TENANT": "false",
+        "MEMORYC_STORAGE__RELATIONAL_BACKEND": "postgres",
+        "MEMORYC_STORAGE__VECTOR_BACKEND": "milvus",
+        "MEMORYC_STORAGE__CONTROL_SCHEMA": database["controlSchema"],
+        "MEMORYC_STORAGE__MILVUS_URL": values["milvus"]["url"],
+        "MEMORYC_EMBEDDING__MODEL_DIR": values["platform"]["modelDir"],
+        "MEMORYC_SERVER__DEMO_TENANT": "false",
     }
     for name, value in expected.items():
         r.report.equal(literal(env, name), value, f"{where} {name}")
     token = values["platform"]["metricsToken"]
     r.report.equal(
-        (env.get("MEMORYC_METRICS_TOKEN") or {}).get("valueFrom"),
+        (env.get("MEMORYC_METRICS__TOKEN") or {}).get("valueFrom"),
         {"secretKeyRef": {"name": token["existingSecret"], "key": token["key"]}}
         if token["existingSecret"] else None,
-        f"{where} MEMORYC_METRICS_TOKEN",
+        f"{where} MEMORYC_METRICS__TOKEN",
     )
-    listen = literal(env, "MEMORYC_LISTEN") or ""
+    listen = literal(env, "MEMORYC_SERVER__LISTEN") or ""
     r.report.check(
         listen.startswith("0.0.0.0:"), f"{where}: listens on {listen!r}, not on every address"
     )
     r.report.equal(
         container_ports(deployment).get("http"),
         int(listen.rsplit(":", 1)[-1]) if ":" in listen else None,
-        "platform http containerPort (against MEMORYC_LISTEN)",
+        "platform http containerPort (against MEMORYC_SERVER__LISTEN)",
     )
     # The root filesystem is read-only: the data directory must be a volume.
-    data_dir = literal(env, "MEMORYC_DATA_DIR")
+    data_dir = literal(env, "MEMORYC_SERVER__DATA_DIR")
     mounts = [m["mountPath"] for m in container.get("volumeMounts") or []]
     r.report.check(data_dir in mounts, f"{where}: data dir {data_dir} is not a volume {mounts}")
     paths = probe_paths(container)
@@ -864,7 +873,7 @@ def check_monitoring(r: Release) -> None:
                             endpoint.get("authorization"),
                             platform_scrape_authorization(r),
                             f"{monitor}: authorization of the platform's {endpoint['port']!r} "
-                            "endpoint (against the platform's MEMORYC_METRICS_TOKEN)",
+                            "endpoint (against the platform's MEMORYC_METRICS__TOKEN)",
                         )
     rule = r.find("PrometheusRule", "memoryc")
     if rule is not None:
@@ -896,7 +905,7 @@ def platform_scrape_authorization(r: Release) -> dict[str, Any] | None:
     if deployment is None:
         return None
     for entry in first_container(deployment.body).get("env") or []:
-        if entry.get("name") == "MEMORYC_METRICS_TOKEN":
+        if entry.get("name") == "MEMORYC_METRICS__TOKEN":
             reference = (entry.get("valueFrom") or {}).get("secretKeyRef") or {}
             return {"type": "Bearer", "credentials": reference}
     return None
@@ -1225,8 +1234,11 @@ MUTATIONS: list[tuple[str, Callable[[dict[str, str]], dict[str, str]], str]] = [
         rename_env("MEMORYC_OPERATOR_MILVUS_URL", "MEMORYC_OPERATOR_MILVUS"),
     ), "is not a memoryc-operator variable"),
     ("a misspelt platform variable", edit_object(
-        "Deployment", PLATFORM, rename_env("MEMORYC_MODEL_DIR", "MEMORYC_MODEL_PATH"),
+        "Deployment", PLATFORM, rename_env("MEMORYC_EMBEDDING__MODEL_DIR", "MEMORYC_EMBEDDING__MODEL_PATH"),
     ), "is no platform setting"),
+    ("a platform variable under its old name", edit_object(
+        "Deployment", PLATFORM, rename_env("MEMORYC_EMBEDDING__MODEL_DIR", "MEMORYC_MODEL_DIR"),
+    ), "is a setting's old name"),
     ("the wrong operator image", edit_object(
         "Deployment", OPERATOR,
         lambda d: first_container(d).update({"image": "memoryc/operator:latest"}),
@@ -1244,7 +1256,7 @@ MUTATIONS: list[tuple[str, Callable[[dict[str, str]], dict[str, str]], str]] = [
         lambda d: d["spec"]["endpoints"][1].update({"authorization": {
             "type": "Bearer", "credentials": {"name": "memoryc-metrics", "key": "token"},
         }}),
-    ), "against the platform's MEMORYC_METRICS_TOKEN"),
+    ), "against the platform's MEMORYC_METRICS__TOKEN"),
     ("alert rules lost from the PrometheusRule", edit_object(
         "PrometheusRule", "memoryc", lambda d: d.update({"spec": {"groups": []}}),
     ), "differs from files/alerts.rules.yaml"),

@@ -15,9 +15,12 @@ async fn embedded_quickstart_serves_the_demo_tenant_and_survives_a_restart() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let env = [
-        ("MEMORYC_LISTEN", format!("127.0.0.1:{port}")),
-        ("MEMORYC_DATA_DIR", data.path().display().to_string()),
-        ("MEMORYC_MODEL_DIR", model_dir()),
+        ("MEMORYC_SERVER__LISTEN", format!("127.0.0.1:{port}")),
+        (
+            "MEMORYC_SERVER__DATA_DIR",
+            data.path().display().to_string(),
+        ),
+        ("MEMORYC_EMBEDDING__MODEL_DIR", model_dir()),
     ];
     let client = reqwest::Client::new();
     let memory_id;
@@ -77,8 +80,14 @@ async fn tenant_create_prints_a_working_admin_key_as_json() {
     let data = tempfile::tempdir().expect("temp dir");
     // Managing tenants loads no model: these commands work where its files are not.
     let env = [
-        ("MEMORYC_DATA_DIR", data.path().display().to_string()),
-        ("MEMORYC_MODEL_DIR", "/nonexistent/model".to_string()),
+        (
+            "MEMORYC_SERVER__DATA_DIR",
+            data.path().display().to_string(),
+        ),
+        (
+            "MEMORYC_EMBEDDING__MODEL_DIR",
+            "/nonexistent/model".to_string(),
+        ),
     ];
     let output = run_platform(
         &["tenant", "create", "acme", "--isolation", "Dedicated"],
@@ -106,10 +115,10 @@ async fn tenant_create_prints_a_working_admin_key_as_json() {
 
     let port = free_port();
     let mut serve_env = env.to_vec();
-    serve_env.retain(|(name, _)| *name != "MEMORYC_MODEL_DIR");
-    serve_env.push(("MEMORYC_MODEL_DIR", model_dir()));
-    serve_env.push(("MEMORYC_LISTEN", format!("127.0.0.1:{port}")));
-    serve_env.push(("MEMORYC_DEMO_TENANT", "false".to_string()));
+    serve_env.retain(|(name, _)| *name != "MEMORYC_EMBEDDING__MODEL_DIR");
+    serve_env.push(("MEMORYC_EMBEDDING__MODEL_DIR", model_dir()));
+    serve_env.push(("MEMORYC_SERVER__LISTEN", format!("127.0.0.1:{port}")));
+    serve_env.push(("MEMORYC_SERVER__DEMO_TENANT", "false".to_string()));
     let _server = spawn_platform(&["serve"], &serve_env).expect("serves");
     let base = format!("http://127.0.0.1:{port}");
     assert!(wait_until_ready(&format!("{base}/readyz"), Duration::from_secs(60)).await);

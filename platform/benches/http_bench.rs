@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use memoryc_crds::layout::{Isolation, TenantName};
 use memoryc_platform::app::Platform;
-use memoryc_platform::config::{Config, RelationalBackend, VectorBackend};
+use memoryc_platform::config::{Config, LogFormat, RelationalBackend, VectorBackend};
 use memoryc_platform::embedding::Embedder;
 use memoryc_platform::embedding::batching::DEFAULT_MAX_BATCH;
 use memoryc_platform::embedding::minilm::MiniLmEmbedder;
@@ -152,6 +152,19 @@ fn env_number(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// A platform on embedded defaults in `data_dir`, listening on a free port, unthrottled.
+fn bench_config(data_dir: &std::path::Path) -> Result<Config, Box<dyn std::error::Error>> {
+    let mut config = Config::default();
+    config.server.listen = "127.0.0.1:0".parse()?;
+    config.server.data_dir = data_dir.to_path_buf();
+    config.server.demo_tenant = false;
+    config.server.log_format = LogFormat::Text;
+    config.embedding.model_dir = model_dir();
+    // Throughput is measured, not limited.
+    config.limits.rate_limit_per_minute = 0;
+    Ok(config)
+}
+
 /// `MEMORYC_MODEL_DIR`, else the package in the virtualenv `MEMORYC_VENV` names or in the
 /// checkout's `.venv`.
 fn model_dir() -> std::path::PathBuf {
@@ -170,7 +183,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The platform's default plan, applied as the binary does: SAFETY, no other thread has
     // started yet.
-    let plan = InferencePlan::for_this_process(Config::default().embedding_passes);
+    let plan = InferencePlan::for_this_process(Config::default().embedding.passes);
     unsafe { plan.apply_to_process() };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -320,26 +333,17 @@ async fn run_backend(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let passes = model.passes;
     let data_dir = tempfile::tempdir()?;
-    let mut config = Config {
-        listen: "127.0.0.1:0".parse()?,
-        data_dir: data_dir.path().to_path_buf(),
-        model_dir: model_dir(),
-        demo_tenant: false,
-        log_format: "text".to_string(),
-        // Throughput is measured, not limited.
-        rate_limit_per_minute: 0,
-        ..Config::default()
-    };
+    let mut config = bench_config(data_dir.path())?;
     let isolation = match backend {
         "embedded" => Isolation::Shared,
         "postgres-milvus-shared" | "postgres-milvus-dedicated" | "postgres-milvus" => {
-            config.relational_backend = RelationalBackend::Postgres;
-            config.vector_backend = VectorBackend::Milvus;
-            config.database_url = std::env::var("MEMORYC_TEST_DATABASE_URL")
+            config.storage.relational_backend = RelationalBackend::Postgres;
+            config.storage.vector_backend = VectorBackend::Milvus;
+            config.storage.database_url = std::env::var("MEMORYC_TEST_DATABASE_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
-            config.milvus_url = std::env::var("MEMORYC_TEST_MILVUS_URL")
+            config.storage.milvus_url = std::env::var("MEMORYC_TEST_MILVUS_URL")
                 .unwrap_or_else(|_| "http://127.0.0.1:19530".to_string());
-            config.control_schema = format!(
+            config.storage.control_schema = format!(
                 "memoryc_bench_{}",
                 &Uuid::new_v4().simple().to_string()[..8]
             );
@@ -478,7 +482,7 @@ async fn run_backend(
             .control()
             .execute_unprepared(&format!(
                 "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
-                config.control_schema
+                config.storage.control_schema
             ))
             .await?;
     }
@@ -497,16 +501,8 @@ async fn analytics_overhead(
     let mut rates = Vec::new();
     for enabled in [false, true] {
         let data_dir = tempfile::tempdir()?;
-        let config = Config {
-            listen: "127.0.0.1:0".parse()?,
-            data_dir: data_dir.path().to_path_buf(),
-            model_dir: model_dir(),
-            demo_tenant: false,
-            log_format: "text".to_string(),
-            rate_limit_per_minute: 0,
-            analytics_enabled: enabled,
-            ..Config::default()
-        };
+        let mut config = bench_config(data_dir.path())?;
+        config.analytics.enabled = enabled;
         let platform = Platform::build(config).await?;
         let created = platform
             .state

@@ -122,12 +122,12 @@ impl TenantAdmin {
         let registry = Arc::new(SqlTenantRegistry::new(databases.clone()));
         let known_tenants = Arc::new(KnownTenants::new(
             registry.clone(),
-            Duration::from_millis(config.tenant_cache_ms),
+            config.storage.tenant_cache,
         ));
         let keys = Arc::new(ApiKeyService::new(
             registry.clone(),
             known_tenants,
-            Duration::from_millis(config.api_key_cache_ms),
+            config.security.api_key_cache,
         ));
         let tenants = Arc::new(TenantService::new(
             registry,
@@ -137,7 +137,7 @@ impl TenantAdmin {
         ));
         Ok(Self {
             tenants,
-            default_isolation: parse_isolation(&config.default_isolation)?,
+            default_isolation: config.storage.default_isolation,
             databases,
             embedded_vectors,
         })
@@ -179,7 +179,8 @@ impl Platform {
         let (vectors, embedded_vectors) = vector_store(&config).await?;
         let metrics = PlatformMetrics::new();
         let metrics_token = config
-            .metrics_token
+            .metrics
+            .token
             .as_ref()
             .map(MetricsToken::new)
             .transpose()
@@ -210,8 +211,8 @@ impl Platform {
                 vectors.clone(),
                 outbox,
                 registry.clone(),
-                Duration::from_millis(config.outbox_min_retry_ms),
-                Duration::from_millis(config.outbox_max_retry_ms),
+                config.storage.outbox_min_retry,
+                config.storage.outbox_max_retry,
             )
             .with_cache(cache.clone()),
         );
@@ -221,35 +222,36 @@ impl Platform {
             memories.clone(),
             vector_sync.clone(),
         );
-        if config.metrics_token.is_none() && !config.metrics_tenant_series {
+        if config.metrics.token.is_none() && !config.metrics.tenant_series {
             inventory = inventory.without_tenant_series();
         }
         let inventory = Arc::new(inventory);
         let known_tenants = Arc::new(KnownTenants::new(
             registry.clone(),
-            Duration::from_millis(config.tenant_cache_ms),
+            config.storage.tenant_cache,
         ));
         let keys = Arc::new(ApiKeyService::new(
             registry.clone(),
             known_tenants.clone(),
-            Duration::from_millis(config.api_key_cache_ms),
+            config.security.api_key_cache,
         ));
         let settings = Arc::new(TenantSettingsService::new(
             Arc::new(SqlTenantSettings::new(databases.clone())),
-            config.pii_default_policy,
-            Duration::from_millis(config.policy_refresh_ms),
+            config.security.pii_default_policy,
+            config.security.policy_refresh,
         ));
         let policy = Arc::new(load_policy(&config, &databases).await?);
         let rate_limits = Arc::new(RateLimiter::new(
             rate_counter(&config).await?,
             settings.clone(),
             RateLimits {
-                per_minute: config.rate_limit_per_minute,
-                tenant_multiple: config.rate_limit_tenant_multiple,
-                auth_failures_per_minute: config.auth_failures_per_minute,
+                per_minute: config.limits.rate_limit_per_minute,
+                tenant_multiple: config.limits.rate_limit_tenant_multiple,
+                auth_failures_per_minute: config.limits.auth_failures_per_minute,
             },
         ));
         let trusted_proxies = config
+            .security
             .trusted_proxies
             .iter()
             .map(|proxy| TrustedProxy::parse(proxy))
@@ -266,7 +268,7 @@ impl Platform {
             registry.clone(),
             policy.clone(),
         ));
-        let default_isolation = parse_isolation(&config.default_isolation)?;
+        let default_isolation = config.storage.default_isolation;
         let tenants = Arc::new(TenantService::new(
             registry.clone(),
             databases.clone(),
@@ -280,8 +282,8 @@ impl Platform {
             memories.clone(),
             vectors.clone(),
             RelationshipThresholds {
-                similar: config.relationship_similar_threshold,
-                related: config.relationship_related_threshold,
+                similar: config.analytics.similar_threshold,
+                related: config.analytics.related_threshold,
                 ..RelationshipThresholds::default()
             },
         );
@@ -307,11 +309,8 @@ impl Platform {
         let mut analytics =
             AnalyticsService::new(analytics_repository, memories, analytics_settings(&config))
                 .with_tenant_settings(settings.clone())
-                .with_on_demand_runs(
-                    run_lock.clone(),
-                    Duration::from_secs(config.analytics_min_interval_seconds),
-                );
-        if config.analytics_enabled {
+                .with_on_demand_runs(run_lock.clone(), config.analytics.min_interval);
+        if config.analytics.enabled {
             memory_service = memory_service.with_events(events.clone());
             analytics = analytics.with_events(events);
         }
@@ -323,7 +322,7 @@ impl Platform {
                 tenants.clone(),
                 analytics.clone(),
                 settings.clone(),
-                Schedule::parse(&config.analytics_schedule)?,
+                Schedule::parse(&config.analytics.schedule)?,
             )
             .with_observer(Arc::new(metrics.clone())),
         );
@@ -353,7 +352,7 @@ impl Platform {
             )))),
             cache,
             default_isolation,
-            default_analytics_schedule: config.analytics_schedule.clone(),
+            default_analytics_schedule: config.analytics.schedule.clone(),
             trusted_proxies: trusted_proxies.into(),
             metrics,
             metrics_token,
@@ -378,8 +377,8 @@ impl Platform {
         self.vectors.clone()
     }
 
-    pub fn default_isolation(&self) -> Result<Isolation, StartupError> {
-        parse_isolation(&self.config.default_isolation)
+    pub fn default_isolation(&self) -> Isolation {
+        self.config.storage.default_isolation
     }
 
     /// Creates the demo tenant when missing and makes sure its key file holds a working key.
@@ -389,7 +388,7 @@ impl Platform {
             TenantName::parse(DEMO_TENANT).map_err(|e| StartupError::Config(e.to_string()))?;
         let key = match self.state.tenants.find(&name).await? {
             None => {
-                let isolation = self.default_isolation()?;
+                let isolation = self.default_isolation();
                 let created: CreatedTenant = self
                     .state
                     .tenants
@@ -451,28 +450,28 @@ impl Platform {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let worker = self.vector_sync.clone().spawn_worker(
-            Duration::from_millis(self.config.outbox_interval_ms),
-            stop_rx.clone(),
-        );
+        let worker = self
+            .vector_sync
+            .clone()
+            .spawn_worker(self.config.storage.outbox_interval, stop_rx.clone());
         let policy_refresher = spawn_policy_refresh(
             self.state.policy.clone(),
-            Duration::from_millis(self.config.policy_refresh_ms),
+            self.config.security.policy_refresh,
             stop_rx.clone(),
         );
         // Counted once before the first request, so the first scrape already has the gauges.
         self.inventory.refresh_logged().await;
-        let inventory_refresher = self.inventory.clone().spawn(
-            Duration::from_millis(self.config.metrics_refresh_ms),
-            stop_rx.clone(),
-        );
-        let access_writer = self.access_counts.clone().spawn(
-            Duration::from_millis(self.config.access_flush_ms),
-            stop_rx.clone(),
-        );
+        let inventory_refresher = self
+            .inventory
+            .clone()
+            .spawn(self.config.metrics.refresh, stop_rx.clone());
+        let access_writer = self
+            .access_counts
+            .clone()
+            .spawn(self.config.storage.access_flush, stop_rx.clone());
         let event_tasks = self.start_event_transport(stop_rx)?;
-        let mut scheduler = if self.config.analytics_enabled {
-            let every = Duration::from_secs(self.config.analytics_tick_seconds);
+        let mut scheduler = if self.config.analytics.enabled {
+            let every = self.config.analytics.tick;
             Some(
                 self.analytics_scheduler
                     .clone()
@@ -485,8 +484,8 @@ impl Platform {
         };
         let address: SocketAddr = listener.local_addr()?;
         tracing::info!(%address, "memoryc platform listening");
-        let timeout = Duration::from_millis(self.config.request_timeout_ms);
-        let cors = api::hardening::cors(&self.config.cors_allowed_origins)
+        let timeout = self.config.limits.request_timeout;
+        let cors = api::hardening::cors(&self.config.security.cors_allowed_origins)
             .map_err(|e| StartupError::Config(e.to_string()))?;
         axum::serve(
             listener,
@@ -527,11 +526,11 @@ impl Platform {
         let Some(queue) = self.event_queue.take() else {
             return Ok(Vec::new());
         };
-        match &self.config.redis_url {
+        match &self.config.storage.redis_url {
             Some(url) => {
                 let stream = RedisEventStream::connect(
                     url,
-                    StreamSettings::new(&self.config.redis_key_prefix),
+                    StreamSettings::new(&self.config.storage.redis_key_prefix),
                 )?;
                 Ok(vec![
                     redis_stream::spawn_forwarder(stream.clone(), queue, stop.clone()),
@@ -549,10 +548,8 @@ impl Platform {
 
 fn analytics_settings(config: &Config) -> AnalyticsSettings {
     AnalyticsSettings {
-        insight_ttl: chrono::Duration::hours(
-            i64::try_from(config.insight_ttl_hours).unwrap_or(168),
-        ),
-        window: chrono::Duration::days(i64::try_from(config.analytics_window_days).unwrap_or(30)),
+        insight_ttl: chrono_duration(config.analytics.insight_ttl),
+        window: chrono_duration(config.analytics.window),
         ..AnalyticsSettings::default()
     }
 }
@@ -560,8 +557,11 @@ fn analytics_settings(config: &Config) -> AnalyticsSettings {
 /// Slots of scheduled analytics are claimed in Redis when configured (one run per slot across
 /// replicas), in process otherwise.
 fn run_lock(config: &Config) -> Result<Arc<dyn RunLock>, StartupError> {
-    Ok(match &config.redis_url {
-        Some(url) => Arc::new(RedisRunLock::connect(url, &config.redis_key_prefix)?),
+    Ok(match &config.storage.redis_url {
+        Some(url) => Arc::new(RedisRunLock::connect(
+            url,
+            &config.storage.redis_key_prefix,
+        )?),
         None => Arc::new(InProcessLock::default()),
     })
 }
@@ -571,7 +571,7 @@ async fn load_policy(
     config: &Config,
     databases: &Databases,
 ) -> Result<PolicyEnforcer, StartupError> {
-    let source = match &config.policy_dir {
+    let source = match &config.security.policy_dir {
         Some(dir) => PolicySource::Directory(dir.clone()),
         None => PolicySource::Shipped,
     };
@@ -583,7 +583,7 @@ async fn load_policy(
 
 /// Redis when configured (checked now, so a wrong URL stops the start), else in process.
 async fn rate_counter(config: &Config) -> Result<Arc<dyn RateCounter>, StartupError> {
-    match &config.redis_url {
+    match &config.storage.redis_url {
         Some(url) => {
             let counter = RedisCounter::connect(url)?;
             counter.ping().await?;
@@ -596,15 +596,15 @@ async fn rate_counter(config: &Config) -> Result<Arc<dyn RateCounter>, StartupEr
 /// The read cache: off when `cache_enabled` is false, in Redis when one is configured (so
 /// every replica sees every invalidation), in process otherwise.
 fn read_cache(config: &Config, metrics: &PlatformMetrics) -> Result<Arc<ReadCache>, StartupError> {
-    if !config.cache_enabled {
+    if !config.cache.enabled {
         return Ok(Arc::new(ReadCache::disabled()));
     }
-    let store: Arc<dyn MemoryCache> = match &config.redis_url {
-        Some(url) => Arc::new(RedisMemoryCache::connect(url, &config.cache_key_prefix)?),
-        None => Arc::new(InProcessMemoryCache::new(config.cache_max_entries)),
+    let store: Arc<dyn MemoryCache> = match &config.storage.redis_url {
+        Some(url) => Arc::new(RedisMemoryCache::connect(url, &config.cache.key_prefix)?),
+        None => Arc::new(InProcessMemoryCache::new(config.cache.max_entries)),
     };
     Ok(Arc::new(
-        ReadCache::new(store, config.cache_ttl()).with_metrics(Arc::new(metrics.clone())),
+        ReadCache::new(store, config.cache.ttl).with_metrics(Arc::new(metrics.clone())),
     ))
 }
 
@@ -631,26 +631,24 @@ fn spawn_policy_refresh(
     })
 }
 
-fn parse_isolation(value: &str) -> Result<Isolation, StartupError> {
-    Isolation::parse(value).ok_or_else(|| {
-        StartupError::Config(format!(
-            "default_isolation must be Shared or Dedicated, not {value:?}"
-        ))
-    })
+/// A configured duration as chrono counts it; durations past chrono's range (hundreds of
+/// millions of years) are as good as forever.
+fn chrono_duration(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
 }
 
 fn relational_config(config: &Config) -> RelationalConfig {
-    match config.relational_backend {
+    match config.storage.relational_backend {
         RelationalBackend::Sqlite => RelationalConfig::Sqlite {
             dir: config.sqlite_dir(),
         },
         RelationalBackend::Postgres => RelationalConfig::Postgres {
-            url: config.database_url.clone(),
-            control_schema: config.control_schema.clone(),
-            max_connections: config.database_max_connections,
-            tenant_connections: config.database_tenant_connections,
-            acquire_timeout: config.database_acquire_timeout(),
-            schema_trust: Duration::from_millis(config.tenant_cache_ms),
+            url: config.storage.database_url.clone(),
+            control_schema: config.storage.control_schema.clone(),
+            max_connections: config.storage.database_max_connections,
+            tenant_connections: config.storage.database_tenant_connections,
+            acquire_timeout: config.storage.database_acquire_timeout,
+            schema_trust: config.storage.tenant_cache,
         },
     }
 }
@@ -658,14 +656,18 @@ fn relational_config(config: &Config) -> RelationalConfig {
 async fn vector_store(
     config: &Config,
 ) -> Result<(Arc<dyn VectorStore>, Option<Arc<EmbeddedVectorStore>>), StartupError> {
-    match config.vector_backend {
+    match config.storage.vector_backend {
         VectorBackend::Embedded => {
             let store = Arc::new(EmbeddedVectorStore::open(config.vector_dir())?);
             Ok((store.clone(), Some(store)))
         }
         VectorBackend::Milvus => {
-            let mut milvus = MilvusConfig::new(config.milvus_url.clone());
-            milvus.token = config.milvus_token.as_ref().map(|t| t.expose().to_string());
+            let mut milvus = MilvusConfig::new(config.storage.milvus_url.clone());
+            milvus.token = config
+                .storage
+                .milvus_token
+                .as_ref()
+                .map(|t| t.expose().to_string());
             Ok((
                 Arc::new(CoalescingWrites::new(MilvusVectorStore::with_config(
                     milvus,
@@ -682,14 +684,14 @@ async fn load_embedder(
     config: &Config,
     metrics: &PlatformMetrics,
 ) -> Result<Arc<dyn Embedder>, StartupError> {
-    let model_dir = crate::embedding::model_location::locate(&config.model_dir);
+    let model_dir = crate::embedding::model_location::locate(&config.embedding.model_dir);
     let model = tokio::task::spawn_blocking(move || MiniLmEmbedder::load(&model_dir))
         .await
         .map_err(|e| EmbeddingError::ModelLoad {
             path: String::new(),
             reason: e.to_string(),
         })??;
-    let plan = InferencePlan::for_this_process(config.embedding_passes);
+    let plan = InferencePlan::for_this_process(config.embedding.passes);
     tracing::info!(
         passes = plan.passes,
         threads_per_pass = plan.threads_per_pass,
@@ -697,12 +699,12 @@ async fn load_embedder(
     );
     let model = model
         .with_concurrent_passes(plan.passes)
-        .with_single_text_pass(config.embedding_single_text_pass);
+        .with_single_text_pass(config.embedding.single_text_pass);
     let metered = MeteredEmbedder::new(model, metrics.clone());
-    let batching = BatchingEmbedder::new(metered, config.embedding_batch_size, plan.passes)?;
+    let batching = BatchingEmbedder::new(metered, config.embedding.batch_size, plan.passes)?;
     Ok(Arc::new(CachedEmbedder::new(
         batching,
-        config.embedding_cache_entries,
+        config.embedding.cache_entries,
     )))
 }
 

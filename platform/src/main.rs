@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 use memoryc_crds::layout::Isolation;
 use memoryc_platform::app::{Platform, StartupError, TenantAdmin};
-use memoryc_platform::config::Config;
+use memoryc_platform::config::{Config, Loaded};
 use memoryc_platform::embedding::threads::InferencePlan;
 use memoryc_platform::logging;
 
@@ -56,6 +56,7 @@ fn describe() -> serde_json::Value {
         .collect();
     serde_json::json!({
         "environment": Config::environment_variables(),
+        "renamed_environment": Config::renamed_environment_variables(),
         "commands": commands,
         "unauthenticated_paths": memoryc_platform::api::unauthenticated_paths(),
     })
@@ -67,14 +68,14 @@ fn main() -> ExitCode {
         println!("{}", describe());
         return ExitCode::SUCCESS;
     }
-    let config = match Config::load() {
-        Ok(config) => config,
+    let loaded = match Config::load() {
+        Ok(loaded) => loaded,
         Err(error) => {
             eprintln!("{error}");
             return ExitCode::from(2);
         }
     };
-    let plan = InferencePlan::for_this_process(config.embedding_passes);
+    let plan = InferencePlan::for_this_process(loaded.config.embedding.passes);
     // SAFETY: before the runtime or any other thread starts.
     unsafe { plan.apply_to_process() };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -87,11 +88,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run_cli(cli, config))
+    runtime.block_on(run_cli(cli, loaded))
 }
 
-async fn run_cli(cli: Cli, config: Config) -> ExitCode {
-    logging::init(&config.log_format);
+async fn run_cli(cli: Cli, loaded: Loaded) -> ExitCode {
+    let Loaded { config, renamed } = loaded;
+    logging::init(config.server.log_format);
+    for setting in &renamed {
+        tracing::warn!(
+            setting = setting.old,
+            replacement = setting.new,
+            "{setting}"
+        );
+    }
     match run(cli.command, config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -156,8 +165,8 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
 }
 
 async fn serve(config: Config) -> Result<(), StartupError> {
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    let demo = config.demo_tenant;
+    let listener = tokio::net::TcpListener::bind(config.server.listen).await?;
+    let demo = config.server.demo_tenant;
     let platform = Platform::build(config).await?;
     if demo {
         platform.ensure_demo_tenant().await?;

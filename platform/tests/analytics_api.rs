@@ -238,7 +238,7 @@ test_support::on_each_backend!(history_is_paged_by_count_and_bytes);
 async fn on_demand_runs_are_limited_per_tenant() {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut config = test_support::test_config(Backends::Embedded, data_dir.path().to_path_buf());
-    config.analytics_min_interval_seconds = 3600;
+    config.analytics.min_interval = std::time::Duration::from_secs(3600);
     let platform = TestPlatform::start_with(config, data_dir).await;
     let first = platform.create_tenant("Shared").await;
     let second = platform.create_tenant("Shared").await;

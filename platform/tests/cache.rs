@@ -35,9 +35,9 @@ enum CacheAt {
 fn config_with_cache(backends: Backends, cache: CacheAt, data_dir: &tempfile::TempDir) -> Config {
     let mut config = test_support::test_config(backends, data_dir.path().to_path_buf());
     if cache == CacheAt::Redis {
-        config.redis_url = Some(redis_url());
+        config.storage.redis_url = Some(redis_url());
         // Its own key space, so tests running side by side never meet in Redis.
-        config.cache_key_prefix = format!("{}:", unique("memoryc-test-cache-"));
+        config.cache.key_prefix = format!("{}:", unique("memoryc-test-cache-"));
     }
     config
 }
@@ -203,10 +203,8 @@ async fn replicas_sharing_redis_never_serve_what_another_changed() {
     let dir_a = tempfile::tempdir().expect("temp dir");
     let dir_b = tempfile::tempdir().expect("temp dir");
     let config_a = config_with_cache(Backends::PostgresMilvus, CacheAt::Redis, &dir_a);
-    let config_b = Config {
-        data_dir: dir_b.path().to_path_buf(),
-        ..config_a.clone()
-    };
+    let mut config_b = config_a.clone();
+    config_b.server.data_dir = dir_b.path().to_path_buf();
     let a = TestPlatform::start_with(config_a, dir_a).await;
     let b = TestPlatform::start_with(config_b, dir_b).await;
     let tenant = a.create_tenant("Shared").await;
@@ -419,7 +417,7 @@ async fn requests_succeed_while_redis_is_down() {
     let proxy = SwitchableProxy::start(redis_socket()).await;
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut config = config_with_cache(Backends::Embedded, CacheAt::Redis, &data_dir);
-    config.redis_url = Some(format!("redis://{}", proxy.address));
+    config.storage.redis_url = Some(format!("redis://{}", proxy.address));
     let platform = TestPlatform::start_with(config, data_dir).await;
     let tenant = platform.create_tenant("Shared").await;
     let key = tenant.api_key.as_str();

@@ -34,7 +34,7 @@ async fn a_trigger_planted_on_a_tenants_postgres_table_runs_with_that_tenants_ri
         .split_once('@')
         .map(|(user, rest)| (user.to_string(), rest.to_string()))
         .expect("url with user");
-    config.database_url = format!("postgres://{platform_role}@{host}");
+    config.storage.database_url = format!("postgres://{platform_role}@{host}");
     let server = TestPlatform::start_with(config, data_dir).await;
     let a = server.create_tenant("Shared").await;
     let b = server.create_tenant("Shared").await;
@@ -57,7 +57,7 @@ async fn a_trigger_planted_on_a_tenants_postgres_table_runs_with_that_tenants_ri
     let b_name = TenantName::parse(&b.name).expect("name");
     let a_schema = a_name.schema_name();
     let b_schema = b_name.schema_name();
-    let control = roles::ident(&server.config.control_schema);
+    let control = roles::ident(&server.config.storage.control_schema);
     // Where the trigger drops what it finds: writable by every role it may turn into.
     let loot_schema = unique("loot_");
     admin
@@ -146,7 +146,7 @@ async fn a_trigger_planted_on_a_tenants_postgres_table_runs_with_that_tenants_ri
         ))
         .await
         .expect("memberships");
-    let as_platform = Database::connect(server.config.database_url.clone())
+    let as_platform = Database::connect(server.config.storage.database_url.clone())
         .await
         .expect("platform login");
     as_platform
@@ -188,7 +188,7 @@ async fn a_trigger_planted_on_a_tenants_postgres_table_runs_with_that_tenants_ri
     assert_eq!(kept["content"], secret);
 
     // The platform's own login reaches nothing in a tenant schema without becoming the tenant.
-    let as_platform = Database::connect(server.config.database_url.clone())
+    let as_platform = Database::connect(server.config.storage.database_url.clone())
         .await
         .expect("platform login");
     let direct = as_platform
@@ -284,7 +284,7 @@ async fn a_postgres_tenant_provisioned_before_tenant_roles_is_repaired_at_start(
     let name = unique("old-");
     let tenant = TenantName::parse(&name).expect("name");
     let schema = tenant.schema_name();
-    let admin = Database::connect(config.database_url.clone())
+    let admin = Database::connect(config.storage.database_url.clone())
         .await
         .expect("admin");
     // The old way: the schema belongs to the platform's login, which ran the migrations.
@@ -319,7 +319,7 @@ async fn a_postgres_tenant_provisioned_before_tenant_roles_is_repaired_at_start(
                 "INSERT INTO {}.tenants (tenant_id, name, display_name, isolation, schema_name, \
                  collection_name, created_at) VALUES ($1, $2, $2, 'Shared', $3, \
                  'memoryc_shared', now())",
-                roles::ident(&config.control_schema)
+                roles::ident(&config.storage.control_schema)
             ),
             [
                 uuid::Uuid::now_v7().into(),
@@ -375,7 +375,7 @@ async fn a_postgres_tenant_provisioned_before_tenant_roles_is_repaired_at_start(
         .execute_unprepared(&format!(
             "DROP SCHEMA IF EXISTS {} CASCADE; DROP SCHEMA IF EXISTS {} CASCADE",
             roles::ident(&schema),
-            roles::ident(&config.control_schema)
+            roles::ident(&config.storage.control_schema)
         ))
         .await
         .expect("cleanup");

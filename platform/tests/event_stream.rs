@@ -244,11 +244,9 @@ async fn events_of_a_tenant_deleted_on_postgres_are_dropped_not_pending_forever(
     let _ = consumer.await;
     databases.drop_tenant(&live.name).await.expect("cleanup");
     databases.close().await.expect("close");
-    let config = memoryc_platform::config::Config {
-        database_url: test_support::postgres_url(),
-        control_schema,
-        ..memoryc_platform::config::Config::default()
-    };
+    let mut config = memoryc_platform::config::Config::default();
+    config.storage.database_url = test_support::postgres_url();
+    config.storage.control_schema = control_schema;
     test_support::drop_postgres_schemas(&config).await;
 }
 

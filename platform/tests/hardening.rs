@@ -77,7 +77,7 @@ async fn every_answer_carries_the_security_headers_and_no_cors_by_default() {
 async fn cors_answers_only_the_configured_origins() {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut config = test_support::test_config(Backends::Embedded, data_dir.path().to_path_buf());
-    config.cors_allowed_origins = vec!["https://console.example".to_string()];
+    config.security.cors_allowed_origins = vec!["https://console.example".to_string()];
     let platform = TestPlatform::start_with(config, data_dir).await;
     for (origin, allowed) in [
         ("https://console.example", true),

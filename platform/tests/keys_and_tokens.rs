@@ -378,16 +378,16 @@ async fn rs256_and_es256_tokens_verify_against_a_jwks(from_url: bool) {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        config.jwt_jwks_url = Some(format!("http://{address}/.well-known/jwks.json"));
+        config.security.jwt_jwks_url = Some(format!("http://{address}/.well-known/jwks.json"));
         Some(server)
     } else {
         let path = data_dir.path().join("jwks.json");
         std::fs::write(&path, jwks_json).expect("write JWKS");
-        config.jwt_jwks_file = Some(path);
+        config.security.jwt_jwks_file = Some(path);
         None
     };
-    config.jwt_issuer = Some("https://issuer.test".to_string());
-    config.jwt_audience = Some("memoryc".to_string());
+    config.security.jwt_issuer = Some("https://issuer.test".to_string());
+    config.security.jwt_audience = Some("memoryc".to_string());
     let platform = TestPlatform::start_with(config, data_dir).await;
     let tenant = platform.create_tenant("Shared").await;
     let claims = |extra: Value| {
@@ -663,10 +663,8 @@ async fn platform_admins_reach_admin_routes_and_no_tenant_content() {
 /// Another replica on `config`'s databases, with a data directory of its own.
 async fn replica_of(config: Config) -> TestPlatform {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = Config {
-        data_dir: dir.path().to_path_buf(),
-        ..config
-    };
+    let mut config = config;
+    config.server.data_dir = dir.path().to_path_buf();
     TestPlatform::start_with(config, dir).await
 }
 
@@ -674,16 +672,15 @@ async fn status_of(platform: &TestPlatform, caller: &Caller, path: &str) -> Stat
     platform.call_as(caller, Method::GET, path, None).await.0
 }
 
-/// Replicas share one database. A verified key is trusted for `api_key_cache_ms` without asking
+/// Replicas share one database. A verified key is trusted for `security.api_key_cache` without asking
 /// the database again: a key revoked through one replica stops there at once, on a replica
 /// that does not cache at once, and on a caching replica once its trust runs out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_key_stops_on_every_postgres_replica_within_its_trust_window() {
     let replica = |trust_ms: u64, config: &Config| {
-        replica_of(Config {
-            api_key_cache_ms: trust_ms,
-            ..config.clone()
-        })
+        let mut config = config.clone();
+        config.security.api_key_cache = Duration::from_millis(trust_ms);
+        replica_of(config)
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let base = test_support::test_config(Backends::PostgresMilvus, dir.path().to_path_buf());
@@ -733,16 +730,15 @@ async fn a_revoked_key_stops_on_every_postgres_replica_within_its_trust_window()
 /// Replicas share one database, and the operator deletes a tenant behind their backs (its
 /// registration row; the keys go with it). A replica that resolves tenants on every request
 /// refuses the tenant's token and key at once; one that trusts a resolved tenant for
-/// `tenant_cache_ms` still serves it, then refuses it once that trust runs out.
+/// `storage.tenant_cache` still serves it, then refuses it once that trust runs out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_the_operator_deletes_from_postgres_is_refused_within_its_trust_window() {
     use sea_orm::ConnectionTrait;
     let replica = |trust_ms: u64, config: &Config| {
-        replica_of(Config {
-            api_key_cache_ms: trust_ms,
-            tenant_cache_ms: trust_ms,
-            ..config.clone()
-        })
+        let mut config = config.clone();
+        config.security.api_key_cache = Duration::from_millis(trust_ms);
+        config.storage.tenant_cache = Duration::from_millis(trust_ms);
+        replica_of(config)
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let base = test_support::test_config(Backends::PostgresMilvus, dir.path().to_path_buf());
@@ -827,7 +823,7 @@ async fn a_failing_jwks_endpoint_is_not_fetched_per_request() {
     });
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut config = test_support::test_config(Backends::Embedded, data_dir.path().to_path_buf());
-    config.jwt_jwks_url = Some(format!("http://{address}/.well-known/jwks.json"));
+    config.security.jwt_jwks_url = Some(format!("http://{address}/.well-known/jwks.json"));
     let platform = TestPlatform::start_with(config, data_dir).await;
     let tenant = platform.create_tenant("Shared").await;
     let at_start = fetches.load(Ordering::SeqCst);

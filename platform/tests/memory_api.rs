@@ -108,11 +108,11 @@ async fn stored_access_count(platform: &TestPlatform, tenant: &str, id: &str) ->
 }
 
 /// Search results count as accesses of the memories they return, written in the background
-/// every `access_flush_ms`; counts still pending when the platform stops are written then.
+/// every `storage.access_flush`; counts still pending when the platform stops are written then.
 async fn search_results_count_as_accesses(backends: Backends, flush_every_ms: u64) {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut config = test_support::test_config(backends, data_dir.path().to_path_buf());
-    config.access_flush_ms = flush_every_ms;
+    config.storage.access_flush = std::time::Duration::from_millis(flush_every_ms);
     let mut platform = TestPlatform::start_with(config, data_dir).await;
     let tenant = platform.create_tenant("Shared").await;
     let key = tenant.api_key.as_str();

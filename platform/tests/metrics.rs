@@ -138,9 +138,9 @@ async fn platform_with(token: Option<&str>) -> TestPlatform {
 async fn platform_with_series(token: Option<&str>, tenant_series: bool) -> TestPlatform {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut config = test_config(Backends::Embedded, data_dir.path().to_path_buf());
-    config.metrics_refresh_ms = 1_000;
-    config.metrics_token = token.map(Secret::new);
-    config.metrics_tenant_series = tenant_series;
+    config.metrics.refresh = std::time::Duration::from_secs(1);
+    config.metrics.token = token.map(Secret::new);
+    config.metrics.tenant_series = tenant_series;
     TestPlatform::start_with(config, data_dir).await
 }
 

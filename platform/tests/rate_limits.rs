@@ -41,9 +41,9 @@ async fn get(platform: &TestPlatform, key: &str, path: &str) -> reqwest::Respons
 async fn start(backends: Backends, per_minute: u32, redis: bool) -> TestPlatform {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut config = test_support::test_config(backends, data_dir.path().to_path_buf());
-    config.rate_limit_per_minute = per_minute;
+    config.limits.rate_limit_per_minute = per_minute;
     if redis {
-        config.redis_url = Some(redis_url());
+        config.storage.redis_url = Some(redis_url());
     }
     TestPlatform::start_with(config, data_dir).await
 }
@@ -205,7 +205,7 @@ async fn replicas_share_the_budget_through_redis() {
     // A second replica on the same databases and the same Redis.
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut config = first.config.clone();
-    config.data_dir = data_dir.path().to_path_buf();
+    config.server.data_dir = data_dir.path().to_path_buf();
     let second = TestPlatform::start_with(config, data_dir).await;
     let tenant = first.create_tenant("Shared").await;
     at_start_of_a_window().await;
@@ -231,7 +231,7 @@ async fn replicas_share_the_budget_through_redis() {
 async fn a_wrong_redis_url_stops_the_start() {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut config = test_support::test_config(Backends::Embedded, data_dir.path().to_path_buf());
-    config.redis_url = Some("redis://127.0.0.1:1".to_string());
+    config.storage.redis_url = Some("redis://127.0.0.1:1".to_string());
     let result = memoryc_platform::app::Platform::build(config).await;
     assert!(
         result.is_err(),
@@ -247,8 +247,8 @@ async fn a_wrong_redis_url_stops_the_start() {
 async fn failed_authentications_lock_out_the_client_address() {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut config = test_support::test_config(Backends::Embedded, data_dir.path().to_path_buf());
-    config.auth_failures_per_minute = 3;
-    config.trusted_proxies = vec!["127.0.0.1".to_string()];
+    config.limits.auth_failures_per_minute = 3;
+    config.security.trusted_proxies = vec!["127.0.0.1".to_string()];
     let platform = TestPlatform::start_with(config, data_dir).await;
     let tenant = platform.create_tenant("Shared").await;
     at_start_of_a_window().await;
@@ -319,8 +319,8 @@ async fn failed_authentications_lock_out_the_client_address() {
 async fn minting_keys_does_not_multiply_a_tenants_limit() {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut config = test_support::test_config(Backends::Embedded, data_dir.path().to_path_buf());
-    config.rate_limit_per_minute = 50;
-    config.rate_limit_tenant_multiple = 2;
+    config.limits.rate_limit_per_minute = 50;
+    config.limits.rate_limit_tenant_multiple = 2;
     let platform = TestPlatform::start_with(config, data_dir).await;
     let tenant = platform.create_tenant("Shared").await;
     let mut keys = Vec::new();

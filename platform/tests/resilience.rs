@@ -30,7 +30,7 @@ async fn memories_written_while_milvus_is_down_become_searchable_once_it_returns
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut config =
         test_support::test_config(Backends::PostgresMilvus, data_dir.path().to_path_buf());
-    config.milvus_url = format!("http://{}", proxy.address);
+    config.storage.milvus_url = format!("http://{}", proxy.address);
     let platform = TestPlatform::start_with(config, data_dir).await;
     let tenant = platform.create_tenant("Dedicated").await;
     let key = tenant.api_key.as_str();
@@ -108,8 +108,8 @@ async fn a_postgres_outage_answers_503_and_recovers() {
         .next()
         .unwrap_or("postgres")
         .to_string();
-    config.database_url = format!("postgres://postgres@{}/{database}", proxy.address);
-    config.database_acquire_timeout_ms = 1_000;
+    config.storage.database_url = format!("postgres://postgres@{}/{database}", proxy.address);
+    config.storage.database_acquire_timeout = std::time::Duration::from_secs(1);
     let platform = TestPlatform::start_with(config, data_dir).await;
     let tenant = platform.create_tenant("Shared").await;
     let key = tenant.api_key.as_str();

@@ -127,7 +127,7 @@ async fn scheduled_run_produces_insights(backends: Backends) {
     let clock = Arc::new(ManualClock::new(now));
     let lock: Arc<dyn RunLock> = if production {
         Arc::new(
-            RedisRunLock::connect(&test_support::redis_url(), &config.redis_key_prefix)
+            RedisRunLock::connect(&test_support::redis_url(), &config.storage.redis_key_prefix)
                 .expect("lock"),
         )
     } else {
@@ -147,7 +147,7 @@ async fn scheduled_run_produces_insights(backends: Backends) {
     let first = replica(lock.clone());
     let second = replica(if production {
         Arc::new(
-            RedisRunLock::connect(&test_support::redis_url(), &config.redis_key_prefix)
+            RedisRunLock::connect(&test_support::redis_url(), &config.storage.redis_key_prefix)
                 .expect("lock"),
         )
     } else {
@@ -234,7 +234,7 @@ async fn scheduled_run_produces_insights(backends: Backends) {
             .control()
             .execute_unprepared(&format!(
                 "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
-                config.control_schema
+                config.storage.control_schema
             ))
             .await
             .expect("drop control schema");

@@ -25,7 +25,7 @@ async fn a_registered_postgres_schema_name_is_where_the_tenants_data_lives() {
 
     // What the operator does: the tenant's roles, the schema with the tenant tables owned by
     // the owner role, the login's grants, and the registration.
-    let admin = Database::connect(config.database_url.clone())
+    let admin = Database::connect(config.storage.database_url.clone())
         .await
         .expect("admin connection");
     let owner = tenant_name.owner_role_name();
@@ -72,7 +72,7 @@ async fn a_registered_postgres_schema_name_is_where_the_tenants_data_lives() {
                 "INSERT INTO \"{}\".tenants (tenant_id, name, display_name, isolation, \
                  schema_name, collection_name, created_at) VALUES ($1, $2, $2, 'Shared', $3, \
                  'memoryc_shared', now())",
-                config.control_schema
+                config.storage.control_schema
             ),
             [
                 uuid::Uuid::now_v7().into(),
@@ -167,7 +167,7 @@ async fn a_registered_postgres_schema_name_is_where_the_tenants_data_lives() {
             format!(
                 "INSERT INTO \"{}\".tenant_settings (tenant_id, search_ef, updated_at) \
                  VALUES ($1, 400, now())",
-                config.control_schema
+                config.storage.control_schema
             ),
             [tenant_id.into()],
         ))
@@ -175,7 +175,7 @@ async fn a_registered_postgres_schema_name_is_where_the_tenants_data_lives() {
         .expect("settings row");
     // Another replica, without a read cache so every search asks Milvus.
     let mut uncached = config.clone();
-    uncached.cache_enabled = false;
+    uncached.cache.enabled = false;
     let fresh = Platform::build(uncached).await.expect("platform");
     assert_eq!(
         fresh
@@ -219,7 +219,7 @@ async fn a_registered_postgres_schema_name_is_where_the_tenants_data_lives() {
         })
         .await
         .expect("drop vectors");
-    for dropped in [schema.as_str(), config.control_schema.as_str()] {
+    for dropped in [schema.as_str(), config.storage.control_schema.as_str()] {
         admin
             .execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{dropped}\" CASCADE"))
             .await

@@ -45,13 +45,13 @@ async fn a_full_run_on_postgres_milvus_and_redis_logs_no_secret() {
     }
     let mut child = command
         .arg("serve")
-        .env("MEMORYC_LISTEN", format!("127.0.0.1:{port}"))
-        .env("MEMORYC_DATA_DIR", data_dir.path())
+        .env("MEMORYC_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("MEMORYC_SERVER__DATA_DIR", data_dir.path())
         .env("MEMORYC_MODEL_DIR", test_support::model_dir())
-        .env("MEMORYC_LOG_FORMAT", "json")
-        .env("MEMORYC_JWT_HS256_SECRET", JWT_SECRET)
+        .env("MEMORYC_SERVER__LOG_FORMAT", "json")
+        .env("MEMORYC_SECURITY__JWT_HS256_SECRET", JWT_SECRET)
         .env(
-            "MEMORYC_REDIS_URL",
+            "MEMORYC_STORAGE__REDIS_URL",
             std::env::var("MEMORYC_TEST_REDIS_URL")
                 .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string()),
         )

@@ -51,7 +51,7 @@ async fn no_grant_outlives_its_tenant(backends: Backends) {
         .create(&old.name, None, Isolation::Shared)
         .await
         .expect("created again");
-    // Replicas learn of the new registration within tenant_cache_ms.
+    // Replicas learn of the new registration within storage.tenant_cache.
     let reused = test_support::eventually(std::time::Duration::from_secs(10), || async {
         let (status, _) = platform
             .call(Method::GET, "/api/v1/memories", Some(&new.api_key), None)

@@ -386,22 +386,28 @@ pub fn platform_deployment(
         }),
     };
     let env = vec![
-        literal("MEMORYC_LISTEN", &format!("0.0.0.0:{PLATFORM_PORT}")),
-        literal("MEMORYC_RELATIONAL_BACKEND", "postgres"),
-        from_secret("MEMORYC_DATABASE_URL", secret_keys::URI),
-        from_secret("MEMORYC_CONTROL_SCHEMA", secret_keys::CONTROL_SCHEMA),
-        literal("MEMORYC_VECTOR_BACKEND", "milvus"),
-        literal("MEMORYC_MILVUS_URL", &settings.platform_milvus_url),
-        literal("MEMORYC_MODEL_DIR", &settings.platform_model_dir),
-        literal("MEMORYC_EMBEDDING_MODEL", &plan.embedding_model),
-        literal("MEMORYC_DATA_DIR", "/var/lib/memoryc"),
-        literal("MEMORYC_DEFAULT_ISOLATION", "Dedicated"),
-        literal("MEMORYC_DEMO_TENANT", "false"),
-        literal("MEMORYC_LOG_FORMAT", "json"),
+        literal(
+            "MEMORYC_SERVER__LISTEN",
+            &format!("0.0.0.0:{PLATFORM_PORT}"),
+        ),
+        literal("MEMORYC_STORAGE__RELATIONAL_BACKEND", "postgres"),
+        from_secret("MEMORYC_STORAGE__DATABASE_URL", secret_keys::URI),
+        from_secret(
+            "MEMORYC_STORAGE__CONTROL_SCHEMA",
+            secret_keys::CONTROL_SCHEMA,
+        ),
+        literal("MEMORYC_STORAGE__VECTOR_BACKEND", "milvus"),
+        literal("MEMORYC_STORAGE__MILVUS_URL", &settings.platform_milvus_url),
+        literal("MEMORYC_EMBEDDING__MODEL_DIR", &settings.platform_model_dir),
+        literal("MEMORYC_EMBEDDING__MODEL", &plan.embedding_model),
+        literal("MEMORYC_SERVER__DATA_DIR", "/var/lib/memoryc"),
+        literal("MEMORYC_STORAGE__DEFAULT_ISOLATION", "Dedicated"),
+        literal("MEMORYC_SERVER__DEMO_TENANT", "false"),
+        literal("MEMORYC_SERVER__LOG_FORMAT", "json"),
         // The tenant's own settings are in its control schema; these are the platform-wide
         // switches a dedicated platform can take from the spec as well.
         literal(
-            "MEMORYC_ANALYTICS_ENABLED",
+            "MEMORYC_ANALYTICS__ENABLED",
             if plan.platform_settings.analytics_enabled {
                 "true"
             } else {
@@ -409,8 +415,8 @@ pub fn platform_deployment(
             },
         ),
         literal(
-            "MEMORYC_INSIGHT_TTL_HOURS",
-            &plan.platform_settings.insight_ttl_hours.to_string(),
+            "MEMORYC_ANALYTICS__INSIGHT_TTL",
+            &format!("{}h", plan.platform_settings.insight_ttl_hours),
         ),
     ];
     let quantity = |text: String| Quantity(text);
@@ -746,19 +752,22 @@ mod tests {
         let env = pod.containers[0].env.clone().expect("env");
         let find = |name: &str| env.iter().find(|e| e.name == name).cloned().expect(name);
         assert_eq!(
-            find("MEMORYC_RELATIONAL_BACKEND").value.as_deref(),
+            find("MEMORYC_STORAGE__RELATIONAL_BACKEND").value.as_deref(),
             Some("postgres")
         );
-        assert_eq!(find("MEMORYC_DEMO_TENANT").value.as_deref(), Some("false"));
         assert_eq!(
-            find("MEMORYC_EMBEDDING_MODEL").value.as_deref(),
+            find("MEMORYC_SERVER__DEMO_TENANT").value.as_deref(),
+            Some("false")
+        );
+        assert_eq!(
+            find("MEMORYC_EMBEDDING__MODEL").value.as_deref(),
             Some("all-MiniLM-L6-v2")
         );
         assert_eq!(
-            find("MEMORYC_INSIGHT_TTL_HOURS").value.as_deref(),
-            Some("168")
+            find("MEMORYC_ANALYTICS__INSIGHT_TTL").value.as_deref(),
+            Some("168h")
         );
-        let url = find("MEMORYC_DATABASE_URL")
+        let url = find("MEMORYC_STORAGE__DATABASE_URL")
             .value_from
             .expect("from secret");
         let selector = url.secret_key_ref.expect("secret ref");
@@ -766,20 +775,20 @@ mod tests {
         assert_eq!(selector.key, secret_keys::URI);
         // The platform rejects unknown MEMORYC_ variables, so only ones it knows are set.
         let known = [
-            "MEMORYC_LISTEN",
-            "MEMORYC_RELATIONAL_BACKEND",
-            "MEMORYC_DATABASE_URL",
-            "MEMORYC_CONTROL_SCHEMA",
-            "MEMORYC_VECTOR_BACKEND",
-            "MEMORYC_MILVUS_URL",
-            "MEMORYC_MODEL_DIR",
-            "MEMORYC_EMBEDDING_MODEL",
-            "MEMORYC_DATA_DIR",
-            "MEMORYC_DEFAULT_ISOLATION",
-            "MEMORYC_DEMO_TENANT",
-            "MEMORYC_LOG_FORMAT",
-            "MEMORYC_ANALYTICS_ENABLED",
-            "MEMORYC_INSIGHT_TTL_HOURS",
+            "MEMORYC_SERVER__LISTEN",
+            "MEMORYC_STORAGE__RELATIONAL_BACKEND",
+            "MEMORYC_STORAGE__DATABASE_URL",
+            "MEMORYC_STORAGE__CONTROL_SCHEMA",
+            "MEMORYC_STORAGE__VECTOR_BACKEND",
+            "MEMORYC_STORAGE__MILVUS_URL",
+            "MEMORYC_EMBEDDING__MODEL_DIR",
+            "MEMORYC_EMBEDDING__MODEL",
+            "MEMORYC_SERVER__DATA_DIR",
+            "MEMORYC_STORAGE__DEFAULT_ISOLATION",
+            "MEMORYC_SERVER__DEMO_TENANT",
+            "MEMORYC_SERVER__LOG_FORMAT",
+            "MEMORYC_ANALYTICS__ENABLED",
+            "MEMORYC_ANALYTICS__INSIGHT_TTL",
         ];
         assert!(env.iter().all(|e| known.contains(&e.name.as_str())));
         let selector = spec.selector.match_labels.expect("selector");

@@ -245,7 +245,7 @@ pub async fn usage_summary(
 /// Run the tenant's analytics now; answers when done, with what was produced.
 #[utoipa::path(post, path = "/api/v1/analytics/run", tag = "analytics",
     responses((status = 200, body = RunReport), (status = 401, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "a run of the tenant is in progress, or the last ran less than analytics_min_interval_seconds ago"),
+        (status = 409, body = ErrorBody, description = "a run of the tenant is in progress, or the last ran less than analytics.min_interval ago"),
         (status = 503, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn run_analytics(

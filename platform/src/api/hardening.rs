@@ -37,7 +37,7 @@ pub fn with_security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cors_allowed_origins: {0:?} is not a valid origin")]
+#[error("security.cors_allowed_origins: {0:?} is not a valid origin")]
 pub struct InvalidOrigin(pub String);
 
 /// CORS for the configured origins; `None` (no CORS headers at all) when there are none, so

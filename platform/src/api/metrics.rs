@@ -1,4 +1,4 @@
-//! `/metrics` and `/api/v1/metrics`: the Prometheus exposition. Public unless `metrics_token`
+//! `/metrics` and `/api/v1/metrics`: the Prometheus exposition. Public unless `metrics.token`
 //! is configured; then only `Authorization: Bearer <metrics_token>` may scrape. The check is
 //! this handler's own (the route is `Public` to the guard), because a scraper holds no tenant
 //! credential.

@@ -126,7 +126,7 @@ impl JwtVerifier {
     pub async fn new(settings: &JwtSettings) -> Result<Self, JwtError> {
         if settings.leeway_seconds > MAX_LEEWAY_SECONDS {
             return Err(JwtError::Config(format!(
-                "jwt_leeway_seconds is {}; at most {MAX_LEEWAY_SECONDS} is allowed",
+                "security.jwt_leeway is {}s; at most {MAX_LEEWAY_SECONDS}s is allowed",
                 settings.leeway_seconds
             )));
         }

@@ -92,7 +92,7 @@ pub struct MiniLmEmbedder {
     single_text_pass: SingleTextPass,
 }
 
-/// How a single text (a search query, mostly) is embedded: `embedding_single_text_pass`.
+/// How a single text (a search query, mostly) is embedded: `embedding.single_text_pass`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SingleTextPass {

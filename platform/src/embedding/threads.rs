@@ -17,7 +17,7 @@
 
 use std::num::NonZeroUsize;
 
-/// Most passes run at once unless `embedding_passes` asks for more: each holds its own
+/// Most passes run at once unless `embedding.passes` asks for more: each holds its own
 /// activations (tens of MB for a batch of long texts).
 pub const MAX_DEFAULT_PASSES: usize = 4;
 

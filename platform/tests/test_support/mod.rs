@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use memoryc_platform::app::Platform;
-use memoryc_platform::config::{Config, RelationalBackend, VectorBackend};
+use memoryc_platform::config::{Config, LogFormat, RelationalBackend, VectorBackend};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -74,8 +74,8 @@ pub fn redis_url() -> String {
 /// this test only.
 pub fn production_config(data_dir: PathBuf) -> Config {
     let mut config = test_config(Backends::PostgresMilvus, data_dir);
-    config.redis_url = Some(redis_url());
-    config.redis_key_prefix = format!("{}:", unique("memoryc-test-"));
+    config.storage.redis_url = Some(redis_url());
+    config.storage.redis_key_prefix = format!("{}:", unique("memoryc-test-"));
     config
 }
 
@@ -122,30 +122,29 @@ pub struct TestKey {
 }
 
 pub fn test_config(backends: Backends, data_dir: PathBuf) -> Config {
-    let mut config = Config {
-        jwt_hs256_secret: Some(memoryc_platform::auth::secret::Secret::new(JWT_SECRET)),
-        listen: "127.0.0.1:0".parse().expect("static address"),
-        data_dir,
-        model_dir: model_dir(),
-        demo_tenant: false,
-        log_format: "text".to_string(),
-        outbox_interval_ms: 100,
-        outbox_min_retry_ms: 100,
-        outbox_max_retry_ms: 1_000,
-        // Tests run analytics on demand as often as they need; `analytics_api` tests the limit.
-        analytics_min_interval_seconds: 0,
-        // Tests probe with bad credentials on purpose; `rate_limits` tests the lockout.
-        auth_failures_per_minute: 0,
-        // Tests that configure Redis get keys (event stream, locks) of their own.
-        redis_key_prefix: format!("{}:", unique("memoryc-test-")),
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.security.jwt_hs256_secret =
+        Some(memoryc_platform::auth::secret::Secret::new(JWT_SECRET));
+    config.server.listen = "127.0.0.1:0".parse().expect("static address");
+    config.server.data_dir = data_dir;
+    config.server.demo_tenant = false;
+    config.server.log_format = LogFormat::Text;
+    config.embedding.model_dir = model_dir();
+    config.storage.outbox_interval = Duration::from_millis(100);
+    config.storage.outbox_min_retry = Duration::from_millis(100);
+    config.storage.outbox_max_retry = Duration::from_secs(1);
+    // Tests run analytics on demand as often as they need; `analytics_api` tests the limit.
+    config.analytics.min_interval = Duration::ZERO;
+    // Tests probe with bad credentials on purpose; `rate_limits` tests the lockout.
+    config.limits.auth_failures_per_minute = 0;
+    // Tests that configure Redis get keys (event stream, locks) of their own.
+    config.storage.redis_key_prefix = format!("{}:", unique("memoryc-test-"));
     if backends == Backends::PostgresMilvus {
-        config.relational_backend = RelationalBackend::Postgres;
-        config.vector_backend = VectorBackend::Milvus;
-        config.database_url = postgres_url();
-        config.control_schema = unique("memoryc_test_");
-        config.milvus_url = milvus_url();
+        config.storage.relational_backend = RelationalBackend::Postgres;
+        config.storage.vector_backend = VectorBackend::Milvus;
+        config.storage.database_url = postgres_url();
+        config.storage.control_schema = unique("memoryc_test_");
+        config.storage.milvus_url = milvus_url();
     }
     config
 }
@@ -180,7 +179,7 @@ impl TestPlatform {
     }
 
     pub async fn start_with(config: Config, data_dir: tempfile::TempDir) -> Self {
-        memoryc_platform::logging::init("text");
+        memoryc_platform::logging::init(LogFormat::Text);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -282,17 +281,17 @@ impl TestPlatform {
         use memoryc_platform::stores::relational::{Databases, RelationalConfig};
         self.databases
             .get_or_init(|| async {
-                let config = match self.config.relational_backend {
+                let config = match self.config.storage.relational_backend {
                     RelationalBackend::Sqlite => RelationalConfig::Sqlite {
                         dir: self.config.sqlite_dir(),
                     },
                     RelationalBackend::Postgres => RelationalConfig::Postgres {
-                        url: self.config.database_url.clone(),
-                        control_schema: self.config.control_schema.clone(),
+                        url: self.config.storage.database_url.clone(),
+                        control_schema: self.config.storage.control_schema.clone(),
                         max_connections: 4,
                         tenant_connections: 8,
                         acquire_timeout: Duration::from_secs(5),
-                        schema_trust: Duration::from_millis(self.config.tenant_cache_ms),
+                        schema_trust: self.config.storage.tenant_cache,
                     },
                 };
                 Databases::connect(&config).await.expect("test connection")
@@ -388,7 +387,7 @@ impl TestPlatform {
 
     pub async fn shutdown(mut self) {
         self.stop_server().await;
-        if self.config.relational_backend == RelationalBackend::Postgres {
+        if self.config.storage.relational_backend == RelationalBackend::Postgres {
             drop_postgres_schemas(&self.config).await;
         }
     }
@@ -397,12 +396,12 @@ impl TestPlatform {
 /// Removes the control schema and every tenant schema a test created.
 pub async fn drop_postgres_schemas(config: &Config) {
     use sea_orm::{ConnectionTrait, Database};
-    let Ok(db) = Database::connect(config.database_url.clone()).await else {
+    let Ok(db) = Database::connect(config.storage.database_url.clone()).await else {
         return;
     };
     let query = format!(
         "SELECT name, schema_name FROM \"{}\".tenants",
-        config.control_schema
+        config.storage.control_schema
     );
     let _ = async {
         let tenants = db
@@ -432,7 +431,7 @@ pub async fn drop_postgres_schemas(config: &Config) {
     let _ = db
         .execute_unprepared(&format!(
             "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
-            config.control_schema
+            config.storage.control_schema
         ))
         .await;
 }

@@ -102,7 +102,7 @@ pub(super) async fn a_dedicated_tenant_gets_its_own_platform_and_is_ready_once_i
         env.as_array()
             .expect("env")
             .iter()
-            .any(|e| e["name"] == "MEMORYC_DATABASE_URL"
+            .any(|e| e["name"] == "MEMORYC_STORAGE__DATABASE_URL"
                 && e["valueFrom"]["secretKeyRef"]["name"] == s.plan.credentials_secret.as_str())
     );
     assert!(s.has_collection().await);
