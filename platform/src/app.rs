@@ -59,7 +59,6 @@ use crate::stores::rate_counter::redis::RedisCounter;
 use crate::stores::relational::analytics_repository::SqlAnalyticsRepository;
 use crate::stores::relational::audit_repository::SqlAuditStore;
 use crate::stores::relational::control_repository::SqlTenantRegistry;
-use crate::stores::relational::index_source::SqlIndexSource;
 use crate::stores::relational::memory_repository::SqlMemoryRepository;
 use crate::stores::relational::outbox_repository::SqlOutboxRepository;
 use crate::stores::relational::policy_adapter::SqlPolicyAdapter;
@@ -119,7 +118,7 @@ impl TenantAdmin {
     /// Connects the databases and the vector store the configuration names.
     pub async fn connect(config: &Config) -> Result<Self, StartupError> {
         let databases = Databases::connect(&relational_config(config)).await?;
-        let (vectors, embedded_vectors) = vector_store(config, &databases).await?;
+        let (vectors, embedded_vectors) = vector_store(config).await?;
         let registry = Arc::new(SqlTenantRegistry::new(databases.clone()));
         let known_tenants = Arc::new(KnownTenants::new(
             registry.clone(),
@@ -177,7 +176,7 @@ impl Platform {
     /// Connects every backend named by the configuration and loads the model.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let databases = Databases::connect(&relational_config(&config)).await?;
-        let (vectors, embedded_vectors) = vector_store(&config, &databases).await?;
+        let (vectors, embedded_vectors) = vector_store(&config).await?;
         let metrics = PlatformMetrics::new();
         let metrics_token = config
             .metrics
@@ -654,17 +653,12 @@ fn relational_config(config: &Config) -> RelationalConfig {
     }
 }
 
-/// The configured vector store. The embedded index is a cache of the tenants' memory tables,
-/// whichever relational backend holds them: opening a tenant catches up with its rows.
 async fn vector_store(
     config: &Config,
-    databases: &Databases,
 ) -> Result<(Arc<dyn VectorStore>, Option<Arc<EmbeddedVectorStore>>), StartupError> {
     match config.storage.vector_backend {
         VectorBackend::Embedded => {
-            let source = Arc::new(SqlIndexSource::new(databases.clone()));
-            let store =
-                Arc::new(EmbeddedVectorStore::open(config.vector_dir())?.with_source(source));
+            let store = Arc::new(EmbeddedVectorStore::open(config.vector_dir())?);
             Ok((store.clone(), Some(store)))
         }
         VectorBackend::Milvus => {

@@ -17,7 +17,7 @@ use memoryc_platform::stores::MemoryRepository;
 use memoryc_platform::stores::analytics::AnalyticsRepository;
 use memoryc_platform::stores::relational::analytics_repository::SqlAnalyticsRepository;
 use memoryc_platform::stores::relational::memory_repository::SqlMemoryRepository;
-use memoryc_platform::stores::vector::{VectorPoint, VectorSpace, point_version};
+use memoryc_platform::stores::vector::{VectorPoint, VectorSpace};
 use test_support::{Backends, test_config, unique};
 use uuid::Uuid;
 
@@ -130,8 +130,6 @@ async fn a_batch_relates_as_one_event_at_a_time_does(backends: Backends) {
             category: "TECHNICAL".to_string(),
             user_id: user,
             created_at_ms: new.created_at.timestamp_millis(),
-            // A new memory's `updated_at` is its creation time.
-            version: point_version(&new.created_at),
         };
         vectors.upsert(&space, &[point]).await.expect("upsert");
         new.memory_id

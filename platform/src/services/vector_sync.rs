@@ -15,7 +15,7 @@ use memoryc_crds::layout::TenantName;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::stores::vector::{VectorPoint, VectorSpace, VectorStore, point_version};
+use crate::stores::vector::{VectorPoint, VectorSpace, VectorStore};
 use crate::stores::{MemoryRepository, OutboxRepository, TenantRegistry, VectorSource};
 
 use super::ServiceError;
@@ -132,7 +132,6 @@ impl VectorSync {
                     category: memory.category.as_str().to_string(),
                     user_id: memory.user_id,
                     created_at_ms: memory.created_at.timestamp_millis(),
-                    version: point_version(&memory.updated_at),
                 };
                 self.vectors.upsert(space, &[point]).await?;
             }

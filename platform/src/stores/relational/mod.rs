@@ -15,7 +15,6 @@ pub mod audit_repository;
 pub mod codec;
 pub mod control_repository;
 pub mod entities;
-pub mod index_source;
 pub mod memory_repository;
 pub mod outbox_repository;
 pub mod policy_adapter;

@@ -40,7 +40,6 @@ pub fn point(seed: u64, category: &str, user_id: Uuid) -> VectorPoint {
         category: category.to_owned(),
         user_id,
         created_at_ms: 1_700_000_000_000 + seed as i64,
-        version: seed as i64,
     }
 }
 

@@ -5,13 +5,10 @@ pub mod coalescing;
 pub mod conformance;
 pub mod embedded;
 pub mod milvus;
-pub mod source;
 
 use async_trait::async_trait;
 use memoryc_crds::layout::{Isolation, TenantName};
 use uuid::Uuid;
-
-pub use source::{IndexSource, PointVersion, point_version};
 
 /// Where one tenant's vectors live.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -30,10 +27,6 @@ pub struct VectorPoint {
     pub user_id: Uuid,
     /// Creation time, Unix milliseconds.
     pub created_at_ms: i64,
-    /// Which state of the memory row the point mirrors: [`point_version`] of its `updated_at`.
-    /// The embedded index compares it with its [`IndexSource`] to find stale points; stores
-    /// that keep their own data (Milvus) ignore it.
-    pub version: i64,
 }
 
 /// Filters a vector store applies itself. The tenant is always applied, through the space.
@@ -80,9 +73,6 @@ pub enum VectorStoreError {
     Rejected(String),
     #[error("vector index storage failed: {0}")]
     Storage(String),
-    /// The store the index is rebuilt from (the relational memories) could not be read.
-    #[error("vector index source unavailable: {0}")]
-    Source(String),
 }
 
 /// What a search asks of a [`VectorStore`].

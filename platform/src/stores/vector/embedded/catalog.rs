@@ -18,7 +18,6 @@ struct Entry {
     user_id: Uuid,
     category: u32,
     created_at_ms: i64,
-    version: i64,
 }
 
 #[derive(Debug, Default)]
@@ -68,22 +67,6 @@ impl Catalog {
         self.entry(key).map(|entry| entry.memory_id)
     }
 
-    /// The version of the memory's point, if it is indexed.
-    pub(super) fn version_of(&self, memory_id: &Uuid) -> Option<i64> {
-        let key = self.key_of(memory_id)?;
-        self.entry(key).map(|entry| entry.version)
-    }
-
-    /// Every indexed memory, in no particular order.
-    pub(super) fn memory_ids(&self) -> impl Iterator<Item = Uuid> + '_ {
-        self.keys.keys().copied()
-    }
-
-    /// The key of every indexed point, in no particular order.
-    pub(super) fn keys(&self) -> impl Iterator<Item = u64> + '_ {
-        self.keys.values().copied()
-    }
-
     fn entry(&self, key: u64) -> Option<&Entry> {
         let index = usize::try_from(key).ok()?;
         self.slots.get(index)?.as_ref()
@@ -105,17 +88,6 @@ impl Catalog {
         Ok(key)
     }
 
-    /// Takes back a key from [`Self::allocate_key`] that never got a point.
-    pub(super) fn release(&mut self, key: u64) {
-        let unused = usize::try_from(key)
-            .ok()
-            .and_then(|index| self.slots.get(index))
-            .is_some_and(Option::is_none);
-        if unused && !self.free_keys.contains(&key) {
-            self.free_keys.push(key);
-        }
-    }
-
     /// Records a point under `key`, which must come from [`Self::allocate_key`] or a snapshot.
     pub(super) fn insert(&mut self, record: &EntryRecord) -> Result<(), VectorStoreError> {
         let index = usize::try_from(record.key)
@@ -133,7 +105,6 @@ impl Catalog {
             user_id: record.user_id,
             category,
             created_at_ms: record.created_at_ms,
-            version: record.version,
         };
         if let Some(previous) = self.slots[index].replace(entry) {
             self.unlink(record.key, &previous);
@@ -237,7 +208,6 @@ impl Catalog {
                 user_id: entry.user_id,
                 category: self.category_name(entry.category).to_string(),
                 created_at_ms: entry.created_at_ms,
-                version: entry.version,
             })
     }
 

@@ -1,73 +1,33 @@
-//! A tenant's slot in the store: opens the tenant once, then hands out shared access to searches
-//! and exclusive access to writes.
+//! A tenant's slot in the store: loads the tenant on first use and hands out shared access to
+//! searches and exclusive access to writes.
 
-use std::path::PathBuf;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock, RwLockWriteGuard};
 
-use memoryc_crds::layout::TenantName;
-use tokio::sync::{Mutex, MutexGuard, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
-use super::super::{IndexSource, ScoredId, VectorFilter, VectorPoint, VectorStoreError};
+use super::super::{ScoredId, VectorFilter, VectorPoint, VectorStoreError};
+use super::Settings;
 use super::tenant::TenantIndex;
-use super::{Settings, catch_up, storage_error};
 
 pub(super) struct TenantHandle {
-    tenant: TenantName,
     dir: PathBuf,
     settings: Settings,
-    /// `None` until the tenant is opened; from then on always a loaded index.
+    /// `None` until first use, and again after the space is dropped.
     state: RwLock<Option<TenantIndex>>,
-    /// Held while the tenant is opened or dropped: it is opened once, and a drop never races
-    /// an opening that would bring the old points back.
-    lifecycle: Mutex<()>,
     /// Bounds concurrent searches by the search contexts reserved in the index.
     search_permits: Arc<Semaphore>,
 }
 
 impl TenantHandle {
-    pub(super) fn new(tenant: TenantName, dir: PathBuf, settings: Settings) -> Self {
+    pub(super) fn new(dir: PathBuf, settings: Settings) -> Self {
         Self {
-            tenant,
             dir,
             settings,
             state: RwLock::new(None),
-            lifecycle: Mutex::new(()),
             search_permits: Arc::new(Semaphore::new(settings.search_threads)),
         }
-    }
-
-    pub(super) fn is_open(&self) -> Result<bool, VectorStoreError> {
-        Ok(self.state.read().map_err(poisoned)?.is_some())
-    }
-
-    /// Opens the tenant unless it is open: loads its snapshot and catches up with `source`
-    /// (see `catch_up`). Callers wait for one opening rather than each starting their own.
-    pub(super) async fn open(
-        &self,
-        source: Option<Arc<dyn IndexSource>>,
-    ) -> Result<(), VectorStoreError> {
-        if self.is_open()? {
-            return Ok(());
-        }
-        let _lifecycle = self.lifecycle.lock().await;
-        if self.is_open()? {
-            return Ok(());
-        }
-        let index = catch_up::open(
-            self.dir.clone(),
-            self.settings,
-            &self.tenant,
-            source.as_deref(),
-        )
-        .await?;
-        *self.state.write().map_err(poisoned)? = Some(index);
-        Ok(())
-    }
-
-    /// Waits until no opening or drop of the tenant is under way and holds further ones back.
-    pub(super) async fn lifecycle(&self) -> MutexGuard<'_, ()> {
-        self.lifecycle.lock().await
     }
 
     pub(super) async fn search_permit(&self) -> Result<OwnedSemaphorePermit, VectorStoreError> {
@@ -78,18 +38,18 @@ impl TenantHandle {
     }
 
     pub(super) fn ensure(&self) -> Result<(), VectorStoreError> {
-        self.read(TenantIndex::create_on_disk)
+        self.write(TenantIndex::create_on_disk)
     }
 
     pub(super) fn upsert(&self, points: &[VectorPoint]) -> Result<(), VectorStoreError> {
         self.write(|tenant| tenant.upsert(points))?;
-        self.snapshot_if_due();
+        self.compact_if_due();
         Ok(())
     }
 
     pub(super) fn delete(&self, ids: &[Uuid]) -> Result<(), VectorStoreError> {
         self.write(|tenant| tenant.delete(ids))?;
-        self.snapshot_if_due();
+        self.compact_if_due();
         Ok(())
     }
 
@@ -106,24 +66,21 @@ impl TenantHandle {
         self.read(|tenant| Ok(tenant.len() as u64))
     }
 
-    /// Deletes the tenant's directory and leaves it open with no points. The handle stays
-    /// registered, so a later use goes on from the empty index rather than racing a second handle
-    /// over the same directory, or catching up with rows that are about to be erased too.
-    /// Call while holding [`Self::lifecycle`].
+    /// Unloads the tenant and deletes its directory. The handle stays registered, so a later use
+    /// starts from an empty index rather than racing a second handle over the same directory.
     pub(super) fn drop_space(&self) -> Result<(), VectorStoreError> {
-        let empty = TenantIndex::empty(&self.dir, self.settings, 0)?;
-        // Under the write lock: no snapshot may write into the directory while it goes.
         let mut state = self.state.write().map_err(poisoned)?;
+        *state = None;
         match std::fs::remove_dir_all(&self.dir) {
-            Ok(()) => {}
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => return Err(storage_error("remove the tenant index directory")(error)),
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(super::storage_error("remove the tenant index directory")(
+                error,
+            )),
         }
-        *state = Some(empty);
-        Ok(())
     }
 
-    /// Snapshots the tenant if it is open and has changed since its last snapshot.
+    /// Snapshots the tenant if it is loaded and has journalled writes since its last snapshot.
     pub(super) fn flush(&self) -> Result<(), VectorStoreError> {
         let state = self.state.read().map_err(poisoned)?;
         match state.as_ref() {
@@ -132,19 +89,19 @@ impl TenantHandle {
         }
     }
 
-    /// The write that crossed the threshold is in the index and in the source, so a failed
-    /// snapshot is only logged; the next write retries it.
-    fn snapshot_if_due(&self) {
+    /// The write that crossed the threshold is already durable in the journal, so a failed
+    /// compaction is only logged; the next write retries it.
+    fn compact_if_due(&self) {
         let result = self
             .state
             .read()
             .map_err(poisoned)
             .and_then(|state| match state.as_ref() {
-                Some(tenant) if tenant.snapshot_due()? => tenant.snapshot(),
+                Some(tenant) if tenant.compaction_due()? => tenant.snapshot(),
                 _ => Ok(()),
             });
         if let Err(error) = result {
-            tracing::warn!(dir = %self.dir.display(), %error, "vector index snapshot failed");
+            tracing::warn!(dir = %self.dir.display(), %error, "vector index compaction failed");
         }
     }
 
@@ -152,22 +109,41 @@ impl TenantHandle {
         &self,
         op: impl FnOnce(&TenantIndex) -> Result<R, VectorStoreError>,
     ) -> Result<R, VectorStoreError> {
-        let state = self.state.read().map_err(poisoned)?;
-        op(state.as_ref().ok_or_else(not_open)?)
+        {
+            let state = self.state.read().map_err(poisoned)?;
+            if let Some(tenant) = state.as_ref() {
+                return op(tenant);
+            }
+        }
+        // First use: load under the write lock so only one caller reads the files.
+        let mut state = self.loaded()?;
+        op(load(&mut state, &self.dir, self.settings)?)
     }
 
     fn write<R>(
         &self,
         op: impl FnOnce(&mut TenantIndex) -> Result<R, VectorStoreError>,
     ) -> Result<R, VectorStoreError> {
-        let mut state = self.state.write().map_err(poisoned)?;
-        op(state.as_mut().ok_or_else(not_open)?)
+        let mut state = self.loaded()?;
+        op(load(&mut state, &self.dir, self.settings)?)
+    }
+
+    fn loaded(&self) -> Result<RwLockWriteGuard<'_, Option<TenantIndex>>, VectorStoreError> {
+        self.state.write().map_err(poisoned)
     }
 }
 
-/// The store opens a tenant before using it, and nothing closes one; this would be a bug.
-fn not_open() -> VectorStoreError {
-    VectorStoreError::Storage("tenant index used before it was opened".to_string())
+fn load<'a>(
+    state: &'a mut Option<TenantIndex>,
+    dir: &Path,
+    settings: Settings,
+) -> Result<&'a mut TenantIndex, VectorStoreError> {
+    if state.is_none() {
+        *state = Some(TenantIndex::open(dir, settings)?);
+    }
+    state
+        .as_mut()
+        .ok_or_else(|| VectorStoreError::Storage("tenant index failed to load".to_string()))
 }
 
 fn poisoned<T>(_: PoisonError<T>) -> VectorStoreError {

@@ -2,15 +2,13 @@
 //!
 //! ```text
 //! index-<generation>.usearch   usearch `save` output (vectors and graph)
-//! snapshot.bin                 "MCVSNAP2" | generation: u64 | entries: u64
-//!                              | one codec entry per indexed point
-//!                              | fnv1a64 of every byte before it: u64
+//! snapshot.bin                 "MCVSNAP1" | generation: u64 | entries: u64
+//!                              | one codec entry frame per indexed point
 //! ```
 //!
 //! Each file is written under a temporary name, synced and renamed. Renaming the sidecar is the
 //! commit point: it names the generation of the index file to load, so a crash at any step leaves
-//! either the old snapshot or the new one in force, never a mix. A snapshot is only a head start:
-//! whatever it lacks or has wrong, opening the tenant fetches from the source.
+//! either the old snapshot or the new one in force, never a mix.
 
 use std::fs::{self, File};
 use std::io::{ErrorKind, Write};
@@ -20,21 +18,14 @@ use usearch::Index;
 
 use super::super::VectorStoreError;
 use super::catalog::Catalog;
-use super::codec::{self, Reader};
+use super::codec::{self, Frame, Reader};
 use super::{index_error, storage_error};
 
-const MAGIC: &[u8; 8] = b"MCVSNAP2";
-/// Sidecars of the first layout carry no point versions, so nothing in them can be trusted
-/// against the source; the tenant is rebuilt instead.
-const FIRST_LAYOUT_MAGIC: &[u8; 8] = b"MCVSNAP1";
-const CHECKSUM_LEN: usize = 8;
+const MAGIC: &[u8; 8] = b"MCVSNAP1";
 pub(super) const SIDECAR: &str = "snapshot.bin";
 const INDEX_PREFIX: &str = "index-";
 const INDEX_SUFFIX: &str = ".usearch";
 const TEMP_SUFFIX: &str = ".tmp";
-/// The write-ahead journal of the first layout. Everything it held is in the source, so it is
-/// deleted with the first snapshot of the current layout.
-const FIRST_LAYOUT_JOURNAL: &str = "journal.bin";
 
 /// A snapshot's sidecar, read back.
 pub(super) struct Snapshot {
@@ -64,33 +55,30 @@ pub(super) fn read(dir: &Path) -> Result<Option<Snapshot>, VectorStoreError> {
 }
 
 fn decode(bytes: &[u8]) -> Result<Snapshot, VectorStoreError> {
-    if bytes.starts_with(FIRST_LAYOUT_MAGIC) {
-        return Err(corrupt("written in a layout without point versions"));
-    }
-    if !bytes.starts_with(MAGIC) {
-        return Err(corrupt("unknown header"));
-    }
-    let body_len = bytes
-        .len()
-        .checked_sub(CHECKSUM_LEN)
-        .ok_or_else(|| corrupt("truncated"))?;
-    let (body, checksum) = bytes.split_at(body_len);
-    let checksum: [u8; CHECKSUM_LEN] = checksum.try_into().map_err(|_| corrupt("truncated"))?;
-    if codec::fnv1a64(body) != u64::from_le_bytes(checksum) {
-        return Err(corrupt("checksum mismatch"));
-    }
-    let header_and_entries = body
-        .get(MAGIC.len()..)
-        .ok_or_else(|| corrupt("truncated"))?;
-    let mut reader = Reader::new(header_and_entries);
+    let header = bytes
+        .strip_prefix(MAGIC)
+        .ok_or_else(|| corrupt("unknown header"))?;
+    let mut reader = Reader::new(header);
     let generation = reader.u64()?;
-    let entries = reader.u64()?;
+    let expected = reader.u64()?;
+    let mut offset = MAGIC.len() + reader.position();
     let mut catalog = Catalog::default();
-    // Every entry takes bytes, so a wrong count runs out of them rather than looping long.
-    for _ in 0..entries {
-        catalog.insert(&codec::decode_entry(&mut reader)?)?;
+    let mut found = 0u64;
+    loop {
+        match codec::read_frame(bytes, offset) {
+            Frame::Complete { body, next } => {
+                catalog.insert(&codec::decode_entry(body)?)?;
+                found += 1;
+                offset = next;
+            }
+            Frame::End => break,
+            // The sidecar is synced before it is renamed into place, so damage here is real.
+            Frame::Torn => return Err(corrupt("damaged entry")),
+        }
     }
-    reader.finish()?;
+    if found != expected {
+        return Err(corrupt("entry count does not match its header"));
+    }
     catalog.collect_free_keys();
     Ok(Snapshot {
         generation,
@@ -99,7 +87,7 @@ fn decode(bytes: &[u8]) -> Result<Snapshot, VectorStoreError> {
 }
 
 fn corrupt(what: &str) -> VectorStoreError {
-    VectorStoreError::Storage(format!("vector snapshot is unusable: {what}"))
+    VectorStoreError::Storage(format!("vector snapshot is corrupt: {what}"))
 }
 
 /// Writes and commits snapshot `generation` of `index` and `catalog` into `dir`.
@@ -126,41 +114,17 @@ pub(super) fn write(
 }
 
 fn encode(generation: u64, catalog: &Catalog) -> Vec<u8> {
-    let mut out = Vec::with_capacity(32 + catalog.len() * 72);
+    let mut out = Vec::with_capacity(32 + catalog.len() * 64);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&generation.to_le_bytes());
     out.extend_from_slice(&(catalog.len() as u64).to_le_bytes());
     for record in catalog.records() {
         codec::push_entry(&mut out, &record);
     }
-    let checksum = codec::fnv1a64(&out);
-    out.extend_from_slice(&checksum.to_le_bytes());
     out
 }
 
-/// The highest generation of any index file in `dir`, committed or not (0 when there is none).
-/// A tenant whose snapshot is unusable starts counting from there, so its next snapshot never
-/// reuses a file name the old sidecar may still point at.
-pub(super) fn latest_generation(dir: &Path) -> u64 {
-    let Ok(listing) = fs::read_dir(dir) else {
-        return 0;
-    };
-    listing
-        .flatten()
-        .filter_map(|entry| {
-            let name = entry.file_name();
-            let name = name.to_str()?;
-            name.strip_prefix(INDEX_PREFIX)?
-                .strip_suffix(INDEX_SUFFIX)?
-                .parse::<u64>()
-                .ok()
-        })
-        .max()
-        .unwrap_or(0)
-}
-
-/// Deletes index files of other generations (superseded ones and leftovers of failed
-/// snapshots) and what the first layout kept beside them.
+/// Deletes index files of other generations: superseded ones and leftovers of failed snapshots.
 pub(super) fn remove_stale(dir: &Path, keep_generation: u64) {
     let keep = index_path(dir, keep_generation);
     let Ok(listing) = fs::read_dir(dir) else {
@@ -170,9 +134,7 @@ pub(super) fn remove_stale(dir: &Path, keep_generation: u64) {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        let ours = name.starts_with(INDEX_PREFIX)
-            || name.ends_with(TEMP_SUFFIX)
-            || name == FIRST_LAYOUT_JOURNAL;
+        let ours = name.starts_with(INDEX_PREFIX) || name.ends_with(TEMP_SUFFIX);
         if ours
             && path != keep
             && let Err(error) = fs::remove_file(&path)
@@ -208,7 +170,7 @@ fn rename(from: &Path, to: &Path) -> Result<(), VectorStoreError> {
 
 /// Makes renames and file creations in `dir` durable.
 #[cfg(unix)]
-fn sync_dir(dir: &Path) -> Result<(), VectorStoreError> {
+pub(super) fn sync_dir(dir: &Path) -> Result<(), VectorStoreError> {
     File::open(dir)
         .and_then(|handle| handle.sync_all())
         .map_err(storage_error("sync the tenant index directory"))
@@ -216,6 +178,6 @@ fn sync_dir(dir: &Path) -> Result<(), VectorStoreError> {
 
 /// Directories cannot be opened as files here; renames are as durable as the platform makes them.
 #[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> Result<(), VectorStoreError> {
+pub(super) fn sync_dir(_dir: &Path) -> Result<(), VectorStoreError> {
     Ok(())
 }

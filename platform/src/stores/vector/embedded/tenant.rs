@@ -1,11 +1,10 @@
-//! One tenant's loaded index: the usearch HNSW graph and its catalog, and their snapshots.
+//! One tenant's loaded index: the usearch HNSW graph, its catalog and its journal.
 //!
-//! Writes change memory only: the index is a cache of its source (see `catch_up`), so what a
-//! crash loses since the last snapshot is fetched again when the tenant next opens. Snapshots
-//! only bound that work; they are written when [`TenantIndex::snapshot_due`] says so, on flush
-//! and when the store is dropped.
+//! Writes go to the journal first and to memory second, so whatever a caller saw acknowledged is
+//! replayed after a crash. Replaying an operation twice is harmless (upsert replaces by memory id,
+//! delete ignores unknown ids), which is what lets a crash between committing a snapshot and
+//! truncating the journal go unnoticed.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -15,8 +14,9 @@ use uuid::Uuid;
 
 use super::super::{ScoredId, VectorFilter, VectorPoint, VectorStoreError};
 use super::catalog::{Catalog, Selection, Subset};
-use super::codec::EntryRecord;
-use super::{Settings, index_error, snapshot, storage_error};
+use super::codec::{self, EntryRecord, JournalOp};
+use super::journal::Journal;
+use super::{Settings, index_error, snapshot};
 
 /// First reservation; later ones double, so a growing tenant reserves O(log n) times.
 const MIN_CAPACITY: usize = 1024;
@@ -30,224 +30,137 @@ pub(super) struct TenantIndex {
     index: Index,
     catalog: Catalog,
     /// Behind a mutex so a snapshot can run under the tenant's read lock while searches continue.
-    snapshots: Mutex<SnapshotState>,
+    durable: Mutex<Durable>,
 }
 
-struct SnapshotState {
-    /// Generation of the last snapshot loaded or written; the next one is written as the one after.
+/// The on-disk half of the tenant; only writers (exclusive) and snapshots (serialised here) touch it.
+struct Durable {
+    journal: Journal,
+    /// Generation of the snapshot the journal extends; 0 when there is none.
     generation: u64,
-    /// Points added, replaced or removed since that snapshot: the work a crash leaves to catch up.
-    changes: usize,
-}
-
-/// Where one point of an upsert goes.
-struct Placement {
-    key: u64,
-    /// The memory was indexed under `key` already, and its old vector has left the graph.
-    replaced: bool,
 }
 
 impl TenantIndex {
-    /// An index with no points, whose first snapshot is `generation + 1`. Creates nothing on disk.
-    pub(super) fn empty(
-        dir: &Path,
-        settings: Settings,
-        generation: u64,
-    ) -> Result<Self, VectorStoreError> {
-        Ok(Self::new(
-            dir,
-            settings,
-            new_index(settings)?,
-            Catalog::default(),
-            generation,
-        ))
-    }
-
-    /// The snapshot in `dir`, loaded; `None` when none was ever committed there. An error means
-    /// the snapshot is there but cannot be used.
-    pub(super) fn from_snapshot(
-        dir: &Path,
-        settings: Settings,
-    ) -> Result<Option<Self>, VectorStoreError> {
-        let Some(snap) = snapshot::read(dir)? else {
-            return Ok(None);
-        };
+    /// Loads the snapshot in `dir` if there is one and replays the journal over it. Creates nothing
+    /// on disk: a tenant that is only searched leaves no trace.
+    pub(super) fn open(dir: &Path, settings: Settings) -> Result<Self, VectorStoreError> {
         let index = new_index(settings)?;
-        load_index(&index, &snapshot::index_path(dir, snap.generation))?;
-        check_consistent(&index, &snap.catalog)?;
-        Ok(Some(Self::new(
-            dir,
-            settings,
-            index,
-            snap.catalog,
-            snap.generation,
-        )))
-    }
-
-    fn new(
-        dir: &Path,
-        settings: Settings,
-        index: Index,
-        catalog: Catalog,
-        generation: u64,
-    ) -> Self {
-        Self {
+        let (catalog, generation) = match snapshot::read(dir)? {
+            Some(snap) => {
+                load_index(&index, &snapshot::index_path(dir, snap.generation))?;
+                (snap.catalog, snap.generation)
+            }
+            None => (Catalog::default(), 0),
+        };
+        check_consistent(&index, &catalog)?;
+        let (journal, ops) = Journal::open(dir, settings.sync_journal)?;
+        let mut tenant = Self {
             dir: dir.to_path_buf(),
             settings,
             index,
             catalog,
-            snapshots: Mutex::new(SnapshotState {
+            durable: Mutex::new(Durable {
+                journal,
                 generation,
-                changes: 0,
             }),
+        };
+        tenant.replay(ops)?;
+        Ok(tenant)
+    }
+
+    fn replay(&mut self, ops: Vec<JournalOp>) -> Result<(), VectorStoreError> {
+        for op in ops {
+            match op {
+                JournalOp::Upsert(point) => {
+                    check_point(&point)?;
+                    self.reserve_for(1)?;
+                    self.apply_upsert(&point)?;
+                }
+                JournalOp::Delete(memory_id) => self.apply_delete(&memory_id)?,
+            }
         }
+        Ok(())
     }
 
     pub(super) fn len(&self) -> usize {
         self.catalog.len()
     }
 
-    /// The version of the memory's point, if it is indexed.
-    pub(super) fn version_of(&self, memory_id: &Uuid) -> Option<i64> {
-        self.catalog.version_of(memory_id)
+    /// Creates the tenant's directory and journal so it exists on disk.
+    pub(super) fn create_on_disk(&mut self) -> Result<(), VectorStoreError> {
+        self.durable_mut()?.journal.create()
     }
 
-    /// Every indexed memory, in no particular order.
-    pub(super) fn memory_ids(&self) -> impl Iterator<Item = Uuid> + '_ {
-        self.catalog.memory_ids()
-    }
-
-    /// Creates the tenant's directory, so the tenant shows up on disk before its first snapshot.
-    pub(super) fn create_on_disk(&self) -> Result<(), VectorStoreError> {
-        std::fs::create_dir_all(&self.dir)
-            .map_err(storage_error("create the tenant index directory"))
-    }
-
-    /// Inserts or replaces points by memory id. A memory named twice keeps its last point, as two
-    /// upserts one after the other would leave it. Replacing a point with itself is harmless,
-    /// which is what lets a write reach the index both by catching up and by its own sync.
     pub(super) fn upsert(&mut self, points: &[VectorPoint]) -> Result<(), VectorStoreError> {
         for point in points {
             check_point(point)?;
         }
-        let points = last_point_per_memory(points);
-        // usearch adds only into reserved slots; reserve before anything changes.
+        // Reserve before journalling: a failed reservation must not leave an operation behind.
         self.reserve_for(points.len())?;
-        let mut placements: Vec<Placement> = Vec::with_capacity(points.len());
-        for point in &points {
-            match self.place(point) {
-                Ok(placement) => placements.push(placement),
-                Err(error) => {
-                    self.abandon(&placements);
-                    return Err(error);
-                }
-            }
+        let mut frames = Vec::with_capacity(points.len() * (64 + 4 * VECTOR_DIMENSION));
+        for point in points {
+            codec::push_upsert(&mut frames, point);
         }
-        let adds: Vec<(u64, &[f32])> = placements
-            .iter()
-            .zip(&points)
-            .map(|(placement, point)| (placement.key, point.vector.as_slice()))
-            .collect();
-        let outcomes = self.add_vectors(&adds);
-        let mut first_error = None;
-        let mut applied = 0;
-        for ((placement, point), outcome) in placements.iter().zip(&points).zip(outcomes) {
-            let recorded =
-                outcome.and_then(|()| self.catalog.insert(&record(placement.key, point)));
-            match recorded {
-                Ok(()) => applied += 1,
-                Err(error) => {
-                    self.abandon(std::slice::from_ref(placement));
-                    first_error.get_or_insert(error);
-                }
-            }
+        self.durable_mut()?.journal.append(&frames, points.len())?;
+        for point in points {
+            self.apply_upsert(point)?;
         }
-        self.note_changes(applied);
-        first_error.map_or(Ok(()), Err)
+        Ok(())
     }
 
-    /// The key a point goes under. A replaced memory keeps its key, so only its payload and
-    /// vector change; its old vector leaves the graph here.
-    fn place(&mut self, point: &VectorPoint) -> Result<Placement, VectorStoreError> {
-        match self.catalog.key_of(&point.memory_id) {
+    pub(super) fn delete(&mut self, ids: &[Uuid]) -> Result<(), VectorStoreError> {
+        let mut frames = Vec::new();
+        let mut ops = 0;
+        for id in ids.iter().filter(|id| self.catalog.key_of(id).is_some()) {
+            codec::push_delete(&mut frames, *id);
+            ops += 1;
+        }
+        if ops == 0 {
+            return Ok(());
+        }
+        self.durable_mut()?.journal.append(&frames, ops)?;
+        for id in ids {
+            self.apply_delete(id)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces in place: the memory keeps its usearch key, so only its payload changes.
+    fn apply_upsert(&mut self, point: &VectorPoint) -> Result<(), VectorStoreError> {
+        let key = match self.catalog.key_of(&point.memory_id) {
             Some(key) => {
                 self.index
                     .remove(key)
                     .map_err(index_error("remove a replaced vector"))?;
-                Ok(Placement {
-                    key,
-                    replaced: true,
-                })
+                key
             }
-            None => Ok(Placement {
-                key: self.catalog.allocate_key()?,
-                replaced: false,
-            }),
-        }
-    }
-
-    /// Undoes placements whose points did not make it: a replaced point is gone from the graph,
-    /// so it leaves the catalog too; a new key goes back. The graph forgets the key in case the
-    /// add got that far.
-    fn abandon(&mut self, placements: &[Placement]) {
-        for placement in placements {
-            if let Err(error) = self.index.remove(placement.key) {
-                tracing::warn!(key = placement.key, %error, "could not remove a vector after a failed write");
-            }
-            if placement.replaced {
-                self.catalog.remove(placement.key);
-                self.note_changes(1);
-            } else {
-                self.catalog.release(placement.key);
-            }
-        }
-    }
-
-    /// Adds vectors under their keys and returns each add's outcome, in order. The graph takes
-    /// concurrent adds, one search context each, so a large batch (a tenant rebuilt from its
-    /// source) uses every core the tenant may search with. Callers hold the tenant exclusively.
-    /// Adds one after another: usearch's concurrent insertion gave graphs in which some
-    /// points no longer found themselves.
-    fn add_vectors(&self, adds: &[(u64, &[f32])]) -> Vec<Result<(), VectorStoreError>> {
-        adds.iter()
-            .map(|(key, vector)| self.add_vector(*key, vector))
-            .collect()
-    }
-
-    fn add_vector(&self, key: u64, vector: &[f32]) -> Result<(), VectorStoreError> {
-        self.index
-            .add(key, vector)
-            .map_err(index_error("add a vector"))
-    }
-
-    /// Removes points; unknown ids are ignored.
-    pub(super) fn delete(&mut self, ids: &[Uuid]) -> Result<(), VectorStoreError> {
-        let mut removed = 0;
-        let mut result = Ok(());
-        for id in ids {
-            let Some(key) = self.catalog.key_of(id) else {
-                continue;
-            };
-            // Index first: the catalog frees the key for reuse, which must not happen while
-            // usearch still holds it.
-            if let Err(error) = self.index.remove(key) {
-                result = Err(index_error("remove a vector")(error));
-                break;
-            }
+            None => self.catalog.allocate_key()?,
+        };
+        if let Err(error) = self.index.add(key, &point.vector) {
+            // Keep the catalog in step with the index: a replaced point is gone from both.
             self.catalog.remove(key);
-            removed += 1;
+            return Err(index_error("add a vector")(error));
         }
-        self.note_changes(removed);
-        result
+        self.catalog.insert(&EntryRecord {
+            key,
+            memory_id: point.memory_id,
+            user_id: point.user_id,
+            category: point.category.clone(),
+            created_at_ms: point.created_at_ms,
+        })
     }
 
-    fn note_changes(&mut self, changes: usize) {
-        // A poisoned lock only means a snapshot panicked; the count is still right.
-        let state = self
-            .snapshots
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        state.changes = state.changes.saturating_add(changes);
+    fn apply_delete(&mut self, memory_id: &Uuid) -> Result<(), VectorStoreError> {
+        let Some(key) = self.catalog.key_of(memory_id) else {
+            return Ok(());
+        };
+        // Index first: the catalog frees the key for reuse, which must not happen while usearch
+        // still holds it.
+        self.index
+            .remove(key)
+            .map_err(index_error("remove a vector"))?;
+        self.catalog.remove(key);
+        Ok(())
     }
 
     /// usearch adds only into reserved slots. Removed slots are reused before new ones are taken,
@@ -390,57 +303,37 @@ impl TenantIndex {
         Ok(scored)
     }
 
-    /// Whether enough has changed since the last snapshot that a crash would leave a long catch-up.
-    pub(super) fn snapshot_due(&self) -> Result<bool, VectorStoreError> {
-        Ok(self.snapshot_state()?.changes >= self.settings.snapshot_after_changes)
+    pub(super) fn compaction_due(&self) -> Result<bool, VectorStoreError> {
+        Ok(self.durable()?.journal.pending_ops() >= self.settings.compact_after_ops)
     }
 
-    /// Writes a snapshot if anything changed since the last one. Needs only shared access:
-    /// writers are excluded by the caller's read lock, and concurrent snapshots by the mutex.
+    /// Writes a snapshot and empties the journal if anything was written since the last one.
+    /// Needs only shared access: writers are excluded by the caller's read lock, and concurrent
+    /// snapshots by the `durable` mutex.
     pub(super) fn snapshot(&self) -> Result<(), VectorStoreError> {
-        let mut state = self.snapshot_state()?;
-        if state.changes == 0 {
+        let mut durable = self.durable()?;
+        if durable.journal.pending_ops() == 0 {
             return Ok(());
         }
-        let generation = state.generation + 1;
+        let generation = durable.generation + 1;
         snapshot::write(&self.dir, generation, &self.index, &self.catalog)?;
-        state.generation = generation;
-        state.changes = 0;
+        durable.generation = generation;
+        durable.journal.truncate()?;
         snapshot::remove_stale(&self.dir, generation);
         Ok(())
     }
 
-    fn snapshot_state(&self) -> Result<MutexGuard<'_, SnapshotState>, VectorStoreError> {
-        self.snapshots.lock().map_err(|_| poisoned())
+    fn durable(&self) -> Result<MutexGuard<'_, Durable>, VectorStoreError> {
+        self.durable.lock().map_err(|_| poisoned())
     }
-}
 
-/// The catalog's record of `point` under `key`.
-fn record(key: u64, point: &VectorPoint) -> EntryRecord {
-    EntryRecord {
-        key,
-        memory_id: point.memory_id,
-        user_id: point.user_id,
-        category: point.category.clone(),
-        created_at_ms: point.created_at_ms,
-        version: point.version,
+    fn durable_mut(&mut self) -> Result<&mut Durable, VectorStoreError> {
+        self.durable.get_mut().map_err(|_| poisoned())
     }
-}
-
-/// The last point of each memory in `points`, in the order of those last points.
-fn last_point_per_memory(points: &[VectorPoint]) -> Vec<&VectorPoint> {
-    let mut seen = HashSet::with_capacity(points.len());
-    let mut last: Vec<&VectorPoint> = points
-        .iter()
-        .rev()
-        .filter(|point| seen.insert(point.memory_id))
-        .collect();
-    last.reverse();
-    last
 }
 
 fn poisoned() -> VectorStoreError {
-    VectorStoreError::Storage("tenant snapshot lock poisoned by an earlier panic".to_string())
+    VectorStoreError::Storage("tenant journal lock poisoned by an earlier panic".to_string())
 }
 
 fn new_index(settings: Settings) -> Result<Index, VectorStoreError> {
@@ -486,15 +379,10 @@ fn check_consistent(index: &Index, catalog: &Catalog) -> Result<(), VectorStoreE
             catalog.len()
         )));
     }
-    if let Some(key) = catalog.keys().find(|key| !index.contains(*key)) {
-        return Err(VectorStoreError::Storage(format!(
-            "snapshot sidecar lists key {key}, which its index does not hold"
-        )));
-    }
     Ok(())
 }
 
-/// Rejects what would corrupt the index or could not be snapshotted.
+/// Rejects what would corrupt the index or could not be journalled.
 pub(super) fn check_point(point: &VectorPoint) -> Result<(), VectorStoreError> {
     check_dimension(&point.vector)?;
     if point.vector.iter().any(|value| !value.is_finite()) {

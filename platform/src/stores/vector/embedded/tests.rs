@@ -5,12 +5,10 @@ use std::time::Instant;
 use memoryc_crds::layout::{Isolation, TenantName, VECTOR_DIMENSION};
 use uuid::Uuid;
 
-use super::{EmbeddedOptions, EmbeddedVectorStore};
+use super::{EmbeddedOptions, EmbeddedVectorStore, journal, snapshot};
 use crate::stores::vector::{
     Nearest, ScoredId, VectorFilter, VectorPoint, VectorSpace, VectorStore, VectorStoreError,
 };
-
-mod recovery;
 
 const CATEGORIES: [&str; 3] = ["TECHNICAL", "WORKFLOW", "PROJECT"];
 
@@ -66,7 +64,6 @@ fn point(memory: u128, vector: Vec<f32>, category: &str, user_n: u128) -> Vector
         category: category.to_string(),
         user_id: user(user_n),
         created_at_ms: 1_700_000_000_000 + memory as i64,
-        version: 1,
     }
 }
 
@@ -88,12 +85,18 @@ fn no_filter() -> VectorFilter {
     VectorFilter::default()
 }
 
+fn fast_options() -> EmbeddedOptions {
+    EmbeddedOptions {
+        sync_journal: false,
+        ..EmbeddedOptions::default()
+    }
+}
+
 fn open(dir: &Path) -> EmbeddedVectorStore {
     EmbeddedVectorStore::open(dir.to_path_buf()).expect("open store")
 }
 
-/// Simulates a crash: no drop, hence no snapshot; what changed since the last one is gone from
-/// disk.
+/// Simulates a crash: no drop, hence no snapshot; only the journal survives.
 fn crash(store: EmbeddedVectorStore) {
     std::mem::forget(store);
 }
@@ -387,7 +390,7 @@ impl SearchPath {
         };
         let options = EmbeddedOptions {
             exact_scan_max,
-            ..EmbeddedOptions::default()
+            ..fast_options()
         };
         let store = EmbeddedVectorStore::open_with(dir.to_path_buf(), options).expect("open");
         match self {
@@ -482,6 +485,160 @@ async fn tenants_never_see_each_other() {
     assert_eq!(store.count(&globex).await.expect("count"), 4);
 }
 
+/// A store that has seen upserts, replacements and deletes; returns probe queries.
+async fn write_history(
+    store: &EmbeddedVectorStore,
+    acme: &VectorSpace,
+    rng: &mut Lcg,
+) -> Vec<Vec<f32>> {
+    let points = random_points(rng, 0, 300);
+    for batch in points.chunks(100) {
+        store.upsert(acme, batch).await.expect("upsert");
+    }
+    let replaced = random_points(rng, 0, 20);
+    store.upsert(acme, &replaced).await.expect("re-upsert");
+    let gone: Vec<_> = (20..40).map(id).collect();
+    store.delete(acme, &gone).await.expect("delete");
+    let mut queries: Vec<_> = (0..4).map(|_| rng.unit_vector()).collect();
+    queries.push(replaced[3].vector.clone());
+    queries.push(points[25].vector.clone());
+    queries
+}
+
+#[tokio::test]
+async fn journal_replay_restores_everything_after_a_crash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let acme = space("acme");
+    let store = open(dir.path());
+    let queries = write_history(&store, &acme, &mut Lcg(11)).await;
+    let before = snapshot_of_results(&store, &acme, &queries).await;
+    crash(store);
+    assert!(
+        !tenant_dir(dir.path(), "acme")
+            .join(snapshot::SIDECAR)
+            .exists()
+    );
+
+    let reopened = open(dir.path());
+    let after = snapshot_of_results(&reopened, &acme, &queries).await;
+
+    assert_eq!(before.0, 280);
+    assert_eq!(before.0, after.0);
+    for (b, a) in before.1.iter().zip(&after.1) {
+        assert_same_hits(b, a);
+    }
+    // The deleted point stays deleted, the replaced one answers at its new place.
+    assert!((after.1[4][0].score - 1.0).abs() < 1e-5);
+    assert_ne!(after.1[5].first().map(|hit| hit.memory_id), Some(id(25)));
+}
+
+#[tokio::test]
+async fn snapshot_plus_journal_restores_everything_after_a_crash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let acme = space("acme");
+    let journal_path = tenant_dir(dir.path(), "acme").join(journal::FILE_NAME);
+    let mut rng = Lcg(12);
+    let store = open(dir.path());
+    store
+        .upsert(&acme, &random_points(&mut rng, 1000, 150))
+        .await
+        .expect("upsert");
+    store.flush().await.expect("flush");
+    assert!(
+        tenant_dir(dir.path(), "acme")
+            .join(snapshot::SIDECAR)
+            .exists()
+    );
+    assert_eq!(std::fs::metadata(&journal_path).expect("journal").len(), 8);
+    let queries = write_history(&store, &acme, &mut rng).await;
+    store
+        .delete(&acme, &[id(1000), id(1001)])
+        .await
+        .expect("delete from snapshot");
+    let before = snapshot_of_results(&store, &acme, &queries).await;
+    assert!(std::fs::metadata(&journal_path).expect("journal").len() > 8);
+    crash(store);
+
+    let reopened = open(dir.path());
+    let after = snapshot_of_results(&reopened, &acme, &queries).await;
+
+    assert_eq!(before.0, 150 + 280 - 2);
+    assert_eq!(before.0, after.0);
+    for (b, a) in before.1.iter().zip(&after.1) {
+        assert_same_hits(b, a);
+    }
+}
+
+#[tokio::test]
+async fn dropping_the_store_snapshots_and_empties_the_journal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let acme = space("acme");
+    let store = open(dir.path());
+    let queries = write_history(&store, &acme, &mut Lcg(13)).await;
+    let before = snapshot_of_results(&store, &acme, &queries).await;
+    drop(store);
+
+    let tenant = tenant_dir(dir.path(), "acme");
+    assert!(tenant.join(snapshot::SIDECAR).exists());
+    assert!(tenant.join("index-1.usearch").exists());
+    assert_eq!(
+        std::fs::metadata(tenant.join(journal::FILE_NAME))
+            .expect("journal")
+            .len(),
+        8
+    );
+    let reopened = open(dir.path());
+    let after = snapshot_of_results(&reopened, &acme, &queries).await;
+    assert_eq!(before.0, after.0);
+    for (b, a) in before.1.iter().zip(&after.1) {
+        assert_same_hits(b, a);
+    }
+}
+
+#[tokio::test]
+async fn the_journal_is_compacted_after_the_threshold() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let acme = space("acme");
+    let options = EmbeddedOptions {
+        compact_after_ops: 50,
+        ..fast_options()
+    };
+    let store = EmbeddedVectorStore::open_with(dir.path().to_path_buf(), options).expect("open");
+    let mut rng = Lcg(14);
+    let points = random_points(&mut rng, 0, 120);
+    for p in &points {
+        store
+            .upsert(&acme, std::slice::from_ref(p))
+            .await
+            .expect("upsert");
+    }
+    let queries: Vec<_> = (0..3).map(|_| rng.unit_vector()).collect();
+    let before = snapshot_of_results(&store, &acme, &queries).await;
+    crash(store);
+
+    let tenant = tenant_dir(dir.path(), "acme");
+    assert!(tenant.join("index-2.usearch").exists());
+    assert!(
+        !tenant.join("index-1.usearch").exists(),
+        "superseded snapshot left behind"
+    );
+    let journal_len = std::fs::metadata(tenant.join(journal::FILE_NAME))
+        .expect("journal")
+        .len();
+    let record_len =
+        (8 + 1 + 16 + 16 + 8 + 2 + "TECHNICAL".len() + 4 + 4 * VECTOR_DIMENSION) as u64;
+    assert!(
+        journal_len <= 8 + 20 * record_len,
+        "journal not compacted: {journal_len} bytes"
+    );
+    let reopened = EmbeddedVectorStore::open_with(dir.path().to_path_buf(), options).expect("open");
+    let after = snapshot_of_results(&reopened, &acme, &queries).await;
+    assert_eq!(after.0, 120);
+    for (b, a) in before.1.iter().zip(&after.1) {
+        assert_same_hits(b, a);
+    }
+}
+
 /// Every live point answers a search for its own vector; deleted ones never appear.
 async fn assert_each_point_finds_itself(
     store: &EmbeddedVectorStore,
@@ -508,6 +665,97 @@ async fn assert_each_point_finds_itself(
             .expect("search");
         assert_eq!(ids(&of_user), vec![p.memory_id]);
     }
+}
+
+#[tokio::test]
+async fn churn_reuses_keys_without_mixing_up_memories() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let acme = space("acme");
+    let mut rng = Lcg(16);
+    let store = open(dir.path());
+    let first = random_points(&mut rng, 0, 200);
+    store.upsert(&acme, &first).await.expect("upsert");
+    let deleted: HashSet<Uuid> = (0..200).step_by(2).map(id).collect();
+    store
+        .delete(&acme, &deleted.iter().copied().collect::<Vec<_>>())
+        .await
+        .expect("delete");
+    // New memories take the freed keys; replacements keep theirs.
+    let mut live: Vec<_> = first
+        .into_iter()
+        .filter(|p| !deleted.contains(&p.memory_id))
+        .collect();
+    let newcomers = random_points(&mut rng, 500, 100);
+    store
+        .upsert(&acme, &newcomers)
+        .await
+        .expect("upsert newcomers");
+    let moved: Vec<_> = random_points(&mut rng, 1, 10)
+        .into_iter()
+        .filter(|p| !deleted.contains(&p.memory_id))
+        .collect();
+    store.upsert(&acme, &moved).await.expect("move");
+    live.retain(|p| moved.iter().all(|m| m.memory_id != p.memory_id));
+    live.extend(newcomers);
+    live.extend(moved);
+    assert_each_point_finds_itself(&store, &acme, &live, &deleted).await;
+
+    crash(store);
+    let replayed = open(dir.path());
+    assert_each_point_finds_itself(&replayed, &acme, &live, &deleted).await;
+    drop(replayed);
+    let from_snapshot = open(dir.path());
+    assert_each_point_finds_itself(&from_snapshot, &acme, &live, &deleted).await;
+    // Keys freed before the snapshot are reused after loading it.
+    let late = random_points(&mut rng, 900, 5);
+    from_snapshot
+        .upsert(&acme, &late)
+        .await
+        .expect("upsert after load");
+    live.extend(late);
+    assert_each_point_finds_itself(&from_snapshot, &acme, &live, &deleted).await;
+}
+
+#[tokio::test]
+async fn a_torn_journal_tail_is_ignored_and_cut_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let acme = space("acme");
+    let journal_path = tenant_dir(dir.path(), "acme").join(journal::FILE_NAME);
+    let store = open(dir.path());
+    let points: Vec<_> = (0..3)
+        .map(|n| point(n, axis(n as usize), "TECHNICAL", 1))
+        .collect();
+    store.upsert(&acme, &points).await.expect("upsert");
+    crash(store);
+    let intact = std::fs::read(&journal_path).expect("journal");
+
+    // A crash mid-append: a frame header promising more than was written.
+    let mut torn = intact.clone();
+    torn.extend_from_slice(&1_000u32.to_le_bytes());
+    torn.extend_from_slice(&[0xAB; 30]);
+    std::fs::write(&journal_path, &torn).expect("tear");
+    let store = open(dir.path());
+    assert_eq!(store.count(&acme).await.expect("count"), 3);
+    store
+        .upsert(&acme, &[point(3, axis(3), "TECHNICAL", 1)])
+        .await
+        .expect("upsert after tear");
+    crash(store);
+    let store = open(dir.path());
+    assert_eq!(store.count(&acme).await.expect("count"), 4);
+    let hits = store
+        .nearest(&acme, &axis(3), 1, &no_filter())
+        .await
+        .expect("search");
+    assert_eq!(ids(&hits), vec![id(3)]);
+    crash(store);
+
+    // A tail of zeros, as a filesystem may leave after extending a file it never wrote.
+    let mut zeroed = std::fs::read(&journal_path).expect("journal");
+    zeroed.extend_from_slice(&[0; 64]);
+    std::fs::write(&journal_path, &zeroed).expect("zero tail");
+    let store = open(dir.path());
+    assert_eq!(store.count(&acme).await.expect("count"), 4);
 }
 
 #[tokio::test]
@@ -557,7 +805,11 @@ async fn ensure_space_creates_the_tenant_once() {
         .await
         .expect("upsert");
     store.ensure_space(&acme).await.expect("ensure again");
-    assert!(tenant_dir(dir.path(), "acme").is_dir());
+    assert!(
+        tenant_dir(dir.path(), "acme")
+            .join(journal::FILE_NAME)
+            .exists()
+    );
     assert_eq!(store.count(&acme).await.expect("count"), 1);
     assert_eq!(store.backend_name(), "embedded");
 }
@@ -611,7 +863,9 @@ async fn health_reports_whether_the_root_is_writable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_searches_and_writes_do_not_fail() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = std::sync::Arc::new(open(dir.path()));
+    let store = std::sync::Arc::new(
+        EmbeddedVectorStore::open_with(dir.path().to_path_buf(), fast_options()).expect("open"),
+    );
     let acme = space("acme");
     let mut rng = Lcg(15);
     store
@@ -644,7 +898,8 @@ async fn concurrent_searches_and_writes_do_not_fail() {
 /// Mean recall@10 of the store's unfiltered search against brute force.
 async fn recall_at_10(points: &[VectorPoint], queries: &[Vec<f32>]) -> f64 {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = open(dir.path());
+    let store =
+        EmbeddedVectorStore::open_with(dir.path().to_path_buf(), fast_options()).expect("open");
     let acme = space("acme");
     for batch in points.chunks(500) {
         store.upsert(&acme, batch).await.expect("upsert");
@@ -724,7 +979,8 @@ async fn recall_at_10_on_uniform_random_unit_vectors() {
 #[ignore = "builds a 100 000-vector index (minutes); run by hand to measure latency"]
 async fn latency_at_100k() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = open(dir.path());
+    let store =
+        EmbeddedVectorStore::open_with(dir.path().to_path_buf(), fast_options()).expect("open");
     let acme = space("acme");
     let mut rng = Lcg(100);
     // A prime topic count keeps users and categories independent of topics.
@@ -794,9 +1050,13 @@ async fn latency_at_100k() {
     }
     drop(store);
     let started = Instant::now();
-    let reopened = open(dir.path());
+    let reopened =
+        EmbeddedVectorStore::open_with(dir.path().to_path_buf(), fast_options()).expect("open");
     assert_eq!(reopened.count(&acme).await.expect("count"), 100_000);
-    println!("reopened from the snapshot in {:?}", started.elapsed());
+    println!(
+        "reopened (snapshot + journal replay) in {:?}",
+        started.elapsed()
+    );
 }
 
 /// The behaviour every vector store shares, run against the embedded index.
