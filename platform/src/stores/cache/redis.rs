@@ -65,6 +65,29 @@ fn generation_seed() -> u64 {
         .unwrap_or_default()
 }
 
+/// Seeds the generation counter at `key` unless it exists, then runs `command` (`GET` or
+/// `INCR`) on it, atomically.
+async fn seeded_then(
+    connection: &mut Connection,
+    key: &str,
+    command: &str,
+) -> Result<u64, CacheError> {
+    let (generation,): (u64,) = within(
+        redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(key)
+            .arg(generation_seed())
+            .arg("NX")
+            .ignore()
+            .cmd(command)
+            .arg(key)
+            .query_async(connection),
+    )
+    .await?;
+    Ok(generation)
+}
+
 #[async_trait]
 impl MemoryCache for RedisMemoryCache {
     async fn generation(&self, tenant_id: Uuid) -> Result<u64, CacheError> {
@@ -76,39 +99,13 @@ impl MemoryCache for RedisMemoryCache {
             return Ok(generation);
         }
         // First reader of this tenant: seed the counter unless a writer got there first.
-        let (generation,): (u64,) = within(
-            redis::pipe()
-                .atomic()
-                .cmd("SET")
-                .arg(&key)
-                .arg(generation_seed())
-                .arg("NX")
-                .ignore()
-                .cmd("GET")
-                .arg(&key)
-                .query_async(&mut connection),
-        )
-        .await?;
-        Ok(generation)
+        seeded_then(&mut connection, &key, "GET").await
     }
 
     async fn bump(&self, tenant_id: Uuid) -> Result<u64, CacheError> {
         let key = self.generation_key(tenant_id);
         let mut connection = self.connection().await?;
-        let (generation,): (u64,) = within(
-            redis::pipe()
-                .atomic()
-                .cmd("SET")
-                .arg(&key)
-                .arg(generation_seed())
-                .arg("NX")
-                .ignore()
-                .cmd("INCR")
-                .arg(&key)
-                .query_async(&mut connection),
-        )
-        .await?;
-        Ok(generation)
+        seeded_then(&mut connection, &key, "INCR").await
     }
 
     async fn get(&self, key: &EntryKey) -> Result<Option<CachedValue>, CacheError> {
