@@ -131,3 +131,24 @@ async fn tenant_create_prints_a_working_admin_key_as_json() {
     assert_eq!(response.status(), 200);
     assert!(!data.path().join("demo-api-key").exists());
 }
+
+/// A setting under its previous release's name still applies, and the binary says what to use
+/// instead.
+#[test]
+fn an_old_setting_name_applies_with_a_warning_naming_the_new_one() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let env = [("MEMORYC_DATA_DIR", data.path().display().to_string())];
+    let output = run_platform(&["tenant", "create", "legacy"], &env).expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        data.path().join("sqlite").is_dir(),
+        "the old name's data directory is used"
+    );
+    assert!(
+        stderr.lines().any(|line| line
+            .contains("MEMORYC_DATA_DIR is a name of the previous release")
+            && line.contains("MEMORYC_SERVER__DATA_DIR")),
+        "{stderr}"
+    );
+}
