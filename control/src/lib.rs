@@ -1,6 +1,7 @@
 //! The Memory-C* control plane, defined once for the operator and the platform: which tenants
 //! exist and where their data lives ([`tenants`]), their API keys ([`api_keys`]), settings
-//! ([`settings`]) and integrations ([`integrations`]), on the sea-orm [`entities`] of the
+//! ([`settings`]), integrations ([`integrations`]) and their webhook deliveries
+//! ([`webhook_deliveries`]), on the sea-orm [`entities`] of the
 //! control tables; and the PostgreSQL roles and grants that keep tenants apart ([`roles`],
 //! [`password`]).
 //!
@@ -15,3 +16,4 @@ pub mod password;
 pub mod roles;
 pub mod settings;
 pub mod tenants;
+pub mod webhook_deliveries;

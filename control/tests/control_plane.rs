@@ -221,6 +221,7 @@ fn record(paused: bool) -> IntegrationRecord {
         kind: "Webhook".into(),
         settings: serde_json::json!({"url": "https://hooks.example.com/m"}),
         secret_name: "tracker-credentials".into(),
+        secret: Some("whsec_c2VjcmV0".into()),
         sync_schedule: None,
         paused,
     }

@@ -97,8 +97,98 @@ pub mod platform_metrics {
     pub const EVENTS_PROCESSED: &str = "memoryc_platform_events_processed_total";
     /// Histogram of the seconds between an event's publication and its processing.
     pub const EVENT_LAG: &str = "memoryc_platform_event_lag_seconds";
+    /// Counter of webhook delivery attempts, label `outcome` (`delivered`, `failed`).
+    pub const WEBHOOK_ATTEMPTS: &str = "memoryc_platform_webhook_attempts_total";
+    /// Histogram of the seconds from a delivery being written to its first attempt's answer.
+    pub const WEBHOOK_DELIVERY_LATENCY: &str = "memoryc_platform_webhook_delivery_seconds";
     /// Counter of scheduled analytics runs, labels `job`, `outcome`.
     pub const ANALYTICS_RUNS: &str = "memoryc_platform_analytics_runs_total";
     /// Histogram of analytics run durations in seconds, label `job`.
     pub const ANALYTICS_RUN_DURATION: &str = "memoryc_platform_analytics_run_duration_seconds";
+}
+
+/// Events a Webhook integration can subscribe to (`spec.webhook.events`, the API's
+/// `webhook.events`); every one of them when the list is empty.
+pub const WEBHOOK_EVENTS: [&str; 4] = [
+    "memory.created",
+    "memory.updated",
+    "memory.deleted",
+    "insight.generated",
+];
+
+/// Webhook signing secrets in the Standard Webhooks form, `whsec_` followed by the base64 of the
+/// key: what a binding's Secret holds under `signing-secret` and what the API takes.
+pub mod webhook_signing {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+
+    pub const PREFIX: &str = "whsec_";
+    /// Keys shorter than this are refused (the specification asks for 24 to 64 bytes).
+    pub const MIN_KEY_BYTES: usize = 24;
+    pub const MAX_KEY_BYTES: usize = 64;
+
+    /// Why a signing secret is unusable.
+    #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+    pub enum SigningSecretError {
+        #[error("a signing secret starts with whsec_ followed by base64")]
+        MissingPrefix,
+        #[error("the part after whsec_ is not base64")]
+        NotBase64,
+        #[error(
+            "the key is {0} bytes; it must be between {MIN_KEY_BYTES} and {MAX_KEY_BYTES} bytes"
+        )]
+        BadLength(usize),
+    }
+
+    /// The key bytes of `secret` (surrounding whitespace ignored, as a Secret file may end in a
+    /// newline).
+    pub fn signing_key(secret: &str) -> Result<Vec<u8>, SigningSecretError> {
+        let encoded = secret
+            .trim()
+            .strip_prefix(PREFIX)
+            .ok_or(SigningSecretError::MissingPrefix)?;
+        let key = STANDARD
+            .decode(encoded)
+            .map_err(|_| SigningSecretError::NotBase64)?;
+        if !(MIN_KEY_BYTES..=MAX_KEY_BYTES).contains(&key.len()) {
+            return Err(SigningSecretError::BadLength(key.len()));
+        }
+        Ok(key)
+    }
+
+    /// A new signing secret with a random 32-byte key.
+    pub fn generate() -> String {
+        use rand::RngCore;
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        encode(&key)
+    }
+
+    /// A signing secret in the expected form for `key`.
+    pub fn encode(key: &[u8]) -> String {
+        format!("{PREFIX}{}", STANDARD.encode(key))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn reads_the_key_of_a_standard_webhooks_secret() {
+            let secret = encode(&[7u8; 32]);
+            assert_eq!(signing_key(&format!("{secret}\n")), Ok(vec![7u8; 32]));
+            let generated = generate();
+            assert_eq!(signing_key(&generated).map(|key| key.len()), Ok(32));
+            assert_ne!(generated, generate());
+            assert_eq!(
+                signing_key("c2VjcmV0"),
+                Err(SigningSecretError::MissingPrefix)
+            );
+            assert_eq!(signing_key("whsec_***"), Err(SigningSecretError::NotBase64));
+            assert_eq!(
+                signing_key("whsec_c2VjcmV0"),
+                Err(SigningSecretError::BadLength(6))
+            );
+        }
+    }
 }

@@ -66,6 +66,8 @@ impl MigratorTrait for ControlMigrator {
             Box::new(control::m20261204_000002_policy_domains_by_tenant_id::Migration),
             Box::new(control::m20261204_000003_add_insight_and_burst_settings::Migration),
             Box::new(control::m20261205_000001_create_tenant_logins::Migration),
+            Box::new(control::m20261206_000001_add_integration_secret_and_state::Migration),
+            Box::new(control::m20261206_000002_create_webhook_deliveries::Migration),
         ]
     }
 }

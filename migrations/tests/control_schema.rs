@@ -42,9 +42,15 @@ async fn control_migrations_apply_roll_back_and_apply_again() {
             "policy_rules",
             "tenant_logins",
             "tenant_settings",
-            "tenants"
+            "tenants",
+            "webhook_deliveries"
         ]
     );
+    db.execute_unprepared(
+        "SELECT secret, connected, last_error, last_sync_at, items_synced, next_run_at FROM integrations",
+    )
+    .await
+    .expect("columns for an integration's credential and state");
     db.execute_unprepared(
         "SELECT analytics_schedule, search_ef, max_memories FROM tenant_settings",
     )
@@ -55,6 +61,24 @@ async fn control_migrations_apply_roll_back_and_apply_again() {
     )
     .await
     .expect("columns for the tenant's insight lifetime, confidence floor and burst");
+    ControlMigrator::down(&db, Some(1))
+        .await
+        .expect("down the deliveries");
+    assert!(
+        !tables(&db)
+            .await
+            .contains(&"webhook_deliveries".to_string()),
+        "the deliveries' table is gone"
+    );
+    ControlMigrator::down(&db, Some(1))
+        .await
+        .expect("down the integration state");
+    assert!(
+        db.execute_unprepared("SELECT secret FROM integrations")
+            .await
+            .is_err(),
+        "the credential column is gone"
+    );
     ControlMigrator::down(&db, Some(1)).await.expect("down one");
     assert!(
         !tables(&db).await.contains(&"tenant_logins".to_string()),
@@ -106,7 +130,7 @@ async fn control_migrations_apply_roll_back_and_apply_again() {
         vec!["api_keys", "integrations", "outbox", "tenants"]
     );
     ControlMigrator::up(&db, None).await.expect("up again");
-    assert_eq!(tables(&db).await.len(), 8);
+    assert_eq!(tables(&db).await.len(), 9);
 }
 
 #[tokio::test]

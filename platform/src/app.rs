@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use memoryc_crds::layout::{Isolation, TenantName};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::analysis::RelationshipThresholds;
 use crate::api::client_address::TrustedProxy;
@@ -40,6 +40,10 @@ use crate::services::events::redis_stream;
 use crate::services::events::{EventProcessor, EventPublisher, TenantEvent, in_process};
 use crate::services::grants::GrantService;
 use crate::services::health::HealthService;
+use crate::services::integrations::IntegrationService;
+use crate::services::integrations::webhook::destination::DestinationPolicy;
+use crate::services::integrations::webhook::dispatcher::{DispatchSettings, WebhookDispatcher};
+use crate::services::integrations::webhook::fanout::WebhookFanout;
 use crate::services::known_tenants::KnownTenants;
 use crate::services::memory_service::MemoryService;
 use crate::services::rate_limit::{RateLimiter, RateLimits};
@@ -47,6 +51,7 @@ use crate::services::relationships::RelationshipDiscovery;
 use crate::services::tenant_service::{CreatedTenant, TenantService};
 use crate::services::tenant_settings::TenantSettingsService;
 use crate::services::vector_sync::VectorSync;
+use crate::stores::IntegrationStore;
 use crate::stores::StoreError;
 use crate::stores::TenantRegistry;
 use crate::stores::cache::in_process::InProcessMemoryCache;
@@ -59,6 +64,7 @@ use crate::stores::rate_counter::redis::RedisCounter;
 use crate::stores::relational::analytics_repository::SqlAnalyticsRepository;
 use crate::stores::relational::audit_repository::SqlAuditStore;
 use crate::stores::relational::control_repository::SqlTenantRegistry;
+use crate::stores::relational::integration_repository::SqlIntegrationStore;
 use crate::stores::relational::memory_repository::SqlMemoryRepository;
 use crate::stores::relational::outbox_repository::SqlOutboxRepository;
 use crate::stores::relational::policy_adapter::SqlPolicyAdapter;
@@ -165,6 +171,8 @@ pub struct Platform {
     pub analytics_scheduler: Arc<AnalyticsScheduler>,
     /// Records events and derives relationships, behind whichever transport is configured.
     pub event_processor: Arc<EventProcessor>,
+    /// Sends webhook deliveries (when integrations are on).
+    pub webhook_dispatcher: Option<Arc<WebhookDispatcher>>,
     /// Events published and not yet handed to the transport; taken by `serve`.
     event_queue: Option<tokio::sync::mpsc::Receiver<TenantEvent>>,
     inventory: Arc<InventoryRefresher>,
@@ -287,14 +295,47 @@ impl Platform {
                 ..RelationshipThresholds::default()
             },
         );
-        let event_processor = Arc::new(
-            EventProcessor::new(
-                analytics_repository.clone(),
-                registry.clone(),
-                Some(Arc::new(relationships)),
-            )
-            .with_observer(Arc::new(metrics.clone())),
+        let integration_store: Arc<dyn IntegrationStore> =
+            Arc::new(SqlIntegrationStore::new(databases.clone()));
+        let destinations = Arc::new(
+            DestinationPolicy::new(&config.integrations.allowed_networks)
+                .map_err(|e| StartupError::Config(format!("integrations.allowed_networks: {e}")))?,
         );
+        let deliveries_queued = Arc::new(Notify::new());
+        let mut event_processor = EventProcessor::new(
+            analytics_repository.clone(),
+            registry.clone(),
+            Some(Arc::new(relationships)),
+        )
+        .with_observer(Arc::new(metrics.clone()));
+        if !config.analytics.enabled {
+            event_processor = event_processor.without_analytics();
+        }
+        let webhook_dispatcher = if config.integrations.enabled {
+            event_processor = event_processor.with_webhooks(Arc::new(WebhookFanout::new(
+                integration_store.clone(),
+                memories.clone(),
+                deliveries_queued.clone(),
+            )));
+            Some(Arc::new(
+                WebhookDispatcher::new(
+                    integration_store.clone(),
+                    destinations.clone(),
+                    dispatch_settings(&config),
+                    deliveries_queued.clone(),
+                )
+                .map_err(|e| StartupError::Config(e.to_string()))?
+                .with_observer(Arc::new(metrics.clone())),
+            ))
+        } else {
+            None
+        };
+        let event_processor = Arc::new(event_processor);
+        let integrations = Arc::new(IntegrationService::new(
+            integration_store,
+            destinations,
+            deliveries_queued,
+        ));
         let access_counts = Arc::new(AccessCounts::new(memories.clone()));
         let mut memory_service = MemoryService::new(
             memories.clone(),
@@ -310,7 +351,8 @@ impl Platform {
             AnalyticsService::new(analytics_repository, memories, analytics_settings(&config))
                 .with_tenant_settings(settings.clone())
                 .with_on_demand_runs(run_lock.clone(), config.analytics.min_interval);
-        if config.analytics.enabled {
+        // Events feed analytics and webhooks: published when either is on.
+        if config.analytics.enabled || config.integrations.enabled {
             memory_service = memory_service.with_events(events.clone());
             analytics = analytics.with_events(events);
         }
@@ -350,6 +392,7 @@ impl Platform {
             audit: Arc::new(AuditService::new(Arc::new(SqlAuditStore::new(
                 databases.clone(),
             )))),
+            integrations,
             cache,
             default_isolation,
             default_analytics_schedule: config.analytics.schedule.clone(),
@@ -366,6 +409,7 @@ impl Platform {
             embedded_vectors,
             analytics_scheduler,
             event_processor,
+            webhook_dispatcher,
             event_queue: Some(event_queue),
             inventory,
             access_counts,
@@ -469,6 +513,10 @@ impl Platform {
             .access_counts
             .clone()
             .spawn(self.config.storage.access_flush, stop_rx.clone());
+        let dispatcher = self
+            .webhook_dispatcher
+            .clone()
+            .map(|dispatcher| dispatcher.spawn(stop_rx.clone()));
         let event_tasks = self.start_event_transport(stop_rx)?;
         let mut scheduler = if self.config.analytics.enabled {
             let every = self.config.analytics.tick;
@@ -507,6 +555,9 @@ impl Platform {
             let _ = task.await;
         }
         let _ = inventory_refresher.await;
+        if let Some(dispatcher) = dispatcher {
+            let _ = dispatcher.await;
+        }
         let _ = access_writer.await;
         if let Some(embedded) = &self.embedded_vectors {
             embedded.flush().await?;
@@ -543,6 +594,18 @@ impl Platform {
                 stop,
             )]),
         }
+    }
+}
+
+fn dispatch_settings(config: &Config) -> DispatchSettings {
+    let integrations = &config.integrations;
+    DispatchSettings {
+        timeout: integrations.webhook_timeout,
+        max_attempts: integrations.webhook_max_attempts,
+        retry_min: integrations.webhook_retry_min,
+        retry_max: integrations.webhook_retry_max,
+        concurrency: integrations.webhook_concurrency,
+        poll_interval: integrations.poll_interval,
     }
 }
 

@@ -35,6 +35,8 @@ struct Target {
     user_id: Uuid,
     tenant: String,
     insight_id: String,
+    integration: String,
+    delivery_id: String,
 }
 
 impl Target {
@@ -45,6 +47,8 @@ impl Target {
             user_id: Uuid::now_v7(),
             tenant: unique("nowhere-"),
             insight_id: Uuid::now_v7().to_string(),
+            integration: unique("nowhere-"),
+            delivery_id: Uuid::now_v7().to_string(),
         }
     }
 }
@@ -58,7 +62,9 @@ fn fill_path(route: &RoutePermission, target: &Target) -> String {
         .replace("{key_id}", &target.key_id)
         .replace("{user_id}", &target.user_id.to_string())
         .replace("{role}", "reader")
-        .replace("{tenant}", &target.tenant);
+        .replace("{tenant}", &target.tenant)
+        .replace("{name}", &target.integration)
+        .replace("{delivery_id}", &target.delivery_id);
     assert!(
         !filled.contains('{'),
         "no probe value for a parameter of {}: add it to fill_path",
@@ -83,6 +89,11 @@ fn body_for(route: &RoutePermission, target: &Target) -> Option<Value> {
         ("PUT", "/api/v1/settings/analytics") => Some(json!({"schedule": "0 30 2 * * *"})),
         ("PATCH", "/api/v1/analytics/insights/{insight_id}") => Some(json!({"action_taken": true})),
         ("POST", "/api/v1/analytics/run") => None,
+        ("POST", "/api/v1/integrations") => {
+            Some(json!({"name": unique("probe-"), "kind": "Webhook",
+            "webhook": {"url": "https://hooks.example/probe", "events": ["insight.generated"]}}))
+        }
+        ("POST", "/api/v1/integrations/{name}/deliveries/{delivery_id}/retry") => None,
         ("PUT", "/api/v1/admin/tenants/{tenant}/rate-limit") => Some(json!({"per_minute": 5000})),
         (method, _) if method == "POST" || method == "PATCH" || method == "PUT" => {
             panic!(
@@ -163,12 +174,29 @@ impl TenantWorld {
         assert_eq!(status, StatusCode::CREATED, "{grant}");
         let memory_id = memory["memory_id"].as_str().expect("id").to_string();
         let insight_id = platform.seed_insight(&self.name, content, &memory_id).await;
+        // A webhook nothing is sent to unless asked (insights only), with a failed delivery.
+        let integration = unique("hook-");
+        let (status, created) = platform
+            .call(
+                Method::POST,
+                "/api/v1/integrations",
+                Some(&self.admin_key),
+                Some(json!({"name": integration, "kind": "Webhook",
+                    "webhook": {"url": "https://hooks.example/matrix", "events": ["insight.generated"]}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let delivery_id = platform
+            .seed_failed_delivery(&self.name, &integration)
+            .await;
         Target {
             memory_id,
             key_id: key.key_id,
             user_id: key.user_id,
             tenant: self.name.clone(),
             insight_id: insight_id.to_string(),
+            integration,
+            delivery_id: delivery_id.to_string(),
         }
     }
 }
@@ -542,6 +570,8 @@ async fn run_probe(
             user_id: Uuid::from_u128(id.rotate_left(13)),
             tenant: format!("t-{:x}", id % 0xffff_ffff),
             insight_id: Uuid::from_u128(id.rotate_left(29)).to_string(),
+            integration: format!("hook-{:x}", id % 0xffff_ffff),
+            delivery_id: Uuid::from_u128(id.rotate_left(41)).to_string(),
         },
         None => {
             owner_world

@@ -1,5 +1,5 @@
-//! The control schema's `integrations` table: one row per IntegrationBinding. Credentials stay
-//! in the Kubernetes Secret; the row names it.
+//! The control schema's `integrations` table: one row per integration of a tenant (an
+//! IntegrationBinding, or one created through the API), with its credential and its state.
 
 use sea_orm::entity::prelude::*;
 
@@ -12,11 +12,19 @@ pub struct Model {
     pub name: String,
     pub kind: String,
     pub settings: Json,
+    /// The Kubernetes Secret the credential came from; empty when it came through the API.
     pub secret_name: String,
     pub sync_schedule: Option<String>,
     pub paused: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The credential: a GitHub token, an LLM API key or a webhook signing secret.
+    pub secret: Option<String>,
+    pub connected: Option<bool>,
+    pub last_error: Option<String>,
+    pub last_sync_at: Option<DateTimeUtc>,
+    pub items_synced: i64,
+    pub next_run_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,3 +7,4 @@ pub mod outbox;
 pub mod policy_rule;
 pub mod tenant;
 pub mod tenant_setting;
+pub mod webhook_delivery;

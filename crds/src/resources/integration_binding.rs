@@ -23,7 +23,7 @@ use super::status::Phase;
     namespaced,
     status = "IntegrationBindingStatus",
     derive = "PartialEq",
-    doc = "Records an outside system (GitHub Projects, a webhook, an LLM provider) for a Memory-C* tenant: the operator checks it and writes it to the platform's integration registry. The platform does not act on it yet: nothing is synchronised, delivered or called.",
+    doc = "Connects a Memory-C* tenant to an outside system: the operator checks it and writes it, with the credential from its Secret, to the platform's integration registry. Webhooks receive the tenant's events signed per Standard Webhooks; GitHubProjects and LLMProvider bindings are recorded only: nothing is synchronised or called for them yet.",
     printcolumn(name = "Tenant", type_ = "string", json_path = ".spec.tenantRef.name"),
     printcolumn(name = "Kind", type_ = "string", json_path = ".spec.kind"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
@@ -64,7 +64,8 @@ pub struct IntegrationBindingSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm_provider: Option<LlmProviderSettings>,
     /// Secret in this namespace with the credentials: `token` (GitHubProjects),
-    /// `signing-secret` (Webhook) or `api-key` (LLMProvider).
+    /// `signing-secret` (Webhook: `whsec_` followed by the base64 of a 24 to 64 byte key, as
+    /// Standard Webhooks libraries expect) or `api-key` (LLMProvider).
     pub secret_ref: SecretReference,
     /// Five-field cron schedule of synchronisation (GitHubProjects). Checked and recorded; no
     /// synchronisation runs yet.
@@ -121,11 +122,11 @@ pub struct GitHubProjectsSettings {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookSettings {
-    /// Where events are to be delivered; must be https. Checked and recorded; nothing is
-    /// delivered yet.
+    /// Where events are delivered (POST, signed per Standard Webhooks); must be https.
     #[schemars(regex(pattern = r"^https://"))]
     pub url: String,
-    /// Event types delivered, e.g. `MEMORY_CREATED`; all when empty.
+    /// Events delivered: any of `memory.created`, `memory.updated`, `memory.deleted`,
+    /// `insight.generated`; all of them when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<String>,
 }
@@ -151,8 +152,9 @@ pub struct IntegrationBindingStatus {
     pub observed_generation: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
-    /// `Ready` and `Registered` (checked and recorded in the platform's integration registry;
-    /// nothing connects to the outside system yet).
+    /// `Ready` and `Registered` (checked and recorded in the platform's integration registry).
+    /// How a webhook's deliveries fare is reported by the platform
+    /// (`GET /api/v1/integrations`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,

@@ -1,6 +1,6 @@
 //! Control schema: the platform's registry of tenants, their API keys, the vector outbox, the
 //! integrations of each tenant, tenant policy rules, the audit log, tenant settings and the
-//! logins the shared platform uses for each tenant.
+//! logins the shared platform uses for each tenant, and the webhook deliveries of integrations.
 
 pub mod m20261124_000001_create_control_tables;
 pub mod m20261124_000002_create_integrations;
@@ -13,3 +13,5 @@ pub mod m20261204_000001_add_max_memories;
 pub mod m20261204_000002_policy_domains_by_tenant_id;
 pub mod m20261204_000003_add_insight_and_burst_settings;
 pub mod m20261205_000001_create_tenant_logins;
+pub mod m20261206_000001_add_integration_secret_and_state;
+pub mod m20261206_000002_create_webhook_deliveries;

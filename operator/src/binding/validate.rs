@@ -2,7 +2,7 @@
 //! wrong comes back as a condition reason and a message the user can act on.
 
 use k8s_openapi::api::core::v1::Secret;
-use memoryc_crds::contract::integration_secret_keys;
+use memoryc_crds::contract::{WEBHOOK_EVENTS, integration_secret_keys, webhook_signing};
 use memoryc_crds::resources::{IntegrationBinding, IntegrationKind, MemoryTenant, Phase};
 
 use super::super::provision::integrations::IntegrationRecord;
@@ -84,6 +84,20 @@ pub fn check_binding(
                     "spec.webhook.url must be an https URL".into(),
                 ));
             }
+            if let Some(unknown) = spec
+                .webhook
+                .iter()
+                .flat_map(|webhook| &webhook.events)
+                .find(|event| !WEBHOOK_EVENTS.contains(&event.as_str()))
+            {
+                return Err(problem(
+                    "InvalidSettings",
+                    format!(
+                        "spec.webhook.events: {unknown:?} is not an event; use any of {}",
+                        WEBHOOK_EVENTS.join(", ")
+                    ),
+                ));
+            }
             spec.webhook
                 .as_ref()
                 .map(serde_json::to_value)
@@ -119,18 +133,28 @@ pub fn check_binding(
         ));
     };
     let key = required_key(spec.kind);
-    let present = secret
+    let value = secret
         .data
         .as_ref()
         .and_then(|data| data.get(key))
-        .is_some_and(|value| !value.0.iter().all(u8::is_ascii_whitespace));
-    if !present {
+        .and_then(|value| std::str::from_utf8(&value.0).ok())
+        .map(str::trim)
+        .filter(|value| !value.is_empty());
+    let Some(value) = value else {
         return Err(problem(
             "SecretKeyMissing",
             format!(
-                "Secret {secret_name} has no non-empty key {key}, which kind {} needs",
+                "Secret {secret_name} has no non-empty text under key {key}, which kind {} needs",
                 spec.kind.as_str()
             ),
+        ));
+    };
+    if spec.kind == IntegrationKind::Webhook
+        && let Err(error) = webhook_signing::signing_key(value)
+    {
+        return Err(problem(
+            "InvalidSecret",
+            format!("Secret {secret_name} key {key}: {error}"),
         ));
     }
     Ok(IntegrationRecord {
@@ -138,6 +162,7 @@ pub fn check_binding(
         kind: spec.kind.as_str().to_string(),
         settings,
         secret_name: secret_name.clone(),
+        secret: Some(value.to_string()),
         sync_schedule: spec.sync_schedule.clone(),
         paused: spec.paused,
     })
@@ -234,6 +259,34 @@ mod tests {
                 .expect_err("http")
                 .reason,
             "InvalidSettings"
+        );
+    }
+
+    #[test]
+    fn a_webhook_needs_a_standard_webhooks_secret_and_known_events() {
+        let key = webhook_signing::encode(&[9u8; 32]);
+        let b = binding(
+            "Webhook",
+            serde_json::json!({"webhook": {"url": "https://hooks.example", "events": ["memory.created"]}}),
+        );
+        let record =
+            check_binding(&b, Some(&secret("signing-secret", &format!("{key}\n")))).expect("valid");
+        assert_eq!(record.secret.as_deref(), Some(key.as_str()));
+        let plain =
+            check_binding(&b, Some(&secret("signing-secret", "hunter2"))).expect_err("form");
+        assert_eq!(plain.reason, "InvalidSecret");
+        assert!(plain.message.contains("whsec_"), "{}", plain.message);
+        let unknown = binding(
+            "Webhook",
+            serde_json::json!({"webhook": {"url": "https://hooks.example", "events": ["MEMORY_CREATED"]}}),
+        );
+        let error =
+            check_binding(&unknown, Some(&secret("signing-secret", &key))).expect_err("event");
+        assert_eq!(error.reason, "InvalidSettings");
+        assert!(
+            error.message.contains("memory.created"),
+            "{}",
+            error.message
         );
     }
 

@@ -10,6 +10,7 @@ pub mod extract;
 pub mod grants;
 pub mod guard;
 pub mod hardening;
+pub mod integrations;
 pub mod keys;
 pub mod memories;
 pub mod metrics;

@@ -14,7 +14,8 @@ use crate::auth::permission::Requirement;
     info(title = "Memory-C* platform API", description = "Tenant-scoped memories for AI agents."),
     // Types used only in query and path parameters are not collected on their own.
     components(schemas(memories::SearchModeParam, crate::domain::Category, crate::auth::Role,
-        crate::domain::analytics::EventType, crate::domain::analytics::InsightType)),
+        crate::domain::analytics::EventType, crate::domain::analytics::InsightType,
+        super::integrations::DeliveryState)),
     modifiers(&SecuritySchemes),
     tags((name = "memories"), (name = "monitoring"),
         (name = "analytics", description = "Insights, events and usage of the tenant"),
@@ -22,6 +23,7 @@ use crate::auth::permission::Requirement;
         (name = "grants", description = "Roles of the tenant's users (tenant-admin)"),
         (name = "admin", description = "Platform operators (platform-admin)"),
         (name = "audit", description = "The tenant's audit log (tenant-admin)"),
+        (name = "integrations", description = "Webhooks and other integrations of the tenant, with their deliveries (tenant-admin; readers may list)"),
         (name = "settings", description = "The tenant's PII policy and analytics schedule (tenant-admin)"))
 )]
 pub struct ApiDoc;

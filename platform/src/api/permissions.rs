@@ -9,11 +9,14 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 
 use super::state::AppState;
 use super::{
-    admin, analytics, audit, grants, keys, memories, metrics, monitoring, openapi, settings,
+    admin, analytics, audit, grants, integrations, keys, memories, metrics, monitoring, openapi,
+    settings,
 };
 use crate::auth::permission::Action::{Read, Write};
 use crate::auth::permission::Requirement::{self, Memories, Platform, Public, Tenant};
-use crate::auth::permission::{ANALYTICS, AUDIT, GRANTS, KEYS, PII_POLICY, RATE_LIMITS, TENANTS};
+use crate::auth::permission::{
+    ANALYTICS, AUDIT, GRANTS, INTEGRATIONS, KEYS, PII_POLICY, RATE_LIMITS, TENANTS,
+};
 
 #[derive(Debug, Clone)]
 pub struct RoutePermission {
@@ -78,6 +81,11 @@ api_routes! {
         POST "/api/v1/grants" => grants::add_grant, Tenant(GRANTS, Write);
         DELETE "/api/v1/grants/{user_id}/{role}" => grants::remove_grant, Tenant(GRANTS, Write);
         GET "/api/v1/audit" => audit::read_audit_log, Tenant(AUDIT, Read);
+        GET "/api/v1/integrations" => integrations::list_integrations, Tenant(INTEGRATIONS, Read);
+        POST "/api/v1/integrations" => integrations::create_integration, Tenant(INTEGRATIONS, Write);
+        DELETE "/api/v1/integrations/{name}" => integrations::delete_integration, Tenant(INTEGRATIONS, Write);
+        GET "/api/v1/integrations/{name}/deliveries" => integrations::list_deliveries, Tenant(INTEGRATIONS, Read);
+        POST "/api/v1/integrations/{name}/deliveries/{delivery_id}/retry" => integrations::retry_delivery, Tenant(INTEGRATIONS, Write);
         GET "/api/v1/settings/pii-policy" => settings::read_pii_policy, Tenant(PII_POLICY, Read);
         PUT "/api/v1/settings/pii-policy" => settings::set_pii_policy, Tenant(PII_POLICY, Write);
         GET "/api/v1/settings/analytics" => settings::read_analytics_settings, Tenant(ANALYTICS, Read);

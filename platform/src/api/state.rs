@@ -12,6 +12,7 @@ use crate::services::authentication::Authenticator;
 use crate::services::cache::ReadCache;
 use crate::services::grants::GrantService;
 use crate::services::health::HealthService;
+use crate::services::integrations::IntegrationService;
 use crate::services::memory_service::MemoryService;
 use crate::services::rate_limit::RateLimiter;
 use crate::services::tenant_service::TenantService;
@@ -30,6 +31,7 @@ pub struct AppState {
     pub settings: Arc<TenantSettingsService>,
     pub rate_limits: Arc<RateLimiter>,
     pub audit: Arc<AuditService>,
+    pub integrations: Arc<IntegrationService>,
     /// Analytics schedule of tenants that set none.
     pub default_analytics_schedule: String,
     /// Cached reads; its `stats()` feed the metrics.

@@ -49,6 +49,7 @@ pub const KEYS: &str = "keys";
 pub const GRANTS: &str = "grants";
 pub const AUDIT: &str = "audit";
 pub const ANALYTICS: &str = "analytics";
+pub const INTEGRATIONS: &str = "integrations";
 pub const PII_POLICY: &str = "pii-policy";
 pub const TENANTS: &str = "tenants";
 pub const RATE_LIMITS: &str = "rate-limits";

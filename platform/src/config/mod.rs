@@ -1,5 +1,5 @@
 //! Platform configuration: typed sections (server, storage, embedding, analytics, limits,
-//! security, cache, metrics), read from an optional TOML file and `MEMORYC_*` environment
+//! security, cache, metrics, integrations), read from an optional TOML file and `MEMORYC_*` environment
 //! variables (the environment wins), with defaults that work on a laptop.
 //!
 //! In the file a setting is `[section] name = value`; in the environment it is
@@ -20,8 +20,9 @@ use serde::{Deserialize, Serialize};
 use crate::auth::jwt::JwtSettings;
 pub use legacy::RenamedSetting;
 pub use sections::{
-    AnalyticsConfig, CacheConfig, EmbeddingConfig, LimitsConfig, LogFormat, MetricsConfig,
-    RelationalBackend, SecurityConfig, ServerConfig, SingleTextPass, StorageConfig, VectorBackend,
+    AnalyticsConfig, CacheConfig, EmbeddingConfig, IntegrationsConfig, LimitsConfig, LogFormat,
+    MetricsConfig, RelationalBackend, SecurityConfig, ServerConfig, SingleTextPass, StorageConfig,
+    VectorBackend,
 };
 
 /// Prefix of every environment variable the platform reads.
@@ -41,6 +42,7 @@ pub struct Config {
     pub security: SecurityConfig,
     pub cache: CacheConfig,
     pub metrics: MetricsConfig,
+    pub integrations: IntegrationsConfig,
 }
 
 /// A configuration as loaded, with the old setting names it was given.
@@ -114,6 +116,23 @@ impl Config {
                 memoryc_crds::layout::VECTOR_DIMENSION
             )));
         }
+        let integrations = &self.integrations;
+        if integrations.webhook_max_attempts == 0 || integrations.webhook_concurrency == 0 {
+            return Err(ConfigError::Invalid(
+                "integrations.webhook_max_attempts and integrations.webhook_concurrency must be at least 1"
+                    .to_string(),
+            ));
+        }
+        if integrations.webhook_retry_min > integrations.webhook_retry_max {
+            return Err(ConfigError::Invalid(
+                "integrations.webhook_retry_min must not exceed integrations.webhook_retry_max"
+                    .to_string(),
+            ));
+        }
+        crate::services::integrations::webhook::destination::DestinationPolicy::new(
+            &integrations.allowed_networks,
+        )
+        .map_err(|error| ConfigError::Invalid(format!("integrations.allowed_networks: {error}")))?;
         Ok(())
     }
 

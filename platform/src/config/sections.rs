@@ -351,6 +351,49 @@ impl Default for MetricsConfig {
     }
 }
 
+/// Integrations: outbound webhooks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntegrationsConfig {
+    /// Deliver webhooks from this process (each replica sends a share).
+    pub enabled: bool,
+    /// Networks webhooks may reach though they are not public (loopback, private, link-local),
+    /// as addresses or networks, e.g. `["127.0.0.1/32"]`; plain http is allowed to these only.
+    /// None by default: a tenant's URL cannot reach the platform's own network.
+    pub allowed_networks: Vec<String>,
+    /// Longest wait for a receiver's answer.
+    #[serde(with = "humantime_serde")]
+    pub webhook_timeout: Duration,
+    /// Attempts before a delivery is dead-lettered.
+    pub webhook_max_attempts: u32,
+    /// First retry delay; doubles per attempt, with jitter.
+    #[serde(with = "humantime_serde")]
+    pub webhook_retry_min: Duration,
+    /// Longest retry delay.
+    #[serde(with = "humantime_serde")]
+    pub webhook_retry_max: Duration,
+    /// Deliveries sent at once by one replica.
+    pub webhook_concurrency: usize,
+    /// How often due deliveries are looked for when nothing new was queued here.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+impl Default for IntegrationsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            allowed_networks: Vec::new(),
+            webhook_timeout: Duration::from_secs(10),
+            webhook_max_attempts: 8,
+            webhook_retry_min: Duration::from_secs(5),
+            webhook_retry_max: Duration::from_secs(3600),
+            webhook_concurrency: 16,
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
 /// `Shared` / `Dedicated` (either case) as the CRD spells them.
 mod isolation_name {
     use memoryc_crds::layout::Isolation;

@@ -49,3 +49,9 @@ pub struct AnalyticsRunLabels {
 pub struct AnalyticsJobLabels {
     pub job: String,
 }
+
+/// `delivered` or `failed`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}

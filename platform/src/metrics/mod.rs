@@ -12,6 +12,7 @@ pub mod inventory;
 pub mod labels;
 pub mod search;
 pub mod token;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -26,8 +27,8 @@ use prometheus_client::registry::Registry;
 use crate::services::ServiceError;
 use crate::stores::StoreError;
 use labels::{
-    AnalyticsJobLabels, AnalyticsRunLabels, CacheLabels, EventLabels, RequestLabels, RouteLabels,
-    SearchLabels, TenantLabels,
+    AnalyticsJobLabels, AnalyticsRunLabels, CacheLabels, EventLabels, OutcomeLabels, RequestLabels,
+    RouteLabels, SearchLabels, TenantLabels,
 };
 
 /// Content type of the exposition, as Prometheus negotiates it for OpenMetrics.
@@ -67,6 +68,8 @@ struct Families {
     events_published: Family<EventLabels, Counter>,
     events_processed: Family<EventLabels, Counter>,
     event_lag: Histogram,
+    webhook_attempts: Family<OutcomeLabels, Counter>,
+    webhook_latency: Histogram,
     analytics_runs: Family<AnalyticsRunLabels, Counter>,
     analytics_duration: HistogramFamily<AnalyticsJobLabels>,
 }
@@ -94,6 +97,8 @@ impl PlatformMetrics {
             events_published: Family::default(),
             events_processed: Family::default(),
             event_lag: buckets::event_lag(),
+            webhook_attempts: Family::default(),
+            webhook_latency: buckets::request(),
             analytics_runs: Family::default(),
             analytics_duration: Family::new_with_constructor(buckets::analytics_run),
         };
@@ -167,6 +172,16 @@ impl Families {
             names::EVENT_LAG,
             "Seconds between an event's publication and its processing",
             self.event_lag.clone(),
+        );
+        registry.register(
+            counter_name(names::WEBHOOK_ATTEMPTS),
+            "Webhook delivery attempts by outcome",
+            self.webhook_attempts.clone(),
+        );
+        registry.register(
+            names::WEBHOOK_DELIVERY_LATENCY,
+            "Seconds from a webhook delivery being written to its first attempt's answer",
+            self.webhook_latency.clone(),
         );
         registry.register(
             counter_name(names::ANALYTICS_RUNS),

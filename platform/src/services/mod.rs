@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod grants;
 pub mod health;
+pub mod integrations;
 pub mod known_tenants;
 pub mod memory_quota;
 pub mod memory_service;

@@ -349,3 +349,77 @@ pub trait OutboxRepository: Send + Sync + 'static {
     /// Removes a tenant's entries (the tenant is gone).
     async fn forget_tenant(&self, tenant: &TenantName) -> Result<(), StoreError>;
 }
+
+pub use memoryc_control::integrations::{Integration, IntegrationRecord, Outcome};
+pub use memoryc_control::webhook_deliveries::{Attempt, Delivery, DeliveryStatus, NewDelivery};
+
+/// Integrations of tenants (the control plane's registry) and their webhook deliveries.
+#[async_trait]
+pub trait IntegrationStore: Send + Sync + 'static {
+    /// The tenant's integrations, by name.
+    async fn list(&self, tenant_id: Uuid) -> Result<Vec<Integration>, StoreError>;
+    async fn find(&self, tenant_id: Uuid, name: &str) -> Result<Option<Integration>, StoreError>;
+    async fn find_by_id(&self, integration_id: Uuid) -> Result<Option<Integration>, StoreError>;
+    /// `None` when the tenant has an integration of that name already.
+    async fn create(
+        &self,
+        tenant_id: Uuid,
+        record: &IntegrationRecord,
+    ) -> Result<Option<Integration>, StoreError>;
+    /// Removes the integration and its deliveries; false when there was none.
+    async fn remove(&self, tenant_id: Uuid, name: &str) -> Result<bool, StoreError>;
+    async fn record_outcome(
+        &self,
+        integration_id: Uuid,
+        outcome: &Outcome,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Writes deliveries due now; one that exists for the same integration and event stays as
+    /// it is. How many were new.
+    async fn enqueue_deliveries(
+        &self,
+        deliveries: &[NewDelivery],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+    /// Deliveries due by `now`, soonest first.
+    async fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// Takes a due delivery for one attempt until `lease_until`; false when another took it.
+    async fn claim_delivery(
+        &self,
+        delivery_id: Uuid,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    async fn record_attempt(
+        &self,
+        delivery_id: Uuid,
+        attempt: &Attempt,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// One integration's deliveries, newest first.
+    async fn deliveries(
+        &self,
+        tenant_id: Uuid,
+        integration_id: Uuid,
+        status: Option<DeliveryStatus>,
+        before: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    async fn find_delivery(
+        &self,
+        tenant_id: Uuid,
+        integration_id: Uuid,
+        delivery_id: Uuid,
+    ) -> Result<Option<Delivery>, StoreError>;
+    /// Queues a failed or dead delivery again with a fresh budget; false when it is neither.
+    async fn requeue_delivery(
+        &self,
+        delivery_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+}

@@ -326,6 +326,51 @@ impl TestPlatform {
         insight.insight_id
     }
 
+    /// Stores a failed delivery of the tenant's integration `integration`, its next attempt a day
+    /// away, as a delivery whose receiver refused it would be.
+    pub async fn seed_failed_delivery(&self, tenant: &str, integration: &str) -> Uuid {
+        use memoryc_control::webhook_deliveries::{self, Attempt, NewDelivery};
+        let control = self.databases().await.control();
+        let registered = memoryc_control::tenants::find_by_name(control, tenant)
+            .await
+            .expect("read")
+            .expect("tenant");
+        let integration =
+            memoryc_control::integrations::find(control, registered.tenant_id, integration)
+                .await
+                .expect("read")
+                .expect("integration");
+        let now = chrono::Utc::now();
+        let delivery_id = Uuid::now_v7();
+        webhook_deliveries::enqueue(
+            control,
+            &[NewDelivery {
+                delivery_id,
+                tenant_id: registered.tenant_id,
+                integration_id: integration.integration_id,
+                event_id: Uuid::now_v7(),
+                event_type: "memory.created".to_string(),
+                payload: "{\"type\":\"memory.created\",\"data\":{}}".to_string(),
+            }],
+            now,
+        )
+        .await
+        .expect("delivery stored");
+        webhook_deliveries::record_attempt(
+            control,
+            delivery_id,
+            &Attempt::Failed {
+                response_status: Some(503),
+                error: "the receiver answered 503".to_string(),
+                retry_at: Some(now + chrono::Duration::days(1)),
+            },
+            now,
+        )
+        .await
+        .expect("attempt recorded");
+        delivery_id
+    }
+
     /// Issues a key with `role` through the API, as the tenant's admin.
     pub async fn issue_key(&self, admin_key: &str, role: &str) -> TestKey {
         let (status, body) = self

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::TenantEvent;
 use crate::domain::analytics::{AnalyticsEvent, EventType};
 use crate::services::ServiceError;
+use crate::services::integrations::webhook::fanout::WebhookFanout;
 use crate::stores::analytics::{AnalyticsRepository, RelationshipsOf};
 use crate::stores::{StoreError, TenantRegistry};
 
@@ -41,6 +42,10 @@ pub struct EventProcessor {
     tenants: Arc<dyn TenantRegistry>,
     relationships: Option<Arc<dyn RelationshipFinder>>,
     observer: Arc<dyn EventObserver>,
+    /// Records events in the analytics tables (off when analytics are, and events flow only
+    /// for webhooks).
+    records: bool,
+    webhooks: Option<Arc<WebhookFanout>>,
 }
 
 impl EventProcessor {
@@ -55,7 +60,22 @@ impl EventProcessor {
             tenants,
             relationships,
             observer: Arc::new(NoObserver),
+            records: true,
+            webhooks: None,
         }
+    }
+
+    /// Events are handed to webhooks only: nothing is recorded, no relationship derived.
+    pub fn without_analytics(mut self) -> Self {
+        self.records = false;
+        self.relationships = None;
+        self
+    }
+
+    /// Turns events into webhook deliveries for the tenants' Webhook integrations.
+    pub fn with_webhooks(mut self, webhooks: Arc<WebhookFanout>) -> Self {
+        self.webhooks = Some(webhooks);
+        self
     }
 
     pub fn with_observer(mut self, observer: Arc<dyn EventObserver>) -> Self {
@@ -138,7 +158,20 @@ impl EventProcessor {
         tenant: &TenantName,
         events: &[&TenantEvent],
     ) -> Result<(), ServiceError> {
-        {
+        if let Some(webhooks) = &self.webhooks {
+            let tenant_id = match events.iter().find_map(|event| event.tenant_id) {
+                Some(id) => Some(id),
+                None => self
+                    .tenants
+                    .find_by_name(tenant)
+                    .await?
+                    .map(|registered| registered.tenant_id),
+            };
+            if let Some(tenant_id) = tenant_id {
+                webhooks.enqueue(tenant, tenant_id, events).await?;
+            }
+        }
+        if self.records {
             let rows: Vec<AnalyticsEvent> = events.iter().map(|e| e.event.clone()).collect();
             self.analytics.record_events(tenant, &rows).await?;
             if let Some(finder) = &self.relationships {

@@ -15,6 +15,7 @@ pub mod audit_repository;
 pub mod codec;
 pub mod control_repository;
 pub mod entities;
+pub mod integration_repository;
 pub mod memory_repository;
 pub mod outbox_repository;
 pub mod policy_adapter;

@@ -1,0 +1,394 @@
+//! `/api/v1/integrations`: the tenant's integrations with their state, Webhook integrations
+//! created and removed through the API (installations without the operator), and each
+//! webhook's deliveries, with a retry for failed and dead ones.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::state::AppState;
+use crate::auth::access::Access;
+use crate::services::integrations::NewIntegration;
+use crate::services::integrations::webhook::payload::WebhookSettings;
+use crate::stores::{Delivery, DeliveryStatus, Integration};
+
+/// Deliveries one page lists unless `limit` says otherwise.
+const DEFAULT_DELIVERIES_PAGE: u64 = 50;
+
+/// Integration kinds, as the IntegrationBinding resource names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum IntegrationKind {
+    GitHubProjects,
+    Webhook,
+    #[serde(rename = "LLMProvider")]
+    LlmProvider,
+}
+
+impl IntegrationKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::GitHubProjects => "GitHubProjects",
+            Self::Webhook => "Webhook",
+            Self::LlmProvider => "LLMProvider",
+        }
+    }
+}
+
+/// Events a webhook can receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum WebhookEvent {
+    #[serde(rename = "memory.created")]
+    MemoryCreated,
+    #[serde(rename = "memory.updated")]
+    MemoryUpdated,
+    #[serde(rename = "memory.deleted")]
+    MemoryDeleted,
+    #[serde(rename = "insight.generated")]
+    InsightGenerated,
+}
+
+impl WebhookEvent {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::MemoryCreated => "memory.created",
+            Self::MemoryUpdated => "memory.updated",
+            Self::MemoryDeleted => "memory.deleted",
+            Self::InsightGenerated => "insight.generated",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookBody {
+    /// Where events are POSTed: https (plain http only to an address of a network the
+    /// platform's `integrations.allowed_networks` allows).
+    #[schema(max_length = 2048)]
+    pub url: String,
+    /// Events delivered; all of them when empty or absent.
+    #[serde(default)]
+    pub events: Vec<WebhookEvent>,
+}
+
+/// An integration to create: the IntegrationBinding spec's own fields plus `name` and
+/// `secret`. The API creates Webhook integrations; the other kinds come from the operator.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IntegrationBody {
+    /// Lowercase letters, digits and '-', starting with a letter; unique in the tenant.
+    #[schema(min_length = 1, max_length = 63)]
+    pub name: String,
+    pub kind: IntegrationKind,
+    pub webhook: Option<WebhookBody>,
+    /// GitHubProjects settings (`owner`, `projectNumber`); created through the operator only.
+    #[schema(value_type = Option<Object>)]
+    pub github: Option<serde_json::Value>,
+    /// LLMProvider settings (`baseUrl`, `model`); created through the operator only.
+    #[schema(value_type = Option<Object>)]
+    pub llm_provider: Option<serde_json::Value>,
+    pub sync_schedule: Option<String>,
+    /// A paused integration keeps its deliveries queued and sends none.
+    #[serde(default)]
+    pub paused: bool,
+    /// For a webhook, the signing secret in Standard Webhooks form (`whsec_` and the base64 of
+    /// a 24 to 64 byte key); generated and returned once when absent. Never shown again.
+    #[schema(max_length = 200)]
+    pub secret: Option<String>,
+}
+
+/// How an integration fares.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntegrationState {
+    /// Whether the last attempt to reach the outside system succeeded; absent before any.
+    pub connected: Option<bool>,
+    /// Last successful sync or delivery.
+    pub last_sync_at: Option<DateTime<Utc>>,
+    /// Items synchronised or events delivered.
+    pub items_synced: i64,
+    pub last_error: Option<String>,
+    pub next_run_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntegrationView {
+    pub integration_id: Uuid,
+    pub name: String,
+    pub kind: String,
+    /// The kind's settings; credentials are never shown.
+    #[schema(value_type = Object)]
+    pub settings: serde_json::Value,
+    /// `operator` (from an IntegrationBinding, whose Secret holds the credential) or `api`.
+    pub managed_by: String,
+    pub sync_schedule: Option<String>,
+    pub paused: bool,
+    pub state: IntegrationState,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Integration> for IntegrationView {
+    fn from(integration: Integration) -> Self {
+        let record = integration.record;
+        let state = integration.state;
+        Self {
+            integration_id: integration.integration_id,
+            name: record.name,
+            kind: record.kind,
+            settings: record.settings,
+            managed_by: if record.secret_name.is_empty() {
+                "api"
+            } else {
+                "operator"
+            }
+            .to_string(),
+            sync_schedule: record.sync_schedule,
+            paused: record.paused,
+            state: IntegrationState {
+                connected: state.connected,
+                last_sync_at: state.last_sync_at,
+                items_synced: state.items_synced,
+                last_error: state.last_error,
+                next_run_at: state.next_run_at,
+            },
+            created_at: integration.created_at,
+            updated_at: integration.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntegrationList {
+    pub integrations: Vec<IntegrationView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedIntegration {
+    pub integration: IntegrationView,
+    /// The signing secret the platform generated; shown this once. Absent when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// The tenant's integrations with their state.
+#[utoipa::path(get, path = "/api/v1/integrations", tag = "integrations",
+    responses((status = 200, body = IntegrationList), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn list_integrations(
+    State(state): State<AppState>,
+    access: Access,
+) -> Result<axum::Json<IntegrationList>, ApiError> {
+    let tenant = access.tenant().cloned().ok_or_else(ApiError::forbidden)?;
+    let integrations = state.integrations.list(&tenant).await?;
+    Ok(axum::Json(IntegrationList {
+        integrations: integrations
+            .into_iter()
+            .map(IntegrationView::from)
+            .collect(),
+    }))
+}
+
+/// Create a Webhook integration (installations without the operator).
+#[utoipa::path(post, path = "/api/v1/integrations", tag = "integrations",
+    request_body = IntegrationBody,
+    responses((status = 201, body = CreatedIntegration), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "an integration of that name exists"),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn create_integration(
+    State(state): State<AppState>,
+    access: Access,
+    ApiJson(body): ApiJson<IntegrationBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let tenant = access.tenant().cloned().ok_or_else(ApiError::forbidden)?;
+    let new = NewIntegration {
+        name: body.name,
+        kind: body.kind.as_str().to_string(),
+        webhook: body.webhook.map(|webhook| WebhookSettings {
+            url: webhook.url,
+            events: webhook
+                .events
+                .iter()
+                .map(|event| event.as_str().to_string())
+                .collect(),
+        }),
+        secret: body.secret,
+        paused: body.paused,
+    };
+    let created = state.integrations.create(&tenant, new).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CreatedIntegration {
+            integration: created.integration.into(),
+            secret: created.generated_secret,
+        }),
+    ))
+}
+
+/// Remove an integration created through the API, with its deliveries.
+#[utoipa::path(delete, path = "/api/v1/integrations/{name}", tag = "integrations",
+    params(("name" = String, Path)),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "managed by an IntegrationBinding")),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn delete_integration(
+    State(state): State<AppState>,
+    access: Access,
+    ApiPath(name): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let tenant = access.tenant().cloned().ok_or_else(ApiError::forbidden)?;
+    state.integrations.remove(&tenant, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    Pending,
+    Failed,
+    Delivered,
+    Dead,
+}
+
+impl From<DeliveryState> for DeliveryStatus {
+    fn from(state: DeliveryState) -> Self {
+        match state {
+            DeliveryState::Pending => DeliveryStatus::Pending,
+            DeliveryState::Failed => DeliveryStatus::Failed,
+            DeliveryState::Delivered => DeliveryStatus::Delivered,
+            DeliveryState::Dead => DeliveryStatus::Dead,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryParams {
+    /// Only deliveries in this state.
+    pub status: Option<DeliveryState>,
+    /// `next_before` of the previous page.
+    pub before: Option<Uuid>,
+    /// 1..200, default 50.
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryView {
+    /// Sent as `webhook-id`.
+    pub delivery_id: Uuid,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub status: String,
+    pub attempts: i32,
+    /// When the next attempt is due (pending and failed deliveries).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_response_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// The body sent.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+}
+
+impl From<Delivery> for DeliveryView {
+    fn from(delivery: Delivery) -> Self {
+        let waiting = matches!(
+            DeliveryStatus::parse(&delivery.status),
+            Some(DeliveryStatus::Pending | DeliveryStatus::Failed)
+        );
+        Self {
+            delivery_id: delivery.delivery_id,
+            event_id: delivery.event_id,
+            event_type: delivery.event_type,
+            status: delivery.status,
+            attempts: delivery.attempts,
+            next_attempt_at: waiting.then_some(delivery.next_attempt_at),
+            last_attempt_at: delivery.last_attempt_at,
+            last_response_status: delivery.last_response_status,
+            last_error: delivery.last_error,
+            created_at: delivery.created_at,
+            delivered_at: delivery.delivered_at,
+            payload: serde_json::from_str(&delivery.payload).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryList {
+    pub deliveries: Vec<DeliveryView>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<Uuid>,
+}
+
+/// A webhook's deliveries, newest first.
+#[utoipa::path(get, path = "/api/v1/integrations/{name}/deliveries", tag = "integrations",
+    params(("name" = String, Path), DeliveryParams),
+    responses((status = 200, body = DeliveryList), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn list_deliveries(
+    State(state): State<AppState>,
+    access: Access,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(params): ApiQuery<DeliveryParams>,
+) -> Result<axum::Json<DeliveryList>, ApiError> {
+    let tenant = access.tenant().cloned().ok_or_else(ApiError::forbidden)?;
+    let limit = params.limit.unwrap_or(DEFAULT_DELIVERIES_PAGE);
+    let deliveries = state
+        .integrations
+        .deliveries(
+            &tenant,
+            &name,
+            params.status.map(DeliveryStatus::from),
+            params.before,
+            limit,
+        )
+        .await?;
+    let full = deliveries.len() as u64 == limit;
+    let next_before = full
+        .then(|| deliveries.last().map(|delivery| delivery.delivery_id))
+        .flatten();
+    Ok(axum::Json(DeliveryList {
+        deliveries: deliveries.into_iter().map(DeliveryView::from).collect(),
+        next_before,
+    }))
+}
+
+/// Send a failed or dead delivery again, with a fresh budget of attempts.
+#[utoipa::path(post, path = "/api/v1/integrations/{name}/deliveries/{delivery_id}/retry",
+    tag = "integrations",
+    params(("name" = String, Path), ("delivery_id" = Uuid, Path)),
+    responses((status = 202, body = DeliveryView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "neither failed nor dead")),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn retry_delivery(
+    State(state): State<AppState>,
+    access: Access,
+    ApiPath((name, delivery_id)): ApiPath<(String, Uuid)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let tenant = access.tenant().cloned().ok_or_else(ApiError::forbidden)?;
+    let delivery = state
+        .integrations
+        .retry(&tenant, &name, delivery_id)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(DeliveryView::from(delivery)),
+    ))
+}
