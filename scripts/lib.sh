@@ -26,6 +26,16 @@ print(os.path.join(list(spec.submodule_search_locations)[0], "model"))
 PY
 }
 
+# Installs what the tests check the platform with (tools the project did not write): the
+# Standard Webhooks reference library, which the webhook tests' receiver verifies signatures with.
+ensure_test_tools() {
+  ensure_venv
+  if ! "$MEMORYC_VENV/bin/python" -c 'import standardwebhooks' 2>/dev/null; then
+    say "installing the Standard Webhooks library (standardwebhooks) into $MEMORYC_VENV"
+    "$MEMORYC_VENV/bin/pip" install --quiet 'standardwebhooks==1.1.0' >&2
+  fi
+}
+
 ensure_rust() {
   if ! command -v cargo >/dev/null 2>&1; then
     say "cargo not found: install a Rust toolchain (https://rustup.rs) and run this again"

@@ -137,9 +137,10 @@ impl WebhookDispatcher {
         }
         let mut integrations: HashMap<Uuid, Option<Integration>> = HashMap::new();
         for delivery in &due {
-            if !integrations.contains_key(&delivery.integration_id) {
-                let found = self.store.find_by_id(delivery.integration_id).await?;
-                integrations.insert(delivery.integration_id, found);
+            if let std::collections::hash_map::Entry::Vacant(entry) =
+                integrations.entry(delivery.integration_id)
+            {
+                entry.insert(self.store.find_by_id(delivery.integration_id).await?);
             }
         }
         let attempts = futures::stream::iter(due.into_iter().filter_map(|delivery| {
