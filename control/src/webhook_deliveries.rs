@@ -52,6 +52,7 @@ pub struct NewDelivery {
     pub tenant_id: Uuid,
     pub integration_id: Uuid,
     pub event_id: Uuid,
+    pub memory_id: Option<Uuid>,
     pub event_type: String,
     pub payload: String,
 }
@@ -68,6 +69,7 @@ pub async fn enqueue<C: ConnectionTrait>(
         tenant_id: sea_orm::Set(new.tenant_id),
         integration_id: sea_orm::Set(new.integration_id),
         event_id: sea_orm::Set(new.event_id),
+        memory_id: sea_orm::Set(new.memory_id),
         event_type: sea_orm::Set(new.event_type.clone()),
         payload: sea_orm::Set(new.payload.clone()),
         status: sea_orm::Set(DeliveryStatus::Pending.as_str().to_string()),
@@ -244,4 +246,31 @@ pub async fn requeue<C: ConnectionTrait>(
         .exec(db)
         .await?;
     Ok(queued.rows_affected == 1)
+}
+
+/// Erases the deliveries that show a memory (it is being erased), sent or not.
+pub async fn erase_memory<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: Uuid,
+    memory_id: Uuid,
+) -> Result<u64, DbErr> {
+    let erased = Deliveries::delete_many()
+        .filter(Column::TenantId.eq(tenant_id))
+        .filter(Column::MemoryId.eq(memory_id))
+        .exec(db)
+        .await?;
+    Ok(erased.rows_affected)
+}
+
+/// Removes delivered and dead deliveries written before `before`; how many.
+pub async fn prune<C: ConnectionTrait>(db: &C, before: DateTime<Utc>) -> Result<u64, DbErr> {
+    let pruned = Deliveries::delete_many()
+        .filter(Column::Status.is_in([
+            DeliveryStatus::Delivered.as_str(),
+            DeliveryStatus::Dead.as_str(),
+        ]))
+        .filter(Column::CreatedAt.lt(before))
+        .exec(db)
+        .await?;
+    Ok(pruned.rows_affected)
 }

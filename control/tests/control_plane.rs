@@ -226,3 +226,99 @@ fn record(paused: bool) -> IntegrationRecord {
         paused,
     }
 }
+
+#[tokio::test]
+async fn deliveries_are_claimed_once_retried_and_pruned_when_done() {
+    use memoryc_control::webhook_deliveries::{self, Attempt, DeliveryStatus, NewDelivery};
+    let db = control_tables().await;
+    let acme = name("acme");
+    let tenant_id = Uuid::now_v7();
+    tenants::ensure(&db, tenant_id, &registration(&acme, "Acme"))
+        .await
+        .expect("registered");
+    let integration = integrations::register(&db, "acme", &record(false))
+        .await
+        .expect("registered")
+        .expect("tenant exists");
+    let memory_id = Uuid::now_v7();
+    let new = |event_id| NewDelivery {
+        delivery_id: Uuid::now_v7(),
+        tenant_id,
+        integration_id: integration,
+        event_id,
+        memory_id: Some(memory_id),
+        event_type: "memory.created".into(),
+        payload: "{}".into(),
+    };
+    let now = chrono::Utc::now();
+    let (first, second) = (new(Uuid::now_v7()), new(Uuid::now_v7()));
+    let again = NewDelivery {
+        delivery_id: Uuid::now_v7(),
+        ..first.clone()
+    };
+    assert_eq!(
+        webhook_deliveries::enqueue(&db, &[first.clone(), second.clone()], now)
+            .await
+            .expect("queued"),
+        2
+    );
+    assert_eq!(
+        webhook_deliveries::enqueue(&db, &[again], now)
+            .await
+            .expect("queued"),
+        0,
+        "one delivery per integration and event"
+    );
+    let lease = now + chrono::Duration::seconds(60);
+    assert!(
+        webhook_deliveries::claim(&db, first.delivery_id, now, lease)
+            .await
+            .expect("claim")
+    );
+    assert!(
+        !webhook_deliveries::claim(&db, first.delivery_id, now, lease)
+            .await
+            .expect("claim"),
+        "a claimed delivery is not claimed twice"
+    );
+    webhook_deliveries::record_attempt(
+        &db,
+        first.delivery_id,
+        &Attempt::Delivered {
+            response_status: 204,
+        },
+        now,
+    )
+    .await
+    .expect("recorded");
+    assert!(
+        !webhook_deliveries::requeue(&db, first.delivery_id, now)
+            .await
+            .expect("requeue"),
+        "a delivered one is not queued again"
+    );
+    let due = webhook_deliveries::due(&db, now, 10).await.expect("due");
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].delivery_id, second.delivery_id);
+    assert_eq!(
+        webhook_deliveries::prune(&db, now + chrono::Duration::seconds(1))
+            .await
+            .expect("pruned"),
+        1,
+        "only the delivered one goes"
+    );
+    let left = webhook_deliveries::list(&db, tenant_id, integration, None, None, 10)
+        .await
+        .expect("listed");
+    assert_eq!(left.len(), 1);
+    assert_eq!(
+        DeliveryStatus::parse(&left[0].status),
+        Some(DeliveryStatus::Pending)
+    );
+    assert_eq!(
+        webhook_deliveries::erase_memory(&db, tenant_id, memory_id)
+            .await
+            .expect("erased"),
+        1
+    );
+}

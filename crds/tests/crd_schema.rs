@@ -257,7 +257,10 @@ fn the_example_manifests_are_valid_resources() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 2);
+    assert_eq!(
+        checked, 3,
+        "the tenant, its GitHubProjects binding and its Webhook binding"
+    );
     let typo = tenant("acme", json!({"isolaton": "Shared"}));
     assert_eq!(
         undeclared_fields(&schema("memorytenants.yaml"), &typo, ""),

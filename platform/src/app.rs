@@ -332,7 +332,7 @@ impl Platform {
         };
         let event_processor = Arc::new(event_processor);
         let integrations = Arc::new(IntegrationService::new(
-            integration_store,
+            integration_store.clone(),
             destinations,
             deliveries_queued,
         ));
@@ -345,7 +345,8 @@ impl Platform {
             vector_sync.clone(),
             settings.clone(),
             access_counts.clone(),
-        );
+        )
+        .with_webhook_deliveries(integration_store);
         let run_lock = run_lock(&config)?;
         let mut analytics =
             AnalyticsService::new(analytics_repository, memories, analytics_settings(&config))
@@ -606,6 +607,7 @@ fn dispatch_settings(config: &Config) -> DispatchSettings {
         retry_max: integrations.webhook_retry_max,
         concurrency: integrations.webhook_concurrency,
         poll_interval: integrations.poll_interval,
+        retention: integrations.delivery_retention,
     }
 }
 

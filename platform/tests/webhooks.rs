@@ -184,6 +184,41 @@ async fn integration(platform: &TestPlatform, tenant: &TestTenant, name: &str) -
         .unwrap_or(Value::Null)
 }
 
+/// A tenant of `platform` with a webhook `hook` (every event) to a receiver that is down, and a
+/// memory with `content` added: its delivery waits for the receiver.
+async fn hook_to_a_receiver_down(platform: &TestPlatform, content: &str) -> (TestTenant, Receiver) {
+    let tenant = platform.create_tenant("Shared").await;
+    let secret = signing_secret();
+    let receiver = Receiver::start(&secret).await;
+    add_webhook(
+        platform,
+        &tenant,
+        "hook",
+        &receiver.url(),
+        json!([]),
+        &secret,
+    )
+    .await;
+    receiver.set_down(true).await;
+    platform
+        .create_memory(&tenant.api_key, json!({"content": content}))
+        .await;
+    (tenant, receiver)
+}
+
+/// Whether `count` deliveries of `hook` match `query` within the wait.
+async fn deliveries_come_to(
+    platform: &TestPlatform,
+    tenant: &TestTenant,
+    query: &str,
+    count: usize,
+) -> bool {
+    eventually(WAIT, || async {
+        deliveries(platform, tenant, "hook", query).await.len() == count
+    })
+    .await
+}
+
 #[tokio::test]
 async fn subscribed_events_arrive_signed_per_standard_webhooks() {
     let platform = platform_delivering_to_loopback(5).await;
@@ -308,20 +343,8 @@ async fn subscribed_events_arrive_signed_per_standard_webhooks() {
 #[tokio::test]
 async fn events_wait_out_an_outage_and_each_arrives_once() {
     let platform = platform_delivering_to_loopback(50).await;
-    let tenant = platform.create_tenant("Shared").await;
-    let secret = signing_secret();
-    let receiver = Receiver::start(&secret).await;
-    add_webhook(
-        &platform,
-        &tenant,
-        "hook",
-        &receiver.url(),
-        json!([]),
-        &secret,
-    )
-    .await;
-    receiver.set_down(true).await;
-    for n in 0..3 {
+    let (tenant, receiver) = hook_to_a_receiver_down(&platform, "Outage note number 0").await;
+    for n in 1..3 {
         platform
             .create_memory(
                 &tenant.api_key,
@@ -347,13 +370,7 @@ async fn events_wait_out_an_outage_and_each_arrives_once() {
     );
     receiver.set_down(false).await;
     assert!(
-        eventually(WAIT, || async {
-            deliveries(&platform, &tenant, "hook", "?status=delivered")
-                .await
-                .len()
-                == 3
-        })
-        .await,
+        deliveries_come_to(&platform, &tenant, "?status=delivered", 3).await,
         "every event arrives once the receiver is back"
     );
     // Give a duplicate the chance to show up.
@@ -364,7 +381,6 @@ async fn events_wait_out_an_outage_and_each_arrives_once() {
         .filter_map(|record| record["id"].as_str().map(str::to_string))
         .collect();
     assert_eq!(ids.len(), 3, "{created:?}");
-    ids.dedup();
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 3, "no webhook-id twice");
@@ -374,33 +390,10 @@ async fn events_wait_out_an_outage_and_each_arrives_once() {
 #[tokio::test]
 async fn a_delivery_out_of_attempts_is_dead_until_retried() {
     let platform = platform_delivering_to_loopback(2).await;
-    let tenant = platform.create_tenant("Shared").await;
-    let secret = signing_secret();
-    let receiver = Receiver::start(&secret).await;
-    add_webhook(
-        &platform,
-        &tenant,
-        "hook",
-        &receiver.url(),
-        json!([]),
-        &secret,
-    )
-    .await;
-    receiver.set_down(true).await;
-    platform
-        .create_memory(
-            &tenant.api_key,
-            json!({"content": "A memory whose webhook dies"}),
-        )
-        .await;
+    let (tenant, receiver) =
+        hook_to_a_receiver_down(&platform, "A memory whose webhook dies").await;
     assert!(
-        eventually(WAIT, || async {
-            deliveries(&platform, &tenant, "hook", "?status=dead")
-                .await
-                .len()
-                == 1
-        })
-        .await,
+        deliveries_come_to(&platform, &tenant, "?status=dead", 1).await,
         "dead-lettered after two attempts"
     );
     let dead = deliveries(&platform, &tenant, "hook", "?status=dead").await;
@@ -429,13 +422,7 @@ async fn a_delivery_out_of_attempts_is_dead_until_retried() {
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert!(
-        eventually(WAIT, || async {
-            deliveries(&platform, &tenant, "hook", "?status=delivered")
-                .await
-                .len()
-                == 1
-        })
-        .await,
+        deliveries_come_to(&platform, &tenant, "?status=delivered", 1).await,
         "delivered once retried"
     );
     let (status, body) = platform
@@ -454,35 +441,10 @@ async fn a_delivery_out_of_attempts_is_dead_until_retried() {
 async fn a_queued_delivery_survives_a_restart() {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let config = loopback_config(data_dir.path().to_path_buf(), 50);
-    let platform = TestPlatform::start_with(config.clone(), data_dir).await;
-    let tenant = platform.create_tenant("Shared").await;
-    let secret = signing_secret();
-    let receiver = Receiver::start(&secret).await;
-    add_webhook(
-        &platform,
-        &tenant,
-        "hook",
-        &receiver.url(),
-        json!([]),
-        &secret,
-    )
-    .await;
-    receiver.set_down(true).await;
-    platform
-        .create_memory(
-            &tenant.api_key,
-            json!({"content": "Written just before a restart"}),
-        )
-        .await;
-    assert!(
-        eventually(WAIT, || async {
-            !deliveries(&platform, &tenant, "hook", "?status=failed")
-                .await
-                .is_empty()
-        })
-        .await
-    );
-    let mut platform = platform;
+    let mut platform = TestPlatform::start_with(config.clone(), data_dir).await;
+    let (tenant, receiver) =
+        hook_to_a_receiver_down(&platform, "Written just before a restart").await;
+    assert!(deliveries_come_to(&platform, &tenant, "?status=failed", 1).await);
     platform.stop_server().await;
     receiver.set_down(false).await;
     let restarted = TestPlatform::start_with(config, platform.data_dir).await;
@@ -494,6 +456,34 @@ async fn a_queued_delivery_survives_a_restart() {
         "the restarted platform delivers what was queued"
     );
     restarted.shutdown().await;
+}
+
+#[tokio::test]
+async fn erasing_a_memory_erases_the_deliveries_that_show_it() {
+    let platform = platform_delivering_to_loopback(50).await;
+    let (tenant, _receiver) =
+        hook_to_a_receiver_down(&platform, "A note to be erased, with its webhooks").await;
+    assert!(deliveries_come_to(&platform, &tenant, "?status=failed", 1).await);
+    let waiting = deliveries(&platform, &tenant, "hook", "").await;
+    let id = waiting[0]["payload"]["data"]["memory_id"]
+        .as_str()
+        .expect("memory id")
+        .to_string();
+    let (status, _) = platform
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/memories/{id}?purge=true"),
+            Some(&tenant.api_key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let left = deliveries(&platform, &tenant, "hook", "").await;
+    assert!(
+        !Value::from(left.clone()).to_string().contains("to be erased"),
+        "no delivery shows the erased memory: {left:?}"
+    );
+    platform.shutdown().await;
 }
 
 #[tokio::test]

@@ -12,6 +12,8 @@ pub struct Model {
     pub tenant_id: Uuid,
     pub integration_id: Uuid,
     pub event_id: Uuid,
+    /// The memory the payload shows, if any.
+    pub memory_id: Option<Uuid>,
     pub event_type: String,
     /// The body, exactly as signed and sent.
     pub payload: String,

@@ -3,7 +3,7 @@
 // kube-derive's repeated `printcolumn(type_ = ...)` arguments read as duplicates to clippy.
 #![allow(clippy::duplicated_attributes)]
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,11 @@ use super::status::Phase;
         name = "Registered",
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Registered\")].status"
+    ),
+    printcolumn(
+        name = "Connected",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Connected\")].status"
     ),
     printcolumn(
         name = "Message",
@@ -152,13 +157,20 @@ pub struct IntegrationBindingStatus {
     pub observed_generation: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
-    /// `Ready` and `Registered` (checked and recorded in the platform's integration registry).
-    /// How a webhook's deliveries fare is reported by the platform
-    /// (`GET /api/v1/integrations`).
+    /// `Ready`, `Registered` (checked and recorded in the platform's integration registry) and,
+    /// for a webhook, `Connected` (whether its last delivery got through, as the platform
+    /// recorded it; the platform's `GET /api/v1/integrations/{name}/deliveries` has the detail).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
     /// Id of the integration in the platform's registry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integration_id: Option<String>,
+    /// Last successful synchronisation or, for a webhook, delivery, as the platform recorded
+    /// it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<Time>,
+    /// Items synchronised or, for a webhook, events delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items_synced: Option<i64>,
 }

@@ -47,8 +47,12 @@ pub mod condition_types {
     /// The platform serving the tenant knows it (and, when dedicated, is available).
     pub const PLATFORM_READY: &str = "PlatformReady";
     /// The integration's Secret and settings are valid and it is recorded in the platform's
-    /// integration registry for the tenant. Nothing connects to the outside system yet.
+    /// integration registry for the tenant.
     pub const REGISTERED: &str = "Registered";
+    /// Whether the platform's last attempt to reach the outside system got through (a Webhook
+    /// binding: its last delivery); `Unknown` before the first. Informational: it does not hold
+    /// `Ready` back. Set only for kinds the platform acts on.
+    pub const CONNECTED: &str = "Connected";
     /// `spec.paused` is set.
     pub const RECONCILIATION_PAUSED: &str = "ReconciliationPaused";
 }

@@ -18,6 +18,7 @@ pub enum WebhookDeliveries {
     TenantId,
     IntegrationId,
     EventId,
+    MemoryId,
     EventType,
     Payload,
     Status,
@@ -47,6 +48,8 @@ impl MigrationTrait for Migration {
                     .col(uuid(WebhookDeliveries::TenantId))
                     .col(uuid(WebhookDeliveries::IntegrationId))
                     .col(uuid(WebhookDeliveries::EventId))
+                    // The memory the payload shows, so erasing a memory erases its deliveries.
+                    .col(uuid_null(WebhookDeliveries::MemoryId))
                     .col(string_len(WebhookDeliveries::EventType, 64))
                     // The exact body sent (and signed), so every attempt sends the same bytes.
                     .col(text(WebhookDeliveries::Payload))
@@ -97,6 +100,16 @@ impl MigrationTrait for Migration {
                     .table(WebhookDeliveries::Table)
                     .col(WebhookDeliveries::Status)
                     .col(WebhookDeliveries::NextAttemptAt)
+                    .to_owned(),
+            )
+            .await?;
+        // Erasing a memory finds its deliveries.
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_webhook_deliveries_memory")
+                    .table(WebhookDeliveries::Table)
+                    .col(WebhookDeliveries::MemoryId)
                     .to_owned(),
             )
             .await?;

@@ -1,19 +1,25 @@
-//! Reconciling an IntegrationBinding: check its tenant, settings and Secret, record it in the
-//! platform's control tables, report Registered/Ready. Missing pieces become conditions and a
+//! Reconciling an IntegrationBinding: check its tenant, settings and Secret, record it (with
+//! its credential) in the platform's control tables, report Registered/Ready and, for kinds the
+//! platform acts on, Connected with the platform's counters. Missing pieces become conditions and a
 //! later look, never a crash.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Resource, ResourceExt};
-use memoryc_crds::resources::status::condition_types::{RECONCILIATION_PAUSED, REGISTERED};
-use memoryc_crds::resources::{IntegrationBinding, IntegrationBindingStatus, MemoryTenant, Phase};
+use memoryc_crds::resources::status::condition_types::{
+    CONNECTED, RECONCILIATION_PAUSED, REGISTERED,
+};
+use memoryc_crds::resources::{
+    IntegrationBinding, IntegrationBindingStatus, IntegrationKind, MemoryTenant, Phase,
+};
 use serde_json::json;
 
 use super::validate::{check_binding, check_tenant};
@@ -21,6 +27,7 @@ use crate::apply::FIELD_MANAGER;
 use crate::conditions::{PartState, compute_conditions, same_conditions};
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::provision::integrations::IntegrationState;
 use crate::telemetry::metrics::BINDING_KIND;
 use crate::tenant::plan::TenantPlan;
 use crate::tenant::status::event;
@@ -30,6 +37,9 @@ pub const FINALIZER: &str = "memoryc.dev/integration";
 /// How soon a binding waiting for its tenant or Secret is looked at again.
 const WAITING_RESYNC: Duration = Duration::from_secs(30);
 const REGISTERED_RESYNC: Duration = Duration::from_secs(600);
+/// How often a binding the platform acts on (a webhook) has its `Connected` condition and
+/// counters refreshed from the platform's record.
+const OBSERVED_RESYNC: Duration = Duration::from_secs(60);
 
 /// One reconcile of an IntegrationBinding, in a span that names it.
 #[tracing::instrument(
@@ -51,7 +61,15 @@ pub async fn reconcile(binding: Arc<IntegrationBinding>, ctx: Arc<Context>) -> R
             "Paused",
             "spec.paused is true: the operator changes nothing until it is cleared",
         )];
-        write_status(&binding, &api, &ctx, Phase::Paused, &parts, None).await?;
+        write_status(
+            &binding,
+            &api,
+            &ctx,
+            Phase::Paused,
+            &parts,
+            Observed::default(),
+        )
+        .await?;
         return Ok(Action::await_change());
     }
     finalizer(&api, FINALIZER, binding, |event| async {
@@ -98,7 +116,7 @@ async fn register(
     };
     let plan = TenantPlan::for_tenant(&tenant, &ctx.settings)?;
     let registered = match ctx.provisioner.register_integration(&plan, &record).await {
-        Ok(Some(id)) => id,
+        Ok(Some(registered)) => registered,
         Ok(None) => {
             let message = format!(
                 "MemoryTenant {} is not registered with its platform yet",
@@ -112,7 +130,15 @@ async fn register(
                 "RegistrationFailed",
                 format!("{error}; retrying"),
             )];
-            write_status(binding, api, ctx, Phase::Failed, &parts, None).await?;
+            write_status(
+                binding,
+                api,
+                ctx,
+                Phase::Failed,
+                &parts,
+                Observed::default(),
+            )
+            .await?;
             return Err(error.into());
         }
     };
@@ -124,20 +150,29 @@ async fn register(
             record.kind, plan.tenant
         ),
     )];
-    write_status(
-        binding,
-        api,
-        ctx,
-        Phase::Ready,
-        &parts,
-        Some(registered.to_string()),
-    )
-    .await?;
+    // Only webhooks are acted on by the platform: the other kinds get no `Connected` at all
+    // rather than one that claims a connection nobody made.
+    let acted_on = binding.spec.kind == IntegrationKind::Webhook;
+    let observed = Observed {
+        integration_id: Some(registered.id.to_string()),
+        last_sync_time: registered
+            .state
+            .last_sync_at
+            .and_then(|at| Timestamp::from_millisecond(at.timestamp_millis()).ok())
+            .map(Time),
+        items_synced: acted_on.then_some(registered.state.items_synced),
+        connection: acted_on.then(|| webhook_connection(&registered.state)),
+    };
+    write_status(binding, api, ctx, Phase::Ready, &parts, observed).await?;
     ctx.backoff.reset(&format!(
         "{BINDING_KIND}/{namespace}/{}",
         binding.name_any()
     ));
-    Ok(Action::requeue(REGISTERED_RESYNC))
+    Ok(Action::requeue(if acted_on {
+        OBSERVED_RESYNC
+    } else {
+        REGISTERED_RESYNC
+    }))
 }
 
 /// Something the binding needs is not there yet: say what, and look again later.
@@ -149,8 +184,80 @@ async fn waiting(
     message: &str,
 ) -> Result<Action> {
     let parts = [PartState::not_ready(REGISTERED, reason, message)];
-    write_status(binding, api, ctx, Phase::Pending, &parts, None).await?;
+    write_status(
+        binding,
+        api,
+        ctx,
+        Phase::Pending,
+        &parts,
+        Observed::default(),
+    )
+    .await?;
     Ok(Action::requeue(WAITING_RESYNC))
+}
+
+/// What the platform's record says of a registered binding.
+#[derive(Debug, Default)]
+struct Observed {
+    integration_id: Option<String>,
+    last_sync_time: Option<Time>,
+    items_synced: Option<i64>,
+    /// The `Connected` condition, for kinds the platform acts on.
+    connection: Option<Connection>,
+}
+
+/// The `Connected` condition's status (`True`, `False`, `Unknown`), reason and message.
+#[derive(Debug, Clone, PartialEq)]
+struct Connection {
+    status: &'static str,
+    reason: &'static str,
+    message: String,
+}
+
+/// A webhook is connected when its last delivery got through.
+fn webhook_connection(state: &IntegrationState) -> Connection {
+    match (state.connected, &state.last_error) {
+        (None, _) => Connection {
+            status: "Unknown",
+            reason: "NoDeliveryYet",
+            message: "no event has been delivered yet; the first delivery will tell".into(),
+        },
+        (Some(true), _) => Connection {
+            status: "True",
+            reason: "Delivered",
+            message: "the last delivery was accepted by the receiver".into(),
+        },
+        (Some(false), error) => Connection {
+            status: "False",
+            reason: "DeliveryFailed",
+            message: format!(
+                "the last delivery failed: {}; the platform retries, and its GET /api/v1/integrations/{{name}}/deliveries?status=failed lists what waits",
+                error.as_deref().unwrap_or("no detail")
+            ),
+        },
+    }
+}
+
+/// The `Connected` condition, keeping its transition time while its status holds.
+fn connected_condition(
+    previous: &[Condition],
+    connection: &Connection,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Condition {
+    let last_transition_time = previous
+        .iter()
+        .find(|c| c.type_ == CONNECTED && c.status == connection.status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or(Time(now));
+    Condition {
+        type_: CONNECTED.to_string(),
+        status: connection.status.to_string(),
+        reason: connection.reason.to_string(),
+        message: connection.message.clone(),
+        observed_generation: generation,
+        last_transition_time,
+    }
 }
 
 async fn write_status(
@@ -159,25 +266,46 @@ async fn write_status(
     ctx: &Context,
     phase: Phase,
     parts: &[PartState],
-    integration_id: Option<String>,
+    observed: Observed,
 ) -> Result<()> {
     let previous = binding.status.as_ref();
     let generation = binding.meta().generation;
     let when_ready = parts.first().map(|p| p.message.clone()).unwrap_or_default();
-    let conditions = compute_conditions(
-        previous
-            .map(|s| s.conditions.as_slice())
-            .unwrap_or_default(),
+    let previous_conditions = previous
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    let now = Timestamp::now();
+    let mut conditions = compute_conditions(
+        previous_conditions,
         parts,
         ("Registered", when_ready),
         generation,
-        Timestamp::now(),
+        now,
     );
-    let integration_id = integration_id.or_else(|| previous.and_then(|s| s.integration_id.clone()));
+    if let Some(connection) = &observed.connection {
+        conditions.push(connected_condition(
+            previous_conditions,
+            connection,
+            generation,
+            now,
+        ));
+    }
+    // Waiting or failing, the last figures the platform recorded stay on show.
+    let integration_id = observed
+        .integration_id
+        .or_else(|| previous.and_then(|s| s.integration_id.clone()));
+    let last_sync_time = observed
+        .last_sync_time
+        .or_else(|| previous.and_then(|s| s.last_sync_time.clone()));
+    let items_synced = observed
+        .items_synced
+        .or_else(|| previous.and_then(|s| s.items_synced));
     let unchanged = previous.is_some_and(|old| {
         old.phase == Some(phase)
             && old.observed_generation == generation
             && old.integration_id == integration_id
+            && old.last_sync_time == last_sync_time
+            && old.items_synced == items_synced
             && same_conditions(&old.conditions, &conditions)
     });
     if unchanged {
@@ -188,6 +316,8 @@ async fn write_status(
         phase: Some(phase),
         conditions,
         integration_id,
+        last_sync_time,
+        items_synced,
     };
     let patch = json!({
         "apiVersion": "memoryc.dev/v1alpha1",

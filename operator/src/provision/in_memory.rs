@@ -13,7 +13,7 @@ use sea_orm::DbErr;
 use uuid::Uuid;
 
 use super::ProvisionError;
-use super::integrations::IntegrationRecord;
+use super::integrations::{IntegrationRecord, IntegrationState, RegisteredIntegration};
 use super::milvus::{CollectionPlan, CollectionReport};
 use super::postgres::{DatabaseReport, Registration};
 use super::provisioner::Provisioner;
@@ -42,7 +42,7 @@ struct State {
     /// Schemas that exist, with the tenant owning each.
     schemas: HashMap<String, String>,
     collections: BTreeSet<String>,
-    integrations: HashMap<(String, String), (Uuid, IntegrationRecord)>,
+    integrations: HashMap<(String, String), (Uuid, IntegrationRecord, IntegrationState)>,
     failing: HashMap<Step, String>,
 }
 
@@ -121,7 +121,18 @@ impl InMemoryProvisioner {
         self.state()
             .integrations
             .get(&(plan.tenant.to_string(), name.to_string()))
-            .map(|(_, record)| record.clone())
+            .map(|(_, record, _)| record.clone())
+    }
+
+    /// Sets an integration's state, as the platform would after reaching the outside system.
+    pub fn set_integration_state(&self, plan: &TenantPlan, name: &str, state: IntegrationState) {
+        if let Some(entry) = self
+            .state()
+            .integrations
+            .get_mut(&(plan.tenant.to_string(), name.to_string()))
+        {
+            entry.2 = state;
+        }
     }
 
     /// The injected failure of `step`, as the real step would report it.
@@ -259,19 +270,24 @@ impl Provisioner for InMemoryProvisioner {
         &self,
         plan: &TenantPlan,
         record: &IntegrationRecord,
-    ) -> Result<Option<Uuid>, ProvisionError> {
+    ) -> Result<Option<RegisteredIntegration>, ProvisionError> {
         let mut state = self.state();
         Self::check(&state, Step::Database)?;
         if !state.tenants.contains_key(plan.tenant.as_str()) {
             return Ok(None);
         }
         let key = (plan.tenant.to_string(), record.name.clone());
-        let id = state
+        let (id, observed) = state.integrations.get(&key).map_or_else(
+            || (Uuid::now_v7(), IntegrationState::default()),
+            |(id, _, observed)| (*id, observed.clone()),
+        );
+        state
             .integrations
-            .get(&key)
-            .map_or_else(Uuid::now_v7, |(id, _)| *id);
-        state.integrations.insert(key, (id, record.clone()));
-        Ok(Some(id))
+            .insert(key, (id, record.clone(), observed.clone()));
+        Ok(Some(RegisteredIntegration {
+            id,
+            state: observed,
+        }))
     }
 
     async fn unregister_integration(

@@ -3,28 +3,42 @@
 
 use uuid::Uuid;
 
-pub use memoryc_control::integrations::IntegrationRecord;
+pub use memoryc_control::integrations::{IntegrationRecord, IntegrationState};
 
 use super::ProvisionError;
 use super::postgres::{Postgres, control_owner, is_undefined_table};
 use crate::tenant::plan::TenantPlan;
 
+/// An integration as recorded: its id and how the platform says it fares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegisteredIntegration {
+    pub id: Uuid,
+    pub state: IntegrationState,
+}
+
 impl Postgres {
-    /// Inserts or updates the integration of the tenant; returns its id. `None` when the tenant
-    /// is not registered (yet).
+    /// Inserts or updates the integration of the tenant; returns its id and state. `None` when
+    /// the tenant is not registered (yet).
     pub async fn register_integration(
         &self,
         plan: &TenantPlan,
         record: &IntegrationRecord,
-    ) -> Result<Option<Uuid>, ProvisionError> {
+    ) -> Result<Option<RegisteredIntegration>, ProvisionError> {
         let transaction = self
             .scoped(control_owner(plan), &plan.control_schema)
             .await?;
-        let id =
+        let Some(id) =
             memoryc_control::integrations::register(&transaction, plan.tenant.as_str(), record)
-                .await?;
+                .await?
+        else {
+            return Ok(None);
+        };
+        let state = memoryc_control::integrations::find_by_id(&transaction, id)
+            .await?
+            .map(|integration| integration.state)
+            .unwrap_or_default();
         transaction.commit().await?;
-        Ok(id)
+        Ok(Some(RegisteredIntegration { id, state }))
     }
 
     /// Removes the integration; nothing to do when it or its tenant is gone.

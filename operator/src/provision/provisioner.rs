@@ -3,10 +3,9 @@
 //! stand-in in the reconcile scenarios that need no server.
 
 use async_trait::async_trait;
-use uuid::Uuid;
 
 use super::ProvisionError;
-use super::integrations::IntegrationRecord;
+use super::integrations::{IntegrationRecord, RegisteredIntegration};
 use super::milvus::{CollectionPlan, CollectionReport, Milvus};
 use super::postgres::{DatabaseReport, Postgres, Registration};
 use crate::tenant::plan::TenantPlan;
@@ -46,13 +45,13 @@ pub trait Provisioner: Send + Sync {
         collection: &CollectionPlan,
     ) -> Result<(), ProvisionError>;
 
-    /// Records an integration of a registered tenant; its id, `None` while the tenant is not
-    /// registered.
+    /// Records an integration of a registered tenant; its id and state, `None` while the tenant
+    /// is not registered.
     async fn register_integration(
         &self,
         plan: &TenantPlan,
         record: &IntegrationRecord,
-    ) -> Result<Option<Uuid>, ProvisionError>;
+    ) -> Result<Option<RegisteredIntegration>, ProvisionError>;
 
     /// Removes an integration's record; nothing to do when it or its tenant is gone.
     async fn unregister_integration(
@@ -110,7 +109,7 @@ impl Provisioner for Backends {
         &self,
         plan: &TenantPlan,
         record: &IntegrationRecord,
-    ) -> Result<Option<Uuid>, ProvisionError> {
+    ) -> Result<Option<RegisteredIntegration>, ProvisionError> {
         self.postgres.register_integration(plan, record).await
     }
 

@@ -377,6 +377,9 @@ pub struct IntegrationsConfig {
     /// How often due deliveries are looked for when nothing new was queued here.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
+    /// How long delivered and dead deliveries stay listed before they are removed.
+    #[serde(with = "humantime_serde")]
+    pub delivery_retention: Duration,
 }
 
 impl Default for IntegrationsConfig {
@@ -390,6 +393,7 @@ impl Default for IntegrationsConfig {
             webhook_retry_max: Duration::from_secs(3600),
             webhook_concurrency: 16,
             poll_interval: Duration::from_secs(1),
+            delivery_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }

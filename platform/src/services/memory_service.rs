@@ -20,8 +20,8 @@ use crate::domain::pii::{self, PiiPolicy};
 use crate::domain::validation::{InputError, validate_content, validate_metadata};
 use crate::domain::{Category, Memory, MemoryFilter, MemoryPatch, NewMemory};
 use crate::embedding::Embedder;
-use crate::stores::MemoryRepository;
 use crate::stores::vector::{VectorFilter, VectorQuery, VectorStore, first};
+use crate::stores::{IntegrationStore, MemoryRepository};
 
 /// An analytics event of the caller in `scope`, now.
 fn event_of(
@@ -103,6 +103,8 @@ pub struct MemoryService {
     /// Search results counted as accesses, written in the background.
     access_counts: Arc<AccessCounts>,
     quota: MemoryQuota,
+    /// Webhook deliveries, erased with the memories they show.
+    webhook_deliveries: Option<Arc<dyn IntegrationStore>>,
 }
 
 /// How long a tenant's memory count is trusted before it is read again (see [`MemoryQuota`]).
@@ -132,7 +134,14 @@ impl MemoryService {
             settings,
             events: None,
             cache: Arc::new(ReadCache::disabled()),
+            webhook_deliveries: None,
         }
+    }
+
+    /// Erasing a memory (`purge`) also erases the webhook deliveries that show it.
+    pub fn with_webhook_deliveries(mut self, deliveries: Arc<dyn IntegrationStore>) -> Self {
+        self.webhook_deliveries = Some(deliveries);
+        self
     }
 
     /// Publishes analytics events of every operation to `events`.
@@ -389,6 +398,11 @@ impl MemoryService {
         if purge {
             if self.memories.purge(tenant, id).await? {
                 self.quota.released(scope.tenant.tenant_id);
+            }
+            if let Some(deliveries) = &self.webhook_deliveries {
+                deliveries
+                    .erase_memory_deliveries(scope.tenant.tenant_id, id)
+                    .await?;
             }
         } else {
             self.memories

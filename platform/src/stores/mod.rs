@@ -422,4 +422,12 @@ pub trait IntegrationStore: Send + Sync + 'static {
         delivery_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// Erases the deliveries that show the memory (it is being erased).
+    async fn erase_memory_deliveries(
+        &self,
+        tenant_id: Uuid,
+        memory_id: Uuid,
+    ) -> Result<u64, StoreError>;
+    /// Removes delivered and dead deliveries written before `before`.
+    async fn prune_deliveries(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }

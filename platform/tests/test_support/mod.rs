@@ -349,6 +349,7 @@ impl TestPlatform {
                 tenant_id: registered.tenant_id,
                 integration_id: integration.integration_id,
                 event_id: Uuid::now_v7(),
+                memory_id: None,
                 event_type: "memory.created".to_string(),
                 payload: "{\"type\":\"memory.created\",\"data\":{}}".to_string(),
             }],

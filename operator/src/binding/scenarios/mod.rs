@@ -211,6 +211,12 @@ async fn registered_and_unregistered(records: Records, control: &str) {
         Action::requeue(Duration::from_secs(600))
     );
     assert_eq!(status.phase, Some(Phase::Ready));
+    assert!(
+        status.conditions.iter().all(|c| c.type_ != "Connected"),
+        "nothing connects to GitHub yet, so nothing claims a connection: {:?}",
+        status.conditions
+    );
+    assert_eq!(status.items_synced, None);
     let id = status.integration_id.clone().expect("integration id");
     assert!(records.recorded(&plan, &id).await);
 
@@ -233,4 +239,100 @@ async fn registered_and_unregistered(records: Records, control: &str) {
     server.finished().await.expect("cleaned up");
     assert!(!records.recorded(&plan, &id).await);
     records.cleanup(&plan).await;
+}
+
+#[tokio::test]
+async fn a_webhook_binding_reports_how_its_deliveries_fare() {
+    let provisioner = Arc::new(InMemoryProvisioner::default());
+    let settings = settings("memoryc_control");
+    let name = unique_name();
+    let mut tenant = test_support::tenant(&name, Isolation::Shared);
+    tenant.spec.namespace = Some(NAMESPACE.into());
+    let plan = test_support::plan(&tenant, &settings);
+    provisioner
+        .provision(&plan, &password::generate(), false, None)
+        .await
+        .expect("provision tenant");
+    tenant.status = Some(MemoryTenantStatus {
+        phase: Some(Phase::Ready),
+        namespace: Some(NAMESPACE.into()),
+        ..MemoryTenantStatus::default()
+    });
+    let tenant_json = serde_json::to_value(&tenant).expect("tenant");
+    let tenant_path = format!("/apis/memoryc.dev/v1alpha1/memorytenants/{name}");
+    let signing = memoryc_crds::contract::webhook_signing::generate();
+    let secret_path = format!("/api/v1/namespaces/{NAMESPACE}/secrets/hook-signing");
+    let secret = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "hook-signing", "namespace": NAMESPACE},
+        "data": {"signing-secret": k8s_openapi::ByteString(signing.clone().into_bytes())}});
+    let spec = json!({"tenantRef": {"name": name}, "kind": "Webhook",
+                      "webhook": {"url": "https://hooks.example/memoryc", "events": ["memory.created"]},
+                      "secretRef": {"name": "hook-signing"}});
+    let mut binding =
+        IntegrationBinding::new("roadmap", serde_json::from_value(spec).expect("spec"));
+    binding.metadata.namespace = Some(NAMESPACE.into());
+    binding.metadata.uid = Some(uuid::Uuid::new_v4().to_string());
+    binding.metadata.generation = Some(1);
+    binding.metadata.finalizers = Some(vec![FINALIZER.into()]);
+    let (ctx, mut server) = fixtures::context(settings, provisioner.clone());
+
+    server.watch(tokio::spawn(reconcile(
+        Arc::new(binding.clone()),
+        ctx.clone(),
+    )));
+    server.expect_get(&tenant_path, tenant_json.clone()).await;
+    server.expect_get(&secret_path, secret.clone()).await;
+    let first = expect_status(&mut server, &binding).await;
+    server.expect_event(NAMESPACE, "Registered").await;
+    assert_eq!(
+        server.finished().await.expect("ok"),
+        Action::requeue(Duration::from_secs(60)),
+        "a webhook's state is looked at again every minute"
+    );
+    let record = provisioner.integration(&plan, "roadmap").expect("recorded");
+    assert_eq!(record.secret.as_deref(), Some(signing.as_str()));
+    let connected = |status: &IntegrationBindingStatus| {
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Connected")
+            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+            .expect("Connected")
+    };
+    assert_eq!(connected(&first).0, "Unknown", "nothing delivered yet");
+    assert_eq!(first.items_synced, Some(0));
+    let ready = first
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready");
+    assert_eq!(ready.status, "True", "Connected does not hold Ready back");
+
+    // The platform delivered three events, then the receiver started refusing.
+    provisioner.set_integration_state(
+        &plan,
+        "roadmap",
+        crate::provision::integrations::IntegrationState {
+            connected: Some(false),
+            last_error: Some("the receiver answered 503 Service Unavailable".into()),
+            last_sync_at: Some(chrono::Utc::now()),
+            items_synced: 3,
+            next_run_at: None,
+        },
+    );
+    let mut observed = binding.clone();
+    observed.status = Some(first);
+    server.watch(tokio::spawn(reconcile(Arc::new(observed), ctx.clone())));
+    server.expect_get(&tenant_path, tenant_json).await;
+    server.expect_get(&secret_path, secret).await;
+    let second = expect_status(&mut server, &binding).await;
+    server.finished().await.expect("ok");
+    let (status, reason, message) = connected(&second);
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "DeliveryFailed")
+    );
+    assert!(message.contains("503"), "{message}");
+    assert_eq!(second.items_synced, Some(3));
+    assert!(second.last_sync_time.is_some());
 }

@@ -141,4 +141,19 @@ impl IntegrationStore for SqlIntegrationStore {
     ) -> Result<bool, StoreError> {
         Ok(webhook_deliveries::requeue(self.databases.control(), delivery_id, now).await?)
     }
+
+    async fn erase_memory_deliveries(
+        &self,
+        tenant_id: Uuid,
+        memory_id: Uuid,
+    ) -> Result<u64, StoreError> {
+        Ok(
+            webhook_deliveries::erase_memory(self.databases.control(), tenant_id, memory_id)
+                .await?,
+        )
+    }
+
+    async fn prune_deliveries(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(webhook_deliveries::prune(self.databases.control(), before).await?)
+    }
 }

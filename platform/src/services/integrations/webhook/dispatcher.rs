@@ -41,7 +41,12 @@ pub struct DispatchSettings {
     /// How often the dispatcher looks for due deliveries when nothing wakes it (retries, and
     /// deliveries written by other replicas).
     pub poll_interval: Duration,
+    /// How long delivered and dead deliveries are kept.
+    pub retention: Duration,
 }
+
+/// How often old deliveries are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// Observes attempts (metrics); the default does nothing.
 pub trait DeliveryObserver: Send + Sync + 'static {
@@ -108,7 +113,12 @@ impl WebhookDispatcher {
     /// Runs until `stop` turns true: a pass whenever woken or every poll interval.
     pub fn spawn(self: Arc<Self>, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
+            let mut next_prune = tokio::time::Instant::now();
             loop {
+                if tokio::time::Instant::now() >= next_prune {
+                    self.prune().await;
+                    next_prune = tokio::time::Instant::now() + PRUNE_EVERY;
+                }
                 let busy = match self.run_once().await {
                     Ok(attempted) => attempted > 0,
                     Err(error) => {
@@ -126,6 +136,16 @@ impl WebhookDispatcher {
                 }
             }
         })
+    }
+
+    /// Removes delivered and dead deliveries older than the retention.
+    async fn prune(&self) {
+        let before = Utc::now() - chrono_duration(self.settings.retention);
+        match self.store.prune_deliveries(before).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "old webhook deliveries removed"),
+            Err(error) => tracing::warn!(%error, "could not remove old webhook deliveries"),
+        }
     }
 
     /// One pass over what is due now; how many attempts were made.

@@ -84,6 +84,7 @@ impl WebhookFanout {
                         tenant_id,
                         integration_id: *integration_id,
                         event_id: event.event.event_id,
+                        memory_id: event.event.memory_id,
                         event_type: name.to_string(),
                         payload: body.clone(),
                     });
