@@ -480,7 +480,9 @@ async fn erasing_a_memory_erases_the_deliveries_that_show_it() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let left = deliveries(&platform, &tenant, "hook", "").await;
     assert!(
-        !Value::from(left.clone()).to_string().contains("to be erased"),
+        !Value::from(left.clone())
+            .to_string()
+            .contains("to be erased"),
         "no delivery shows the erased memory: {left:?}"
     );
     platform.shutdown().await;
