@@ -6,14 +6,14 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
 use axum::http::Request;
+use ipnet::IpNet;
+
+use crate::domain::network::parse_network;
 
 /// An address or a network (`10.0.0.0/8`, `fd00::/8`) whose requests carry a trusted
 /// `X-Forwarded-For`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TrustedProxy {
-    network: IpAddr,
-    prefix: u8,
-}
+pub struct TrustedProxy(IpNet);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("trusted proxy {0:?} is neither an IP address nor a network such as 10.0.0.0/8")]
@@ -21,50 +21,14 @@ pub struct TrustedProxyError(pub String);
 
 impl TrustedProxy {
     pub fn parse(text: &str) -> Result<Self, TrustedProxyError> {
-        let invalid = || TrustedProxyError(text.to_string());
-        let (address, prefix) = match text.trim().split_once('/') {
-            Some((address, prefix)) => (address, Some(prefix)),
-            None => (text.trim(), None),
-        };
-        let network: IpAddr = address.parse().map_err(|_| invalid())?;
-        let bits = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(prefix) => prefix.parse::<u8>().map_err(|_| invalid())?,
-            None => bits,
-        };
-        if prefix > bits {
-            return Err(invalid());
-        }
-        Ok(Self { network, prefix })
+        parse_network(text)
+            .map(Self)
+            .ok_or_else(|| TrustedProxyError(text.to_string()))
     }
 
     pub fn contains(&self, address: IpAddr) -> bool {
-        match (self.network, address) {
-            (IpAddr::V4(network), IpAddr::V4(address)) => {
-                same_prefix(&network.octets(), &address.octets(), self.prefix)
-            }
-            (IpAddr::V6(network), IpAddr::V6(address)) => {
-                same_prefix(&network.octets(), &address.octets(), self.prefix)
-            }
-            _ => false,
-        }
+        self.0.contains(&address)
     }
-}
-
-fn same_prefix(network: &[u8], address: &[u8], prefix: u8) -> bool {
-    let mut left = usize::from(prefix);
-    for (n, a) in network.iter().zip(address) {
-        if left == 0 {
-            return true;
-        }
-        let take = left.min(8);
-        let mask = u8::MAX << (8 - take);
-        if n & mask != a & mask {
-            return false;
-        }
-        left -= take;
-    }
-    true
 }
 
 /// The client's address, or `None` when the server was not given connection info (tests that

@@ -4,6 +4,7 @@ pub mod analytics;
 pub mod category;
 pub mod limits;
 pub mod memory;
+pub mod network;
 pub mod pii;
 pub mod validation;
 

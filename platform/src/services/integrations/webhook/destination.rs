@@ -12,6 +12,8 @@ use ipnet::IpNet;
 use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
+use crate::domain::network::parse_network;
+
 /// Networks that are not the public internet.
 const NON_PUBLIC: [&str; 17] = [
     "0.0.0.0/8",
@@ -121,14 +123,6 @@ impl DestinationPolicy {
             policy: Arc::clone(self),
         })
     }
-}
-
-/// `10.0.0.0/8`, or a single address.
-fn parse_network(text: &str) -> Option<IpNet> {
-    let text = text.trim();
-    text.parse::<IpNet>()
-        .ok()
-        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
 /// Resolves names with the system resolver, keeping the permitted addresses only.
