@@ -591,6 +591,42 @@ async fn destinations_off_the_public_internet_are_refused_unless_allowed() {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+    // One the operator registered from an IntegrationBinding goes with its binding only.
+    let control = platform.databases().await.control();
+    memoryc_control::integrations::register(
+        control,
+        &tenant.name,
+        &memoryc_control::integrations::IntegrationRecord {
+            name: "from-binding".into(),
+            kind: "Webhook".into(),
+            settings: json!({"url": "https://hooks.example/binding"}),
+            secret_name: "hook-signing".into(),
+            secret: Some(signing_secret()),
+            sync_schedule: None,
+            paused: false,
+        },
+    )
+    .await
+    .expect("registered")
+    .expect("tenant exists");
+    assert_eq!(
+        integration(&platform, &tenant, "from-binding").await["managed_by"],
+        "operator"
+    );
+    let (status, body) = platform
+        .call(
+            Method::DELETE,
+            "/api/v1/integrations/from-binding",
+            Some(&tenant.api_key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        !integration(&platform, &tenant, "from-binding")
+            .await
+            .is_null()
+    );
     let (status, _) = platform
         .call(
             Method::DELETE,
@@ -674,5 +710,70 @@ async fn one_tenants_webhooks_are_invisible_to_another_and_get_none_of_its_event
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
     }
     assert!(!integration(&platform, &alpha, "alpha-hook").await.is_null());
+    platform.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_redirect_is_not_followed() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let landed = Arc::new(AtomicUsize::new(0));
+    let counter = landed.clone();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(|| async {
+                (
+                    axum::http::StatusCode::TEMPORARY_REDIRECT,
+                    [(axum::http::header::LOCATION, "/landed")],
+                )
+            }),
+        )
+        .route(
+            "/landed",
+            axum::routing::post(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async { axum::http::StatusCode::NO_CONTENT }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let platform = platform_delivering_to_loopback(50).await;
+    let tenant = platform.create_tenant("Shared").await;
+    add_webhook(
+        &platform,
+        &tenant,
+        "hook",
+        &url,
+        json!([]),
+        &signing_secret(),
+    )
+    .await;
+    platform
+        .create_memory(
+            &tenant.api_key,
+            json!({"content": "A note sent to a redirect"}),
+        )
+        .await;
+    assert!(
+        eventually(WAIT, || async {
+            deliveries(&platform, &tenant, "hook", "?status=failed")
+                .await
+                .iter()
+                .any(|delivery| delivery["last_response_status"] == 307)
+        })
+        .await,
+        "a redirect is a failed attempt"
+    );
+    assert_eq!(
+        landed.load(Ordering::SeqCst),
+        0,
+        "the redirect was not followed"
+    );
     platform.shutdown().await;
 }

@@ -258,10 +258,7 @@ impl WebhookDispatcher {
             .build()
             .nth(attempts_made.saturating_sub(1) as usize)
             .unwrap_or(self.settings.retry_max);
-        match retry_after {
-            Some(asked) => backoff.max(asked.min(self.settings.retry_max)),
-            None => backoff,
-        }
+        honouring_retry_after(backoff, retry_after, self.settings.retry_max)
     }
 
     /// POSTs the delivery; the receiver's status when it answered 2xx.
@@ -346,6 +343,18 @@ fn describe(error: &reqwest::Error) -> String {
     text
 }
 
+/// The backoff's wait, or the receiver's `Retry-After` when that is longer, within `ceiling`.
+fn honouring_retry_after(
+    backoff: Duration,
+    retry_after: Option<Duration>,
+    ceiling: Duration,
+) -> Duration {
+    match retry_after {
+        Some(asked) => backoff.max(asked.min(ceiling)),
+        None => backoff,
+    }
+}
+
 /// `Retry-After` in seconds (the HTTP-date form is rare from webhook receivers and ignored).
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
@@ -360,4 +369,39 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 fn chrono_duration(duration: Duration) -> chrono::Duration {
     chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::header::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn a_receivers_retry_after_lengthens_the_wait_up_to_the_ceiling() {
+        let (backoff, ceiling) = (Duration::from_secs(5), Duration::from_secs(3600));
+        assert_eq!(honouring_retry_after(backoff, None, ceiling), backoff);
+        assert_eq!(
+            honouring_retry_after(backoff, Some(Duration::from_secs(120)), ceiling),
+            Duration::from_secs(120)
+        );
+        assert_eq!(
+            honouring_retry_after(backoff, Some(Duration::from_secs(1)), ceiling),
+            backoff,
+            "never sooner than the backoff"
+        );
+        assert_eq!(
+            honouring_retry_after(backoff, Some(Duration::from_secs(86_400)), ceiling),
+            ceiling
+        );
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert(RETRY_AFTER, HeaderValue::from_static(" 30 "));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(30)));
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2026 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&headers), None);
+    }
 }
