@@ -1,8 +1,10 @@
 // Checks the GitHub GraphQL documents: every operation in platform/graphql/github/*.graphql must
 // validate against the vendored schema (plus GitHub's own rule that a connection takes `first` or
 // `last`, 1 to 100), and every response fixture in platform/tests/fixtures/github must have the shape
-// of the operation it answers: exactly the selected keys, no null where the schema forbids one, leaf
-// values of the right kind, unions resolved by `__typename`.
+// of the operation it answers (a document may hold several operations; a fixture names the one it
+// answers, as a request's operationName does): exactly the selected keys, no null where the schema
+// forbids one, leaf values of the right kind, unions resolved by `__typename`, and each error's path
+// and locations pointing at a field the operation selects.
 //
 // Run by scripts/check-graphql, which installs graphql-js and names its folder in GRAPHQL_JS_DIR.
 // Exits 1 when anything fails.
@@ -39,20 +41,40 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const operationsDir = join(root, "platform/graphql/github");
 const fixturesDir = join(root, "platform/tests/fixtures/github");
 
-// The request each fixture answers. A fixture must be listed here; `rest` marks a body that is not
-// a GraphQL response (GitHub's secondary rate limit answers with a REST-style error).
+// The request each fixture answers: the document (`operation`, a file in platform/graphql/github),
+// the operation in it (`operationName`, as the request names it; when left out, the file's first
+// operation) and the variables. A fixture must be listed here; `rest` marks a body that is not a
+// GraphQL response (GitHub's secondary rate limit answers with a REST-style error).
 const FIXTURES = {
   "project_items_page1.json": {
     operation: "project_items.graphql",
-    variables: { login: "acme-robotics", number: 7, isOrganization: true, cursor: null },
+    operationName: "ProjectItems",
+    variables: { login: "acme-robotics", number: 7, cursor: null },
   },
   "project_items_page2.json": {
     operation: "project_items.graphql",
-    variables: { login: "acme-robotics", number: 7, isOrganization: true, cursor: "Mw" },
+    operationName: "ProjectItems",
+    variables: { login: "acme-robotics", number: 7, cursor: "Mw" },
   },
   "errors_not_found.json": {
     operation: "project_items.graphql",
-    variables: { login: "acme-robotics", number: 99, isOrganization: true },
+    operationName: "ProjectItems",
+    variables: { login: "acme-robotics", number: 99, cursor: null },
+  },
+  "project_item_node.json": {
+    operation: "project_items.graphql",
+    operationName: "ProjectItem",
+    variables: { id: "PVTI_lADOBdk1c84AtQ9xzgVq3aE" },
+  },
+  "project_item_missing.json": {
+    operation: "project_items.graphql",
+    operationName: "ProjectItem",
+    variables: { id: "PVTI_lADOBdk1c84AtQ9xzgVq2Jd" },
+  },
+  "rate_limit_exhausted.json": {
+    operation: "project_items.graphql",
+    operationName: "ProjectItems",
+    variables: { login: "acme-robotics", number: 7, cursor: null },
   },
   "rate_limited.json": { rest: true },
 };
@@ -123,7 +145,7 @@ for (const entry of readdirSync(operationsDir).sort()) {
   const operations = document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
   if (operations.length === 0) problems.push("no operation in this file");
   report(file, problems, operations.map((op) => `${op.operation} ${op.name?.value ?? "(anonymous)"}`).join(", "));
-  if (problems.length === 0) documents.set(entry, { document, text });
+  if (problems.length === 0) documents.set(entry, { document });
 }
 
 // Fixtures.
@@ -142,9 +164,12 @@ function checkLeaf(value, type) {
   return !ok || ok() ? null : `${JSON.stringify(value)} is not a ${type.name}`;
 }
 
-function checkFixture(body, { document, text }, variables) {
+function checkFixture(body, { document }, operationName, variables) {
   const problems = [];
-  const operation = document.definitions.find((d) => d.kind === Kind.OPERATION_DEFINITION);
+  const operations = document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
+  const operation =
+    operationName === undefined ? operations[0] : operations.find((op) => op.name?.value === operationName);
+  if (!operation) return [`no operation ${operationName} in the document`];
   const fragments = Object.fromEntries(
     document.definitions.filter((d) => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]),
   );
@@ -231,21 +256,51 @@ function checkFixture(body, { document, text }, variables) {
     }
   };
 
+  // The field nodes of this operation that a response path names (list indexes skipped), whatever
+  // the type conditions on the way.
+  const fieldsAt = (path) => {
+    let fields = [operation];
+    for (const key of path) {
+      if (typeof key !== "string") continue;
+      const found = [];
+      const visit = (selectionSet) => {
+        for (const selection of selectionSet?.selections ?? []) {
+          if (selection.kind === Kind.FIELD) {
+            if ((selection.alias?.value ?? selection.name.value) === key) found.push(selection);
+          } else {
+            visit((selection.kind === Kind.INLINE_FRAGMENT ? selection : fragments[selection.name.value]).selectionSet);
+          }
+        }
+      };
+      for (const field of fields) visit(field.selectionSet);
+      fields = found;
+    }
+    return fields;
+  };
+
   for (const key of Object.keys(body)) {
     if (!["data", "errors", "extensions"].includes(key)) problems.push(`${key}: not a GraphQL response key`);
   }
   if (!("data" in body) && !("errors" in body)) problems.push("neither data nor errors");
+  if ("errors" in body && !(Array.isArray(body.errors) && body.errors.length > 0)) {
+    problems.push("errors: must be a non-empty list when present");
+  }
   if (body.data !== undefined && body.data !== null) {
     walk(body.data, schema.getRootType(operation.operation), [operation], "data");
   }
-  const lines = text.split("\n");
-  for (const [i, error] of (body.errors ?? []).entries()) {
+  for (const [i, error] of (Array.isArray(body.errors) ? body.errors : []).entries()) {
     if (typeof error.message !== "string") problems.push(`errors[${i}]: no message`);
-    // A location must point at the field the error's path ends with.
-    const last = error.path?.at(-1);
+    if (error.path === undefined) continue;
+    // A path names fields this operation selects, and a location points at where one of them is.
+    const fields = fieldsAt(error.path);
+    if (fields.length === 0) {
+      problems.push(`errors[${i}]: path ${JSON.stringify(error.path)} names no field ${operation.name?.value} selects`);
+      continue;
+    }
+    const at = fields.map(({ loc }) => `${loc.startToken.line}:${loc.startToken.column}`);
     for (const { line, column } of error.locations ?? []) {
-      if (typeof last === "string" && !(lines[line - 1] ?? "").slice(column - 1).startsWith(last)) {
-        problems.push(`errors[${i}]: ${line}:${column} is not where "${last}" is selected`);
+      if (!at.includes(`${line}:${column}`)) {
+        problems.push(`errors[${i}]: ${line}:${column} is not where "${error.path.at(-1)}" is selected (${at.join(", ")})`);
       }
     }
   }
@@ -273,7 +328,9 @@ for (const entry of readdirSync(fixturesDir).sort()) {
   } else if (!documents.has(expected.operation)) {
     report(file, [`its operation ${expected.operation} is missing or failed above`]);
   } else {
-    report(file, checkFixture(body, documents.get(expected.operation), expected.variables), `answers ${expected.operation}`);
+    const { operationName, variables } = expected;
+    const problems = checkFixture(body, documents.get(expected.operation), operationName, variables);
+    report(file, problems, `answers ${expected.operation}${operationName ? ` ${operationName}` : ""}`);
   }
 }
 

@@ -24,6 +24,8 @@ pub struct IntegrationRecord {
     pub secret_name: String,
     /// The credential itself (token, API key or signing secret).
     pub secret: Option<String>,
+    /// The secret the outside system signs what it sends with (GitHub's webhook secret).
+    pub inbound_secret: Option<String>,
     pub sync_schedule: Option<String>,
     pub paused: bool,
 }
@@ -37,6 +39,10 @@ impl std::fmt::Debug for IntegrationRecord {
             .field("settings", &self.settings)
             .field("secret_name", &self.secret_name)
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "inbound_secret",
+                &self.inbound_secret.as_ref().map(|_| "<redacted>"),
+            )
             .field("sync_schedule", &self.sync_schedule)
             .field("paused", &self.paused)
             .finish()
@@ -53,6 +59,10 @@ pub struct IntegrationState {
     /// Items synchronised or, for a webhook, events delivered.
     pub items_synced: i64,
     pub next_run_at: Option<DateTime<Utc>>,
+    /// The outside object synchronised (a GitHub project's node id), once read.
+    pub external_id: Option<String>,
+    /// Passes of the synchronisation over the outside item list so far.
+    pub sync_pass: i64,
 }
 
 /// One stored integration.
@@ -77,6 +87,7 @@ impl From<integration::Model> for Integration {
                 settings: row.settings,
                 secret_name: row.secret_name,
                 secret: row.secret,
+                inbound_secret: row.inbound_secret,
                 sync_schedule: row.sync_schedule,
                 paused: row.paused,
             },
@@ -86,6 +97,8 @@ impl From<integration::Model> for Integration {
                 last_sync_at: row.last_sync_at,
                 items_synced: row.items_synced,
                 next_run_at: row.next_run_at,
+                external_id: row.external_id,
+                sync_pass: row.sync_pass,
             },
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -111,11 +124,19 @@ pub async fn register<C: ConnectionTrait>(
     };
     let id = existing.integration_id;
     if Integration::from(existing.clone()).record != *record {
+        let retarget = existing.settings != record.settings;
         let mut row = existing.into_active_model();
+        if retarget {
+            // Another project (or URL): a sync starts over, and runs soon.
+            row.sync_cursor = Set(None);
+            row.external_id = Set(None);
+            row.next_run_at = Set(None);
+        }
         row.kind = Set(record.kind.clone());
         row.settings = Set(record.settings.clone());
         row.secret_name = Set(record.secret_name.clone());
         row.secret = Set(record.secret.clone());
+        row.inbound_secret = Set(record.inbound_secret.clone());
         row.sync_schedule = Set(record.sync_schedule.clone());
         row.paused = Set(record.paused);
         row.updated_at = Set(now);
@@ -164,6 +185,11 @@ async fn insert<C: ConnectionTrait>(
         last_sync_at: Set(None),
         items_synced: Set(0),
         next_run_at: Set(None),
+        inbound_secret: Set(record.inbound_secret.clone()),
+        external_id: Set(None),
+        sync_cursor: Set(None),
+        sync_pass: Set(0),
+        sync_lease_until: Set(None),
     }
     .insert(db)
     .await?;

@@ -1,7 +1,8 @@
 //! The Memory-C* control plane, defined once for the operator and the platform: which tenants
 //! exist and where their data lives ([`tenants`]), their API keys ([`api_keys`]), settings
-//! ([`settings`]), integrations ([`integrations`]) and their webhook deliveries
-//! ([`webhook_deliveries`]), on the sea-orm [`entities`] of the
+//! ([`settings`]), integrations ([`integrations`]), their webhook deliveries
+//! ([`webhook_deliveries`]) and what their synchronisation keeps ([`sync_state`],
+//! [`synced_items`], [`inbound_deliveries`]), on the sea-orm [`entities`] of the
 //! control tables; and the PostgreSQL roles and grants that keep tenants apart ([`roles`],
 //! [`password`]).
 //!
@@ -11,9 +12,12 @@
 
 pub mod api_keys;
 pub mod entities;
+pub mod inbound_deliveries;
 pub mod integrations;
 pub mod password;
 pub mod roles;
 pub mod settings;
+pub mod sync_state;
+pub mod synced_items;
 pub mod tenants;
 pub mod webhook_deliveries;

@@ -222,6 +222,7 @@ fn record(paused: bool) -> IntegrationRecord {
         settings: serde_json::json!({"url": "https://hooks.example.com/m"}),
         secret_name: "tracker-credentials".into(),
         secret: Some("whsec_c2VjcmV0".into()),
+        inbound_secret: None,
         sync_schedule: None,
         paused,
     }

@@ -28,6 +28,9 @@ pub mod secret_keys {
 pub mod integration_secret_keys {
     /// GitHub token with read access to the projects.
     pub const GITHUB_TOKEN: &str = "token";
+    /// Optional: the secret of a GitHub webhook pointed at the platform's
+    /// `/api/v1/integrations/{name}/github?tenant=…`, which GitHub signs its deliveries with.
+    pub const GITHUB_WEBHOOK_SECRET: &str = "webhook-secret";
     /// Shared secret the webhook signatures are computed with.
     pub const WEBHOOK_SIGNING_SECRET: &str = "signing-secret";
     /// API key of the OpenAI-compatible provider.

@@ -68,6 +68,7 @@ impl MigratorTrait for ControlMigrator {
             Box::new(control::m20261205_000001_create_tenant_logins::Migration),
             Box::new(control::m20261206_000001_add_integration_secret_and_state::Migration),
             Box::new(control::m20261206_000002_create_webhook_deliveries::Migration),
+            Box::new(control::m20261207_000001_create_github_sync_state::Migration),
         ]
     }
 }

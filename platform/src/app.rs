@@ -41,6 +41,9 @@ use crate::services::events::{EventProcessor, EventPublisher, TenantEvent, in_pr
 use crate::services::grants::GrantService;
 use crate::services::health::HealthService;
 use crate::services::integrations::IntegrationService;
+use crate::services::integrations::github::client::{ClientSettings, GitHubClient};
+use crate::services::integrations::github::scheduler::SyncScheduler;
+use crate::services::integrations::github::sync::GitHubSync;
 use crate::services::integrations::webhook::destination::DestinationPolicy;
 use crate::services::integrations::webhook::dispatcher::{DispatchSettings, WebhookDispatcher};
 use crate::services::integrations::webhook::fanout::WebhookFanout;
@@ -69,6 +72,7 @@ use crate::stores::relational::memory_repository::SqlMemoryRepository;
 use crate::stores::relational::outbox_repository::SqlOutboxRepository;
 use crate::stores::relational::policy_adapter::SqlPolicyAdapter;
 use crate::stores::relational::settings_repository::SqlTenantSettings;
+use crate::stores::relational::sync_repository::SqlSyncStore;
 use crate::stores::relational::{Databases, RelationalConfig};
 use crate::stores::run_lock::{InProcessLock, RedisRunLock, RunLock};
 use crate::stores::vector::coalescing::CoalescingWrites;
@@ -173,6 +177,8 @@ pub struct Platform {
     pub event_processor: Arc<EventProcessor>,
     /// Sends webhook deliveries (when integrations are on).
     pub webhook_dispatcher: Option<Arc<WebhookDispatcher>>,
+    /// Runs GitHub Projects syncs when due (when integrations are on); taken by `serve`.
+    github_scheduler: Option<SyncScheduler>,
     /// Events published and not yet handed to the transport; taken by `serve`.
     event_queue: Option<tokio::sync::mpsc::Receiver<TenantEvent>>,
     inventory: Arc<InventoryRefresher>,
@@ -331,11 +337,6 @@ impl Platform {
             None
         };
         let event_processor = Arc::new(event_processor);
-        let integrations = Arc::new(IntegrationService::new(
-            integration_store.clone(),
-            destinations,
-            deliveries_queued,
-        ));
         let access_counts = Arc::new(AccessCounts::new(memories.clone()));
         let mut memory_service = MemoryService::new(
             memories.clone(),
@@ -346,7 +347,7 @@ impl Platform {
             settings.clone(),
             access_counts.clone(),
         )
-        .with_webhook_deliveries(integration_store);
+        .with_webhook_deliveries(integration_store.clone());
         let run_lock = run_lock(&config)?;
         let mut analytics =
             AnalyticsService::new(analytics_repository, memories, analytics_settings(&config))
@@ -369,8 +370,34 @@ impl Platform {
             )
             .with_observer(Arc::new(metrics.clone())),
         );
+        let memory_service = Arc::new(memory_service.with_cache(cache.clone()));
+        let mut integrations =
+            IntegrationService::new(integration_store.clone(), destinations, deliveries_queued);
+        let github_scheduler = if config.integrations.enabled {
+            let sync = Arc::new(GitHubSync::new(
+                GitHubClient::new(github_client_settings(&config))
+                    .map_err(|e| StartupError::Config(format!("the GitHub client: {e}")))?,
+                Arc::new(SqlSyncStore::new(databases.clone())),
+                integration_store,
+                memory_service.clone(),
+                known_tenants.clone(),
+                tenants.clone(),
+            ));
+            // An on-demand sync answers before the request times out, or goes on in the
+            // background.
+            let wait = config
+                .limits
+                .request_timeout
+                .saturating_sub(std::time::Duration::from_secs(5))
+                .max(std::time::Duration::from_secs(1));
+            integrations = integrations.with_github(sync.clone(), wait);
+            Some(SyncScheduler::new(sync, config.integrations.poll_interval))
+        } else {
+            None
+        };
+        let integrations = Arc::new(integrations);
         let state = AppState {
-            memories: Arc::new(memory_service.with_cache(cache.clone())),
+            memories: memory_service,
             analytics,
             authenticator: Arc::new(Authenticator::new(
                 keys.clone(),
@@ -411,6 +438,7 @@ impl Platform {
             analytics_scheduler,
             event_processor,
             webhook_dispatcher,
+            github_scheduler,
             event_queue: Some(event_queue),
             inventory,
             access_counts,
@@ -518,6 +546,10 @@ impl Platform {
             .webhook_dispatcher
             .clone()
             .map(|dispatcher| dispatcher.spawn(stop_rx.clone()));
+        let github_syncs = self
+            .github_scheduler
+            .take()
+            .map(|scheduler| scheduler.spawn(stop_rx.clone()));
         let event_tasks = self.start_event_transport(stop_rx)?;
         let mut scheduler = if self.config.analytics.enabled {
             let every = self.config.analytics.tick;
@@ -559,6 +591,9 @@ impl Platform {
         if let Some(dispatcher) = dispatcher {
             let _ = dispatcher.await;
         }
+        if let Some(syncs) = github_syncs {
+            let _ = syncs.await;
+        }
         let _ = access_writer.await;
         if let Some(embedded) = &self.embedded_vectors {
             embedded.flush().await?;
@@ -595,6 +630,17 @@ impl Platform {
                 stop,
             )]),
         }
+    }
+}
+
+fn github_client_settings(config: &Config) -> ClientSettings {
+    let integrations = &config.integrations;
+    ClientSettings {
+        endpoint: integrations.github_api_url.clone(),
+        timeout: integrations.github_timeout,
+        max_wait: integrations.github_max_wait,
+        retry_min: integrations.github_retry_min,
+        retries: 4,
     }
 }
 

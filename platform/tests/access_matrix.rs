@@ -20,8 +20,11 @@ use memoryc_platform::auth::permission::Requirement;
 use proptest::prelude::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use test_support::fake_github::{FakeGitHub, FakeItem};
 use test_support::matrix::{Outcome, expected};
-use test_support::{Backends, Caller, TestPlatform, hs256_token, platform_admin_token, unique};
+use test_support::{
+    Backends, Caller, TestPlatform, hs256_token, platform_admin_token, test_config, unique,
+};
 use uuid::Uuid;
 
 /// Words only tenant B's memories contain, to catch them in any response.
@@ -65,6 +68,12 @@ fn fill_path(route: &RoutePermission, target: &Target) -> String {
         .replace("{tenant}", &target.tenant)
         .replace("{name}", &target.integration)
         .replace("{delivery_id}", &target.delivery_id);
+    // GitHub's webhooks name the tenant in the query (GitHub sends no credential).
+    let filled = if route.path.ends_with("/github") {
+        format!("{filled}?tenant={}", target.tenant)
+    } else {
+        filled
+    };
     assert!(
         !filled.contains('{'),
         "no probe value for a parameter of {}: add it to fill_path",
@@ -94,6 +103,11 @@ fn body_for(route: &RoutePermission, target: &Target) -> Option<Value> {
             "webhook": {"url": "https://hooks.example/probe", "events": ["insight.generated"]}}))
         }
         ("POST", "/api/v1/integrations/{name}/deliveries/{delivery_id}/retry") => None,
+        ("POST", "/api/v1/integrations/{name}/sync") => None,
+        // Unsigned: GitHub's webhook route refuses it whoever sends it.
+        ("POST", "/api/v1/integrations/{name}/github") => {
+            Some(json!({"zen": "Keep it logically awesome."}))
+        }
         ("PUT", "/api/v1/admin/tenants/{tenant}/rate-limit") => Some(json!({"per_minute": 5000})),
         (method, _) if method == "POST" || method == "PATCH" || method == "PUT" => {
             panic!(
@@ -150,6 +164,7 @@ impl TenantWorld {
     /// webhook with a failed delivery.
     async fn target(&self, platform: &TestPlatform, owner: Role, content: &str) -> Target {
         let mut target = self.target_without_webhook(platform, owner, content).await;
+        target.integration = unique("hook-");
         // A webhook nothing is sent to unless asked (insights only), with a failed delivery.
         let (status, created) = platform
             .call(
@@ -168,8 +183,27 @@ impl TenantWorld {
         target
     }
 
+    /// Fresh data for one probe whose integration is a GitHub board (on the fake GitHub).
+    async fn github_target(&self, platform: &TestPlatform, owner: Role, content: &str) -> Target {
+        let mut target = self.target_without_webhook(platform, owner, content).await;
+        target.integration = unique("board-");
+        let (status, created) = platform
+            .call(
+                Method::POST,
+                "/api/v1/integrations",
+                Some(&self.admin_key),
+                Some(json!({"name": target.integration, "kind": "GitHubProjects",
+                    "github": {"owner": "acme-robotics", "projectNumber": 7},
+                    "secret": MATRIX_GITHUB_TOKEN, "webhookSecret": unique("hook-secret-")})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        target
+    }
+
     /// The target a route needs: without the webhook unless its path names one (creating it
-    /// for every probe would only slow the matrices down).
+    /// for every probe would only slow the matrices down), a GitHub board for its sync and
+    /// webhook routes.
     async fn target_for(
         &self,
         platform: &TestPlatform,
@@ -177,7 +211,9 @@ impl TenantWorld {
         owner: Role,
         content: &str,
     ) -> Target {
-        if route.path.contains("{name}") {
+        if route.path.ends_with("/sync") || route.path.ends_with("/github") {
+            self.github_target(platform, owner, content).await
+        } else if route.path.contains("{name}") {
             self.target(platform, owner, content).await
         } else {
             self.target_without_webhook(platform, owner, content).await
@@ -232,15 +268,34 @@ struct World {
     platform: TestPlatform,
     a: TenantWorld,
     b: TenantWorld,
+    _github: FakeGitHub,
 }
 
 impl World {
     async fn create(backends: Backends) -> Self {
-        let platform = TestPlatform::start(backends).await;
+        let (platform, github) = start_platform(backends).await;
         let a = TenantWorld::create(&platform).await;
         let b = TenantWorld::create(&platform).await;
-        World { platform, a, b }
+        World {
+            platform,
+            a,
+            b,
+            _github: github,
+        }
     }
+}
+
+/// The token the matrices' GitHub boards are read with.
+const MATRIX_GITHUB_TOKEN: &str = "ghp_matrixtoken";
+
+/// A platform whose GitHub is a local board with a few items.
+async fn start_platform(backends: Backends) -> (TestPlatform, FakeGitHub) {
+    let github = FakeGitHub::start(MATRIX_GITHUB_TOKEN).await;
+    github.set_items(vec![FakeItem::issue(1, "Matrix probe issue")]);
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut config = test_config(backends, data_dir.path().to_path_buf());
+    config.integrations.github_api_url = github.url.clone();
+    (TestPlatform::start_with(config, data_dir).await, github)
 }
 
 fn is_success(status: StatusCode) -> bool {
@@ -266,6 +321,9 @@ async fn role_matrix_in_own_tenant(backends: Backends) {
                 .await;
             match want {
                 Outcome::Denied => assert_eq!(status, StatusCode::FORBIDDEN, "{label}: {body}"),
+                Outcome::Signed => {
+                    assert_eq!(status, StatusCode::UNAUTHORIZED, "{label}: {body}")
+                }
                 Outcome::Allowed | Outcome::Own => {
                     assert!(is_success(status), "{label}: {status} {body}")
                 }
@@ -411,10 +469,10 @@ async fn isolation_matrix(backends: Backends) {
                     "{label}: B's ids are told apart ({body_b} vs {body_n})"
                 );
                 assert_eq!(body_b["error_code"], body_n["error_code"], "{label}");
-                let expected_status = if want == Outcome::Denied {
-                    StatusCode::FORBIDDEN
-                } else {
-                    StatusCode::NOT_FOUND
+                let expected_status = match want {
+                    Outcome::Denied => StatusCode::FORBIDDEN,
+                    Outcome::Signed => StatusCode::UNAUTHORIZED,
+                    Outcome::Allowed | Outcome::Own => StatusCode::NOT_FOUND,
                 };
                 assert_eq!(on_b, expected_status, "{label}: {body_b}");
             } else {
@@ -546,7 +604,7 @@ fn probes() -> impl Strategy<Value = Probe> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_ids_and_tenants_never_cross_a_tenant() {
-    let platform = TestPlatform::start(Backends::Embedded).await;
+    let (platform, _github) = start_platform(Backends::Embedded).await;
     let mut tenants = Vec::new();
     for _ in 0..3 {
         tenants.push(TenantWorld::create(&platform).await);
@@ -624,6 +682,7 @@ async fn run_probe(
     let operator_route = matches!(route.requirement, Requirement::Platform(..));
     let expected_status = match want {
         Outcome::Denied => Some(StatusCode::FORBIDDEN),
+        Outcome::Signed => Some(StatusCode::UNAUTHORIZED),
         // Operators reach any existing tenant; unknown tenants are 404.
         _ if operator_route && probe.random_id.is_none() => None,
         _ if operator_route => Some(StatusCode::NOT_FOUND),

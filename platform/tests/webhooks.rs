@@ -602,6 +602,7 @@ async fn destinations_off_the_public_internet_are_refused_unless_allowed() {
             settings: json!({"url": "https://hooks.example/binding"}),
             secret_name: "hook-signing".into(),
             secret: Some(signing_secret()),
+            inbound_secret: None,
             sync_schedule: None,
             paused: false,
         },

@@ -25,6 +25,15 @@ pub struct Model {
     pub last_sync_at: Option<DateTimeUtc>,
     pub items_synced: i64,
     pub next_run_at: Option<DateTimeUtc>,
+    /// The secret an outside system signs what it sends with (GitHub's webhooks).
+    pub inbound_secret: Option<String>,
+    /// The outside object synchronised (a GitHub project's node id), once known.
+    pub external_id: Option<String>,
+    /// Where the running sync pass goes on; `None` between passes.
+    pub sync_cursor: Option<String>,
+    pub sync_pass: i64,
+    /// Until when a replica holds the sync.
+    pub sync_lease_until: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,7 +2,9 @@
 //! (PostgreSQL) or file (SQLite) decides which control schema they belong to.
 
 pub mod api_key;
+pub mod inbound_delivery;
 pub mod integration;
+pub mod integration_item;
 pub mod outbox;
 pub mod policy_rule;
 pub mod tenant;

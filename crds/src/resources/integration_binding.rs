@@ -23,7 +23,7 @@ use super::status::Phase;
     namespaced,
     status = "IntegrationBindingStatus",
     derive = "PartialEq",
-    doc = "Connects a Memory-C* tenant to an outside system: the operator checks it and writes it, with the credential from its Secret, to the platform's integration registry. Webhooks receive the tenant's events signed per Standard Webhooks; GitHubProjects and LLMProvider bindings are recorded only: nothing is synchronised or called for them yet.",
+    doc = "Connects a Memory-C* tenant to an outside system: the operator checks it and writes it, with the credential from its Secret, to the platform's integration registry. Webhooks receive the tenant's events signed per Standard Webhooks; a GitHubProjects binding's board is synchronised into memories on its syncSchedule, on demand and from GitHub's webhooks; LLMProvider bindings are recorded only: nothing calls the provider yet.",
     printcolumn(name = "Tenant", type_ = "string", json_path = ".spec.tenantRef.name"),
     printcolumn(name = "Kind", type_ = "string", json_path = ".spec.kind"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
@@ -68,12 +68,14 @@ pub struct IntegrationBindingSpec {
     pub webhook: Option<WebhookSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm_provider: Option<LlmProviderSettings>,
-    /// Secret in this namespace with the credentials: `token` (GitHubProjects),
-    /// `signing-secret` (Webhook: `whsec_` followed by the base64 of a 24 to 64 byte key, as
-    /// Standard Webhooks libraries expect) or `api-key` (LLMProvider).
+    /// Secret in this namespace with the credentials: `token` (GitHubProjects, able to read
+    /// the project; optionally `webhook-secret`, the secret of a GitHub webhook pointed at the
+    /// platform's `/api/v1/integrations/{name}/github?tenant=…`), `signing-secret` (Webhook:
+    /// `whsec_` followed by the base64 of a 24 to 64 byte key, as Standard Webhooks libraries
+    /// expect) or `api-key` (LLMProvider).
     pub secret_ref: SecretReference,
-    /// Five-field cron schedule of synchronisation (GitHubProjects). Checked and recorded; no
-    /// synchronisation runs yet.
+    /// Five-field cron schedule (UTC) of the GitHubProjects sync; every hour when absent.
+    /// A new binding is synchronised at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^\S+\s+\S+\s+\S+\s+\S+\s+\S+$"))]
     pub sync_schedule: Option<String>,
@@ -158,8 +160,9 @@ pub struct IntegrationBindingStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
     /// `Ready`, `Registered` (checked and recorded in the platform's integration registry) and,
-    /// for a webhook, `Connected` (whether its last delivery got through, as the platform
-    /// recorded it; the platform's `GET /api/v1/integrations/{name}/deliveries` has the detail).
+    /// for a webhook or a GitHub board, `Connected` (whether its last delivery got through, or
+    /// its last sync read the board, as the platform recorded it; the platform's
+    /// `GET /api/v1/integrations/{name}/deliveries` has a webhook's detail).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
@@ -170,7 +173,7 @@ pub struct IntegrationBindingStatus {
     /// it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
-    /// Items synchronised or, for a webhook, events delivered.
+    /// Items of the board that are memories or, for a webhook, events delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items_synced: Option<i64>,
 }

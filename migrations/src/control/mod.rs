@@ -15,3 +15,4 @@ pub mod m20261204_000003_add_insight_and_burst_settings;
 pub mod m20261205_000001_create_tenant_logins;
 pub mod m20261206_000001_add_integration_secret_and_state;
 pub mod m20261206_000002_create_webhook_deliveries;
+pub mod m20261207_000001_create_github_sync_state;

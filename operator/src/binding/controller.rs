@@ -150,9 +150,9 @@ async fn register(
             record.kind, plan.tenant
         ),
     )];
-    // Only webhooks are acted on by the platform: the other kinds get no `Connected` at all
-    // rather than one that claims a connection nobody made.
-    let acted_on = binding.spec.kind == IntegrationKind::Webhook;
+    // Webhooks and GitHub boards are acted on by the platform: LLM providers get no
+    // `Connected` at all rather than one that claims a connection nobody made.
+    let acted_on = binding.spec.kind != IntegrationKind::LLMProvider;
     let observed = Observed {
         integration_id: Some(registered.id.to_string()),
         last_sync_time: registered
@@ -161,7 +161,11 @@ async fn register(
             .and_then(|at| Timestamp::from_millisecond(at.timestamp_millis()).ok())
             .map(Time),
         items_synced: acted_on.then_some(registered.state.items_synced),
-        connection: acted_on.then(|| webhook_connection(&registered.state)),
+        connection: match binding.spec.kind {
+            IntegrationKind::Webhook => Some(webhook_connection(&registered.state)),
+            IntegrationKind::GitHubProjects => Some(github_connection(&registered.state)),
+            IntegrationKind::LLMProvider => None,
+        },
     };
     write_status(binding, api, ctx, Phase::Ready, &parts, observed).await?;
     ctx.backoff.reset(&format!(
@@ -212,6 +216,40 @@ struct Connection {
     status: &'static str,
     reason: &'static str,
     message: String,
+}
+
+/// A GitHub board is connected when its last sync read it (the token is valid and can read
+/// the project); a sync paused by GitHub's rate limit still is, and says so.
+fn github_connection(state: &IntegrationState) -> Connection {
+    match (state.connected, &state.last_error) {
+        (None, _) => Connection {
+            status: "Unknown",
+            reason: "NotSyncedYet",
+            message: "the platform has not synchronised the board yet; its first sync will tell"
+                .into(),
+        },
+        (Some(true), None) => Connection {
+            status: "True",
+            reason: "Synced",
+            message: format!(
+                "the last sync read the board; {} items are memories",
+                state.items_synced
+            ),
+        },
+        (Some(true), Some(note)) => Connection {
+            status: "True",
+            reason: "Synced",
+            message: format!("the last sync read the board; {note}"),
+        },
+        (Some(false), error) => Connection {
+            status: "False",
+            reason: "SyncFailed",
+            message: format!(
+                "the last sync failed: {}; fix the token or project in the binding's Secret or spec, or POST /api/v1/integrations/{{name}}/sync to try again",
+                error.as_deref().unwrap_or("no detail")
+            ),
+        },
+    }
 }
 
 /// A webhook is connected when its last delivery got through.

@@ -157,12 +157,26 @@ pub fn check_binding(
             format!("Secret {secret_name} key {key}: {error}"),
         ));
     }
+    // GitHub signs the webhooks it sends for the board with this one (optional).
+    let inbound_secret = (spec.kind == IntegrationKind::GitHubProjects)
+        .then(|| {
+            secret
+                .data
+                .as_ref()
+                .and_then(|data| data.get(integration_secret_keys::GITHUB_WEBHOOK_SECRET))
+                .and_then(|value| std::str::from_utf8(&value.0).ok())
+                .map(str::trim)
+                .filter(|value| !value.is_empty())
+                .map(str::to_string)
+        })
+        .flatten();
     Ok(IntegrationRecord {
         name: binding.metadata.name.clone().unwrap_or_default(),
         kind: spec.kind.as_str().to_string(),
         settings,
         secret_name: secret_name.clone(),
         secret: Some(value.to_string()),
+        inbound_secret,
         sync_schedule: spec.sync_schedule.clone(),
         paused: spec.paused,
     })

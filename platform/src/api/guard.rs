@@ -73,6 +73,9 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     if route.requirement == Requirement::Public {
         return next.run(request).await;
     }
+    if route.requirement == Requirement::Signed {
+        return signed(&state, request, next).await;
+    }
     // A client that keeps failing authentication is refused before its credentials are looked
     // up, and only its first failure of a minute is audited: an anonymous flood neither reaches
     // the database per request nor grows the audit log without bound.
@@ -280,4 +283,22 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal
         AuthFailure::Service(error) => error.into(),
         AuthFailure::Missing | AuthFailure::Invalid => ApiError::unauthorized(),
     })
+}
+
+/// A route whose sender signs the body: no credential is looked up; a client whose signatures
+/// keep failing is locked out as one whose credentials do.
+async fn signed(state: &AppState, request: Request, next: Next) -> Response {
+    let client = client_address::of(&request, &state.trusted_proxies);
+    if let Some(client) = client
+        && let Some(retry_after) = state.rate_limits.client_locked_out(client).await
+    {
+        return locked_out(retry_after);
+    }
+    let response = next.run(request).await;
+    if response.status() == StatusCode::UNAUTHORIZED
+        && let Some(client) = client
+    {
+        state.rate_limits.record_failure(client).await;
+    }
+    response
 }

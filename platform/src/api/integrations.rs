@@ -1,6 +1,7 @@
-//! `/api/v1/integrations`: the tenant's integrations with their state, Webhook integrations
-//! created and removed through the API (installations without the operator), and each
-//! webhook's deliveries, with a retry for failed and dead ones.
+//! `/api/v1/integrations`: the tenant's integrations with their state, Webhook and
+//! GitHubProjects integrations created and removed through the API (installations without the
+//! operator), each webhook's deliveries with a retry for failed and dead ones, a GitHub board's
+//! sync on demand, and GitHub's own webhooks for a synchronised board.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -14,8 +15,12 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::state::AppState;
 use crate::auth::access::Access;
-use crate::services::integrations::NewIntegration;
+use crate::services::integrations::github::inbound::{
+    DELIVERY_HEADER, EVENT_HEADER, Handled, InboundDelivery, InboundError, SIGNATURE_HEADER,
+};
+use crate::services::integrations::github::sync::{GitHubSettings, SyncError, SyncReport};
 use crate::services::integrations::webhook::payload::WebhookSettings;
+use crate::services::integrations::{NewIntegration, SyncFailure, SyncRun};
 use crate::stores::{Delivery, DeliveryStatus, Integration};
 
 /// Deliveries one page lists unless `limit` says otherwise.
@@ -76,8 +81,21 @@ pub struct WebhookBody {
     pub events: Vec<WebhookEvent>,
 }
 
-/// An integration to create: the IntegrationBinding spec's own fields plus `name` and
-/// `secret`. The API creates Webhook integrations; the other kinds come from the operator.
+/// A GitHub Projects (v2) board.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GitHubBody {
+    /// The user or organisation owning the project.
+    #[schema(min_length = 1, max_length = 39)]
+    pub owner: String,
+    /// The N in `https://github.com/orgs/OWNER/projects/N`.
+    #[schema(minimum = 1)]
+    pub project_number: i64,
+}
+
+/// An integration to create: the IntegrationBinding spec's own fields plus `name`, `secret`
+/// and `webhookSecret`. The API creates Webhook and GitHubProjects integrations; LLMProvider
+/// ones come from the operator.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct IntegrationBody {
@@ -86,20 +104,26 @@ pub struct IntegrationBody {
     pub name: String,
     pub kind: IntegrationKind,
     pub webhook: Option<WebhookBody>,
-    /// GitHubProjects settings (`owner`, `projectNumber`); created through the operator only.
-    #[schema(value_type = Option<Object>)]
-    pub github: Option<serde_json::Value>,
+    pub github: Option<GitHubBody>,
     /// LLMProvider settings (`baseUrl`, `model`); created through the operator only.
     #[schema(value_type = Option<Object>)]
     pub llm_provider: Option<serde_json::Value>,
+    /// GitHubProjects: five-field cron schedule of the sync (UTC); hourly when absent.
+    #[schema(max_length = 100)]
     pub sync_schedule: Option<String>,
-    /// A paused integration keeps its deliveries queued and sends none.
+    /// A paused webhook keeps its deliveries queued and sends none; a paused board is not
+    /// synchronised on its schedule.
     #[serde(default)]
     pub paused: bool,
     /// For a webhook, the signing secret in Standard Webhooks form (`whsec_` and the base64 of
-    /// a 24 to 64 byte key); generated and returned once when absent. Never shown again.
-    #[schema(max_length = 200)]
+    /// a 24 to 64 byte key), generated and returned once when absent; for a GitHub board, a
+    /// token that can read the project. Never shown again.
+    #[schema(max_length = 255)]
     pub secret: Option<String>,
+    /// GitHubProjects: the secret of the GitHub webhook pointed at
+    /// `/api/v1/integrations/{name}/github?tenant=…` (16 to 255 characters). Never shown again.
+    #[schema(max_length = 255)]
+    pub webhook_secret: Option<String>,
 }
 
 /// How an integration fares.
@@ -194,7 +218,7 @@ pub async fn list_integrations(
     }))
 }
 
-/// Create a Webhook integration (installations without the operator).
+/// Create a Webhook or GitHubProjects integration (installations without the operator).
 #[utoipa::path(post, path = "/api/v1/integrations", tag = "integrations",
     request_body = IntegrationBody,
     responses((status = 201, body = CreatedIntegration), (status = 400, body = ErrorBody),
@@ -219,7 +243,13 @@ pub async fn create_integration(
                 .map(|event| event.as_str().to_string())
                 .collect(),
         }),
+        github: body.github.map(|github| GitHubSettings {
+            owner: github.owner,
+            project_number: github.project_number,
+        }),
         secret: body.secret,
+        webhook_secret: body.webhook_secret,
+        sync_schedule: body.sync_schedule,
         paused: body.paused,
     };
     let created = state.integrations.create(&tenant, new).await?;
@@ -391,4 +421,162 @@ pub async fn retry_delivery(
         StatusCode::ACCEPTED,
         axum::Json(DeliveryView::from(delivery)),
     ))
+}
+
+/// Run a GitHubProjects integration's sync now: reads the board (from where a paused sync
+/// stopped) and writes what changed.
+#[utoipa::path(post, path = "/api/v1/integrations/{name}/sync", tag = "integrations",
+    params(("name" = String, Path)),
+    responses((status = 200, body = SyncReport),
+        (status = 202, body = SyncStarted, description = "still running; the state will say how it ended"),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "a sync of it is running"),
+        (status = 422, body = ErrorBody, description = "not a GitHubProjects integration"),
+        (status = 502, body = ErrorBody, description = "GitHub refused or failed; the state says why")),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn sync_integration(
+    State(state): State<AppState>,
+    access: Access,
+    ApiPath(name): ApiPath<String>,
+) -> Result<axum::response::Response, ApiError> {
+    let tenant = access.tenant().cloned().ok_or_else(ApiError::forbidden)?;
+    match state.integrations.sync_now(&tenant, &name).await {
+        Ok(SyncRun::Finished(report)) => Ok(axum::Json(report).into_response()),
+        Ok(SyncRun::Running) => Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(SyncStarted {
+                status: "running".to_string(),
+                message: format!(
+                    "the sync of {name} goes on in the background; GET /api/v1/integrations shows its state"
+                ),
+            }),
+        )
+            .into_response()),
+        Err(SyncFailure::Service(error)) => Err(error.into()),
+        Err(SyncFailure::Sync(error)) => Err(sync_error(error)),
+        Err(SyncFailure::Crashed(reason)) => {
+            tracing::error!(%reason, "an on-demand GitHub sync stopped unexpectedly");
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "the sync stopped unexpectedly; the next scheduled run goes on from its cursor",
+            ))
+        }
+        Err(SyncFailure::Disabled) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "INTEGRATIONS_DISABLED",
+            "integrations are switched off on this platform (integrations.enabled)",
+        )),
+    }
+}
+
+/// A sync that goes on in the background.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SyncStarted {
+    /// `running`.
+    pub status: String,
+    pub message: String,
+}
+
+fn sync_error(error: SyncError) -> ApiError {
+    match error {
+        SyncError::Busy => ApiError::new(
+            StatusCode::CONFLICT,
+            "SYNC_RUNNING",
+            "a sync of this integration is running; its report is in the integration's state",
+        ),
+        SyncError::Service(error) => error.into(),
+        SyncError::NotSynchronised | SyncError::Settings(_) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_FAILED",
+            error.to_string(),
+        ),
+        SyncError::GitHub(error) => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "GITHUB_FAILED", error.to_string())
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GitHubDeliveryParams {
+    /// The tenant the integration belongs to (GitHub sends no credential).
+    pub tenant: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GitHubDeliveryAnswer {
+    /// `created`, `updated`, `unchanged`, `removed`, `ignored`, `pong` or `duplicate`.
+    pub outcome: String,
+}
+
+/// GitHub's webhook for a synchronised board (`projects_v2_item`, `issues`, `pull_request`,
+/// `ping`): authenticated by `X-Hub-Signature-256` with the integration's webhook secret, not by
+/// a credential. A delivery id seen before changes nothing.
+#[utoipa::path(post, path = "/api/v1/integrations/{name}/github", tag = "integrations",
+    params(("name" = String, Path), GitHubDeliveryParams,
+        ("X-Hub-Signature-256" = String, Header), ("X-GitHub-Event" = String, Header),
+        ("X-GitHub-Delivery" = String, Header)),
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, body = GitHubDeliveryAnswer),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody, description = "the signature does not verify"),
+        (status = 502, body = ErrorBody, description = "GitHub could not be asked about the item; redeliver later")))]
+pub async fn receive_github_delivery(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(params): ApiQuery<GitHubDeliveryParams>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<axum::Json<GitHubDeliveryAnswer>, ApiError> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let tenant = match memoryc_crds::layout::TenantName::parse(&params.tenant) {
+        Ok(tenant_name) => state.tenants.find(&tenant_name).await?,
+        Err(_) => None,
+    };
+    let (event, delivery_id, signature) = (
+        header(EVENT_HEADER),
+        header(DELIVERY_HEADER),
+        header(SIGNATURE_HEADER),
+    );
+    let delivery = InboundDelivery {
+        event: &event,
+        delivery_id: &delivery_id,
+        signature: &signature,
+        body: &body,
+    };
+    let handled = state
+        .integrations
+        .receive_github(tenant.as_ref(), &name, delivery)
+        .await;
+    let outcome = match handled {
+        Ok(Handled::Done(outcome)) => outcome,
+        Ok(Handled::Duplicate) => "duplicate",
+        Err(InboundError::BadSignature) => {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "BAD_SIGNATURE",
+                "X-Hub-Signature-256 does not verify for this tenant and integration",
+            ));
+        }
+        Err(InboundError::Malformed(reason)) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "MALFORMED_DELIVERY",
+                reason,
+            ));
+        }
+        Err(InboundError::Sync(error)) => return Err(sync_error(error)),
+    };
+    Ok(axum::Json(GitHubDeliveryAnswer {
+        outcome: outcome.to_string(),
+    }))
 }

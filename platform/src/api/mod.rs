@@ -53,7 +53,7 @@ pub fn unauthenticated_paths() -> Vec<&'static str> {
     paths.extend(
         permissions::ROUTES
             .iter()
-            .filter(|route| matches!(route.requirement, Requirement::Public))
+            .filter(|route| matches!(route.requirement, Requirement::Public | Requirement::Signed))
             .map(|route| route.path),
     );
     paths.sort_unstable();

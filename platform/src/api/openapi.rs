@@ -77,8 +77,9 @@ impl Modify for GuardResponses {
                 let Some(operation) = operation else {
                     continue;
                 };
-                let guarded = permissions::lookup(&method, path)
-                    .is_some_and(|route| route.requirement != Requirement::Public);
+                let guarded = permissions::lookup(&method, path).is_some_and(|route| {
+                    !matches!(route.requirement, Requirement::Public | Requirement::Signed)
+                });
                 let responses = &mut operation.responses.responses;
                 let mut add = |status: &str, description: &str| {
                     responses

@@ -13,7 +13,7 @@ use super::{
     settings,
 };
 use crate::auth::permission::Action::{Read, Write};
-use crate::auth::permission::Requirement::{self, Memories, Platform, Public, Tenant};
+use crate::auth::permission::Requirement::{self, Memories, Platform, Public, Signed, Tenant};
 use crate::auth::permission::{
     ANALYTICS, AUDIT, GRANTS, INTEGRATIONS, KEYS, PII_POLICY, RATE_LIMITS, TENANTS,
 };
@@ -86,6 +86,9 @@ api_routes! {
         DELETE "/api/v1/integrations/{name}" => integrations::delete_integration, Tenant(INTEGRATIONS, Write);
         GET "/api/v1/integrations/{name}/deliveries" => integrations::list_deliveries, Tenant(INTEGRATIONS, Read);
         POST "/api/v1/integrations/{name}/deliveries/{delivery_id}/retry" => integrations::retry_delivery, Tenant(INTEGRATIONS, Write);
+        POST "/api/v1/integrations/{name}/sync" => integrations::sync_integration, Tenant(INTEGRATIONS, Write);
+        // GitHub sends no credential: the handler checks the body's signature.
+        POST "/api/v1/integrations/{name}/github" => integrations::receive_github_delivery, Signed;
         GET "/api/v1/settings/pii-policy" => settings::read_pii_policy, Tenant(PII_POLICY, Read);
         PUT "/api/v1/settings/pii-policy" => settings::set_pii_policy, Tenant(PII_POLICY, Write);
         GET "/api/v1/settings/analytics" => settings::read_analytics_settings, Tenant(ANALYTICS, Read);

@@ -60,7 +60,7 @@ pub fn decide(
         owner_only,
     };
     match requirement {
-        Requirement::Public => Ok(access(None)),
+        Requirement::Public | Requirement::Signed => Ok(access(None)),
         Requirement::Platform(object, action) => {
             if allowed(PLATFORM_DOMAIN, object, action.as_str()) {
                 Ok(access(None))

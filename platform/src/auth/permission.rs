@@ -22,6 +22,10 @@ impl Action {
 pub enum Requirement {
     /// No credential at all (health, the OpenAPI document).
     Public,
+    /// No credential: the sender signs the body with a secret it shares with the tenant (GitHub's
+    /// webhooks), which the handler verifies. Failed signatures count towards the client's
+    /// lockout like failed credentials.
+    Signed,
     /// `object` in the caller's own tenant.
     Tenant(&'static str, Action),
     /// Memories: object `memories` grants any of the tenant's, else `own-memories` grants the

@@ -380,6 +380,19 @@ pub struct IntegrationsConfig {
     /// How long delivered and dead deliveries stay listed before they are removed.
     #[serde(with = "humantime_serde")]
     pub delivery_retention: Duration,
+    /// GitHub's GraphQL endpoint (a GitHub Enterprise Server's is `https://HOST/api/graphql`).
+    pub github_api_url: String,
+    /// Longest wait for one GitHub answer.
+    #[serde(with = "humantime_serde")]
+    pub github_timeout: Duration,
+    /// Longest rate-limit wait a sync sits out; a longer one pauses the sync until the limit
+    /// resets, and it goes on from its cursor then.
+    #[serde(with = "humantime_serde")]
+    pub github_max_wait: Duration,
+    /// First wait before a GitHub request that failed with a `5xx` or a lost connection is
+    /// retried (four retries, doubling, with jitter).
+    #[serde(with = "humantime_serde")]
+    pub github_retry_min: Duration,
 }
 
 impl Default for IntegrationsConfig {
@@ -394,6 +407,10 @@ impl Default for IntegrationsConfig {
             webhook_concurrency: 16,
             poll_interval: Duration::from_secs(1),
             delivery_retention: Duration::from_secs(7 * 24 * 3600),
+            github_api_url: "https://api.github.com/graphql".to_string(),
+            github_timeout: Duration::from_secs(30),
+            github_max_wait: Duration::from_secs(60),
+            github_retry_min: Duration::from_secs(1),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod group_write;
 pub mod rate_counter;
 pub mod relational;
 pub mod run_lock;
+pub mod sync_state;
 pub mod vector;
 
 use async_trait::async_trait;

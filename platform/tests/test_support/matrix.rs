@@ -13,12 +13,15 @@ pub enum Outcome {
     Allowed,
     /// Allowed on the caller's own memories only; others answer 404.
     Own,
+    /// No credential counts: the sender's signature of the body does. Every caller without
+    /// one is refused with 401, whichever tenant's names it uses.
+    Signed,
 }
 
 /// `(method, path, [(role, outcome)])`; roles not listed are denied.
 pub type Expectation = (&'static str, &'static str, &'static [(Role, Outcome)]);
 
-use Outcome::{Allowed, Own};
+use Outcome::{Allowed, Own, Signed};
 use Role::{Member, PlatformAdmin, Reader, Service, TenantAdmin};
 
 #[rustfmt::skip]
@@ -47,6 +50,8 @@ pub const EXPECTED: &[Expectation] = &[
     ("DELETE", "/api/v1/integrations/{name}", &[(TenantAdmin, Allowed)]),
     ("GET", "/api/v1/integrations/{name}/deliveries", &[(TenantAdmin, Allowed), (Reader, Allowed)]),
     ("POST", "/api/v1/integrations/{name}/deliveries/{delivery_id}/retry", &[(TenantAdmin, Allowed)]),
+    ("POST", "/api/v1/integrations/{name}/sync", &[(TenantAdmin, Allowed)]),
+    ("POST", "/api/v1/integrations/{name}/github", &[(TenantAdmin, Signed), (Service, Signed), (Reader, Signed), (Member, Signed), (PlatformAdmin, Signed)]),
     ("GET", "/api/v1/settings/pii-policy", &[(TenantAdmin, Allowed)]),
     ("PUT", "/api/v1/settings/pii-policy", &[(TenantAdmin, Allowed)]),
     ("GET", "/api/v1/settings/analytics", &[(TenantAdmin, Allowed), (Reader, Allowed)]),

@@ -1,6 +1,7 @@
 //! Test harness: a real platform on a random port, backed by real databases.
 #![allow(dead_code)]
 
+pub mod fake_github;
 pub mod matrix;
 pub mod proxy;
 
@@ -137,6 +138,9 @@ pub fn test_config(backends: Backends, data_dir: PathBuf) -> Config {
     config.analytics.min_interval = Duration::ZERO;
     // Tests probe with bad credentials on purpose; `rate_limits` tests the lockout.
     config.limits.auth_failures_per_minute = 0;
+    // GitHub faults are retried at once; tests point `github_api_url` at a local board.
+    config.integrations.github_retry_min = Duration::from_millis(10);
+    config.integrations.github_api_url = "http://127.0.0.1:9/graphql".to_string();
     // Tests that configure Redis get keys (event stream, locks) of their own.
     config.storage.redis_key_prefix = format!("{}:", unique("memoryc-test-"));
     if backends == Backends::PostgresMilvus {

@@ -318,6 +318,8 @@ async fn a_webhook_binding_reports_how_its_deliveries_fare() {
             last_sync_at: Some(chrono::Utc::now()),
             items_synced: 3,
             next_run_at: None,
+            external_id: None,
+            sync_pass: 0,
         },
     );
     let mut observed = binding.clone();

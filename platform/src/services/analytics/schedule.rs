@@ -19,7 +19,7 @@ pub struct Schedule {
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("invalid analytics schedule {expression:?}: {reason}")]
+#[error("invalid schedule {expression:?}: {reason}")]
 pub struct ScheduleError {
     pub expression: String,
     pub reason: String,
@@ -53,6 +53,11 @@ impl Schedule {
 
     pub fn expression(&self) -> &str {
         &self.expression
+    }
+
+    /// The first slot after `after`; `None` for [`NEVER`].
+    pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.cron.as_ref()?.find_next_occurrence(&after, false).ok()
     }
 
     /// The latest slot in `(after, until]`, if the schedule has one there.

@@ -21,6 +21,7 @@ pub mod outbox_repository;
 pub mod policy_adapter;
 mod registrations;
 pub mod settings_repository;
+pub mod sync_repository;
 mod tenant_sessions;
 
 use std::collections::HashMap;
