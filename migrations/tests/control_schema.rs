@@ -37,6 +37,8 @@ async fn control_migrations_apply_roll_back_and_apply_again() {
         vec![
             "api_keys",
             "audit_log",
+            "inbound_deliveries",
+            "integration_items",
             "integrations",
             "outbox",
             "policy_rules",
@@ -61,6 +63,26 @@ async fn control_migrations_apply_roll_back_and_apply_again() {
     )
     .await
     .expect("columns for the tenant's insight lifetime, confidence floor and burst");
+    db.execute_unprepared(
+        "SELECT inbound_secret, external_id, sync_cursor, sync_pass, sync_lease_until FROM integrations",
+    )
+    .await
+    .expect("columns for a sync's place, its lease and GitHub's webhook secret");
+    ControlMigrator::down(&db, Some(1))
+        .await
+        .expect("down the sync state");
+    let left = tables(&db).await;
+    assert!(
+        !left.contains(&"integration_items".to_string())
+            && !left.contains(&"inbound_deliveries".to_string()),
+        "the sync's tables are gone: {left:?}"
+    );
+    assert!(
+        db.execute_unprepared("SELECT sync_cursor FROM integrations")
+            .await
+            .is_err(),
+        "the cursor column is gone"
+    );
     ControlMigrator::down(&db, Some(1))
         .await
         .expect("down the deliveries");
@@ -130,7 +152,7 @@ async fn control_migrations_apply_roll_back_and_apply_again() {
         vec!["api_keys", "integrations", "outbox", "tenants"]
     );
     ControlMigrator::up(&db, None).await.expect("up again");
-    assert_eq!(tables(&db).await.len(), 9);
+    assert_eq!(tables(&db).await.len(), 11);
 }
 
 #[tokio::test]

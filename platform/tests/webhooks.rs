@@ -550,7 +550,7 @@ async fn destinations_off_the_public_internet_are_refused_unless_allowed() {
             "name",
         ),
         (
-            json!({"name": "gh", "kind": "GitHubProjects", "github": {"owner": "o", "projectNumber": 1}}),
+            json!({"name": "llm", "kind": "LLMProvider", "llmProvider": {"baseUrl": "https://llm.example/v1"}}),
             "kind",
         ),
         (json!({"name": "hook2", "kind": "Webhook"}), "webhook"),
