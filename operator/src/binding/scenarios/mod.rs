@@ -208,15 +208,21 @@ async fn registered_and_unregistered(records: Records, control: &str) {
     server.expect_event(NAMESPACE, "Registered").await;
     assert_eq!(
         server.finished().await.expect("ok"),
-        Action::requeue(Duration::from_secs(600))
+        Action::requeue(Duration::from_secs(60)),
+        "a board's sync state is looked at again every minute"
     );
     assert_eq!(status.phase, Some(Phase::Ready));
-    assert!(
-        status.conditions.iter().all(|c| c.type_ != "Connected"),
-        "nothing connects to GitHub yet, so nothing claims a connection: {:?}",
-        status.conditions
+    let connected = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Connected")
+        .expect("Connected");
+    assert_eq!(
+        (connected.status.as_str(), connected.reason.as_str()),
+        ("Unknown", "NotSyncedYet"),
+        "no sync has run yet, so nothing claims a connection"
     );
-    assert_eq!(status.items_synced, None);
+    assert_eq!(status.items_synced, Some(0));
     let id = status.integration_id.clone().expect("integration id");
     assert!(records.recorded(&plan, &id).await);
 
@@ -337,4 +343,111 @@ async fn a_webhook_binding_reports_how_its_deliveries_fare() {
     assert!(message.contains("503"), "{message}");
     assert_eq!(second.items_synced, Some(3));
     assert!(second.last_sync_time.is_some());
+}
+
+#[tokio::test]
+async fn a_github_binding_reports_how_its_syncs_fare() {
+    let provisioner = Arc::new(InMemoryProvisioner::default());
+    let settings = settings("memoryc_control");
+    let name = unique_name();
+    let mut tenant = test_support::tenant(&name, Isolation::Shared);
+    tenant.spec.namespace = Some(NAMESPACE.into());
+    let plan = test_support::plan(&tenant, &settings);
+    provisioner
+        .provision(&plan, &password::generate(), false, None)
+        .await
+        .expect("provision tenant");
+    tenant.status = Some(MemoryTenantStatus {
+        phase: Some(Phase::Ready),
+        namespace: Some(NAMESPACE.into()),
+        ..MemoryTenantStatus::default()
+    });
+    let tenant_json = serde_json::to_value(&tenant).expect("tenant");
+    let tenant_path = format!("/apis/memoryc.dev/v1alpha1/memorytenants/{name}");
+    let secret_path = format!("/api/v1/namespaces/{NAMESPACE}/secrets/github-token");
+    let secret = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "github-token", "namespace": NAMESPACE},
+        "data": {"token": k8s_openapi::ByteString(b"ghp_secret".to_vec()),
+                 "webhook-secret": k8s_openapi::ByteString(b"a-github-webhook-secret".to_vec())}});
+    let binding = binding(&name);
+    let (ctx, mut server) = fixtures::context(settings, provisioner.clone());
+    server.watch(tokio::spawn(reconcile(
+        Arc::new(binding.clone()),
+        ctx.clone(),
+    )));
+    server.expect_get(&tenant_path, tenant_json.clone()).await;
+    server.expect_get(&secret_path, secret.clone()).await;
+    let first = expect_status(&mut server, &binding).await;
+    server.expect_event(NAMESPACE, "Registered").await;
+    server.finished().await.expect("ok");
+    let record = provisioner.integration(&plan, "roadmap").expect("recorded");
+    assert_eq!(record.secret.as_deref(), Some("ghp_secret"));
+    assert_eq!(
+        record.inbound_secret.as_deref(),
+        Some("a-github-webhook-secret"),
+        "GitHub's webhook secret reaches the platform"
+    );
+    let connected = |status: &IntegrationBindingStatus| {
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Connected")
+            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+            .expect("Connected")
+    };
+    assert_eq!(connected(&first).0, "Unknown");
+
+    // The platform's sync could not read the board: the binding says why.
+    provisioner.set_integration_state(
+        &plan,
+        "roadmap",
+        crate::provision::integrations::IntegrationState {
+            connected: Some(false),
+            last_error: Some("GitHub refused the token (401): Bad credentials".into()),
+            last_sync_at: None,
+            items_synced: 0,
+            next_run_at: None,
+            external_id: None,
+            sync_pass: 1,
+        },
+    );
+    let mut observed = binding.clone();
+    observed.status = Some(first);
+    server.watch(tokio::spawn(reconcile(
+        Arc::new(observed.clone()),
+        ctx.clone(),
+    )));
+    server.expect_get(&tenant_path, tenant_json.clone()).await;
+    server.expect_get(&secret_path, secret.clone()).await;
+    let failed = expect_status(&mut server, &binding).await;
+    server.finished().await.expect("ok");
+    let (status, reason, message) = connected(&failed);
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "SyncFailed"));
+    assert!(message.contains("Bad credentials"), "{message}");
+
+    // Then it read the board: 42 items are memories.
+    provisioner.set_integration_state(
+        &plan,
+        "roadmap",
+        crate::provision::integrations::IntegrationState {
+            connected: Some(true),
+            last_error: None,
+            last_sync_at: Some(chrono::Utc::now()),
+            items_synced: 42,
+            next_run_at: None,
+            external_id: Some("PVT_kwDOBdk1c84AtQ9x".into()),
+            sync_pass: 2,
+        },
+    );
+    observed.status = Some(failed);
+    server.watch(tokio::spawn(reconcile(Arc::new(observed), ctx.clone())));
+    server.expect_get(&tenant_path, tenant_json).await;
+    server.expect_get(&secret_path, secret).await;
+    let synced = expect_status(&mut server, &binding).await;
+    server.finished().await.expect("ok");
+    let (status, reason, message) = connected(&synced);
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "Synced"));
+    assert!(message.contains("42 items"), "{message}");
+    assert_eq!(synced.items_synced, Some(42));
+    assert!(synced.last_sync_time.is_some());
 }
