@@ -104,6 +104,14 @@ pub mod platform_metrics {
     pub const WEBHOOK_ATTEMPTS: &str = "memoryc_platform_webhook_attempts_total";
     /// Histogram of the seconds from a delivery being written to its first attempt's answer.
     pub const WEBHOOK_DELIVERY_LATENCY: &str = "memoryc_platform_webhook_delivery_seconds";
+    /// Counter of calls to LLM providers, label `outcome` (`answered`, `failed`, `rejected`: the
+    /// provider's circuit was open).
+    pub const LLM_CALLS: &str = "memoryc_platform_llm_calls_total";
+    /// Counter of tokens LLM providers used, labels `tenant`, `kind` (`prompt`, `completion`).
+    pub const LLM_TOKENS: &str = "memoryc_platform_llm_tokens_total";
+    /// Gauge per LLM provider integration (label `integration`, its id): 0 closed, 1 open,
+    /// 2 half-open.
+    pub const LLM_BREAKER_STATE: &str = "memoryc_platform_llm_breaker_state";
     /// Counter of scheduled analytics runs, labels `job`, `outcome`.
     pub const ANALYTICS_RUNS: &str = "memoryc_platform_analytics_runs_total";
     /// Histogram of analytics run durations in seconds, label `job`.

@@ -44,6 +44,10 @@ use crate::services::integrations::IntegrationService;
 use crate::services::integrations::github::client::{ClientSettings, GitHubClient};
 use crate::services::integrations::github::scheduler::SyncScheduler;
 use crate::services::integrations::github::sync::GitHubSync;
+use crate::services::integrations::llm::breaker::Breakers;
+use crate::services::integrations::llm::client::LlmClient;
+use crate::services::integrations::llm::inference::Inference;
+use crate::services::integrations::llm::providers::LlmProviders;
 use crate::services::integrations::webhook::destination::DestinationPolicy;
 use crate::services::integrations::webhook::dispatcher::{DispatchSettings, WebhookDispatcher};
 use crate::services::integrations::webhook::fanout::WebhookFanout;
@@ -371,8 +375,22 @@ impl Platform {
             .with_observer(Arc::new(metrics.clone())),
         );
         let memory_service = Arc::new(memory_service.with_cache(cache.clone()));
+        let llm = Arc::new(
+            LlmProviders::new(
+                integration_store.clone(),
+                LlmClient::new(config.integrations.llm_timeout, destinations.clone())
+                    .map_err(|e| StartupError::Config(format!("the LLM client: {e}")))?,
+                Breakers::new(
+                    config.integrations.llm_breaker_failures,
+                    config.integrations.llm_breaker_open,
+                ),
+            )
+            .with_observer(Arc::new(metrics.clone())),
+        );
+        let inference = Arc::new(Inference::new(llm.clone(), memory_service.clone()));
         let mut integrations =
-            IntegrationService::new(integration_store.clone(), destinations, deliveries_queued);
+            IntegrationService::new(integration_store.clone(), destinations, deliveries_queued)
+                .with_llm(llm.clone());
         let github_scheduler = if config.integrations.enabled {
             let sync = Arc::new(GitHubSync::new(
                 GitHubClient::new(github_client_settings(&config))
@@ -391,13 +409,14 @@ impl Platform {
                 .saturating_sub(std::time::Duration::from_secs(5))
                 .max(std::time::Duration::from_secs(1));
             integrations = integrations.with_github(sync.clone(), wait);
-            Some(SyncScheduler::new(sync, config.integrations.poll_interval))
+            Some(SyncScheduler::new(sync, config.integrations.poll_interval).with_llm_checks(llm))
         } else {
             None
         };
         let integrations = Arc::new(integrations);
         let state = AppState {
             memories: memory_service,
+            inference,
             analytics,
             authenticator: Arc::new(Authenticator::new(
                 keys.clone(),

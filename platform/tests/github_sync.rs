@@ -469,7 +469,7 @@ async fn the_api_checks_a_board_before_keeping_it_and_never_shows_its_secrets() 
         ),
         (
             json!({"name": "a", "kind": "LLMProvider", "secret": "k"}),
-            "kind",
+            "llmProvider",
         ),
     ] {
         let (status, refused) = create(body.clone()).await;

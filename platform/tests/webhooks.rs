@@ -550,8 +550,8 @@ async fn destinations_off_the_public_internet_are_refused_unless_allowed() {
             "name",
         ),
         (
-            json!({"name": "llm", "kind": "LLMProvider", "llmProvider": {"baseUrl": "https://llm.example/v1"}}),
-            "kind",
+            json!({"name": "hook2", "kind": "Webhook", "github": {"owner": "o", "projectNumber": 1}}),
+            "webhook",
         ),
         (json!({"name": "hook2", "kind": "Webhook"}), "webhook"),
         (

@@ -23,7 +23,7 @@ use super::status::Phase;
     namespaced,
     status = "IntegrationBindingStatus",
     derive = "PartialEq",
-    doc = "Connects a Memory-C* tenant to an outside system: the operator checks it and writes it, with the credential from its Secret, to the platform's integration registry. Webhooks receive the tenant's events signed per Standard Webhooks; a GitHubProjects binding's board is synchronised into memories on its syncSchedule, on demand and from GitHub's webhooks; LLMProvider bindings are recorded only: nothing calls the provider yet.",
+    doc = "Connects a Memory-C* tenant to an outside system: the operator checks it and writes it, with the credential from its Secret, to the platform's integration registry. Webhooks receive the tenant's events signed per Standard Webhooks; a GitHubProjects binding's board is synchronised into memories on its syncSchedule, on demand and from GitHub's webhooks; an LLMProvider binding's OpenAI-compatible API extracts facts on adds with infer, behind a circuit breaker, in fallback order with the tenant's other providers (by name).",
     printcolumn(name = "Tenant", type_ = "string", json_path = ".spec.tenantRef.name"),
     printcolumn(name = "Kind", type_ = "string", json_path = ".spec.kind"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
@@ -144,10 +144,11 @@ pub struct LlmProviderSettings {
     /// Base URL of an OpenAI-compatible API, e.g. `https://api.openai.com/v1`.
     #[schemars(regex(pattern = r"^https?://"))]
     pub base_url: String,
-    /// Chat or completion model.
+    /// Chat model the platform asks (`POST {baseUrl}/chat/completions`); needed for fact
+    /// extraction, and checked to be among `GET {baseUrl}/models`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
-    /// Embedding model; its dimension must match the tenant's `spec.vectors.dimension`.
+    /// Embedding model: recorded, not used yet (the platform embeds with its local model).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedding_model: Option<String>,
 }
@@ -159,10 +160,10 @@ pub struct IntegrationBindingStatus {
     pub observed_generation: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
-    /// `Ready`, `Registered` (checked and recorded in the platform's integration registry) and,
-    /// for a webhook or a GitHub board, `Connected` (whether its last delivery got through, or
-    /// its last sync read the board, as the platform recorded it; the platform's
-    /// `GET /api/v1/integrations/{name}/deliveries` has a webhook's detail).
+    /// `Ready`, `Registered` (checked and recorded in the platform's integration registry) and
+    /// `Connected` (whether a webhook's last delivery got through, a board's last sync read it,
+    /// or an LLM provider's last call or check answered, as the platform recorded it; the
+    /// platform's `GET /api/v1/integrations/{name}/deliveries` has a webhook's detail).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
@@ -173,7 +174,8 @@ pub struct IntegrationBindingStatus {
     /// it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
-    /// Items of the board that are memories or, for a webhook, events delivered.
+    /// Items of the board that are memories, for a webhook events delivered, for an LLM
+    /// provider calls answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items_synced: Option<i64>,
 }

@@ -36,9 +36,8 @@ use crate::tenant::status::event;
 pub const FINALIZER: &str = "memoryc.dev/integration";
 /// How soon a binding waiting for its tenant or Secret is looked at again.
 const WAITING_RESYNC: Duration = Duration::from_secs(30);
-const REGISTERED_RESYNC: Duration = Duration::from_secs(600);
-/// How often a binding the platform acts on (a webhook) has its `Connected` condition and
-/// counters refreshed from the platform's record.
+/// How often a registered binding has its `Connected` condition and counters refreshed from
+/// the platform's record.
 const OBSERVED_RESYNC: Duration = Duration::from_secs(60);
 
 /// One reconcile of an IntegrationBinding, in a span that names it.
@@ -150,9 +149,7 @@ async fn register(
             record.kind, plan.tenant
         ),
     )];
-    // Webhooks and GitHub boards are acted on by the platform: LLM providers get no
-    // `Connected` at all rather than one that claims a connection nobody made.
-    let acted_on = binding.spec.kind != IntegrationKind::LLMProvider;
+    // Every kind is acted on by the platform, which records how each fares.
     let observed = Observed {
         integration_id: Some(registered.id.to_string()),
         last_sync_time: registered
@@ -160,11 +157,11 @@ async fn register(
             .last_sync_at
             .and_then(|at| Timestamp::from_millisecond(at.timestamp_millis()).ok())
             .map(Time),
-        items_synced: acted_on.then_some(registered.state.items_synced),
+        items_synced: Some(registered.state.items_synced),
         connection: match binding.spec.kind {
             IntegrationKind::Webhook => Some(webhook_connection(&registered.state)),
             IntegrationKind::GitHubProjects => Some(github_connection(&registered.state)),
-            IntegrationKind::LLMProvider => None,
+            IntegrationKind::LLMProvider => Some(llm_connection(&registered.state)),
         },
     };
     write_status(binding, api, ctx, Phase::Ready, &parts, observed).await?;
@@ -172,11 +169,7 @@ async fn register(
         "{BINDING_KIND}/{namespace}/{}",
         binding.name_any()
     ));
-    Ok(Action::requeue(if acted_on {
-        OBSERVED_RESYNC
-    } else {
-        REGISTERED_RESYNC
-    }))
+    Ok(Action::requeue(OBSERVED_RESYNC))
 }
 
 /// Something the binding needs is not there yet: say what, and look again later.
@@ -246,6 +239,32 @@ fn github_connection(state: &IntegrationState) -> Connection {
             reason: "SyncFailed",
             message: format!(
                 "the last sync failed: {}; fix the token or project in the binding's Secret or spec, or POST /api/v1/integrations/{{name}}/sync to try again",
+                error.as_deref().unwrap_or("no detail")
+            ),
+        },
+    }
+}
+
+/// An LLM provider is connected when its last call or check (`GET /models`, every few
+/// minutes) got an answer.
+fn llm_connection(state: &IntegrationState) -> Connection {
+    match (state.connected, &state.last_error) {
+        (None, _) => Connection {
+            status: "Unknown",
+            reason: "NotCheckedYet",
+            message: "the platform has not called the provider yet; its first check will tell"
+                .into(),
+        },
+        (Some(true), _) => Connection {
+            status: "True",
+            reason: "Answers",
+            message: "the provider answered the last call or check and serves the model".into(),
+        },
+        (Some(false), error) => Connection {
+            status: "False",
+            reason: "ProviderFailed",
+            message: format!(
+                "the last call or check failed: {}; check baseUrl, model and the Secret's api-key",
                 error.as_deref().unwrap_or("no detail")
             ),
         },

@@ -19,6 +19,7 @@ use crate::services::integrations::github::inbound::{
     DELIVERY_HEADER, EVENT_HEADER, Handled, InboundDelivery, InboundError, SIGNATURE_HEADER,
 };
 use crate::services::integrations::github::sync::{GitHubSettings, SyncError, SyncReport};
+use crate::services::integrations::llm::providers::LlmSettings;
 use crate::services::integrations::webhook::payload::WebhookSettings;
 use crate::services::integrations::{NewIntegration, SyncFailure, SyncRun};
 use crate::stores::{Delivery, DeliveryStatus, Integration};
@@ -93,9 +94,24 @@ pub struct GitHubBody {
     pub project_number: i64,
 }
 
+/// An OpenAI-compatible provider.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LlmProviderBody {
+    /// e.g. `https://api.openai.com/v1` (https; plain http only to an address of a network the
+    /// platform's `integrations.allowed_networks` allows).
+    #[schema(max_length = 2048)]
+    pub base_url: String,
+    /// The chat model, e.g. `gpt-4o-mini`.
+    #[schema(max_length = 200)]
+    pub model: Option<String>,
+    /// The embedding model (recorded; embeddings come from the local model for now).
+    #[schema(max_length = 200)]
+    pub embedding_model: Option<String>,
+}
+
 /// An integration to create: the IntegrationBinding spec's own fields plus `name`, `secret`
-/// and `webhookSecret`. The API creates Webhook and GitHubProjects integrations; LLMProvider
-/// ones come from the operator.
+/// and `webhookSecret`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct IntegrationBody {
@@ -105,9 +121,7 @@ pub struct IntegrationBody {
     pub kind: IntegrationKind,
     pub webhook: Option<WebhookBody>,
     pub github: Option<GitHubBody>,
-    /// LLMProvider settings (`baseUrl`, `model`); created through the operator only.
-    #[schema(value_type = Option<Object>)]
-    pub llm_provider: Option<serde_json::Value>,
+    pub llm_provider: Option<LlmProviderBody>,
     /// GitHubProjects: five-field cron schedule of the sync (UTC); hourly when absent.
     #[schema(max_length = 100)]
     pub sync_schedule: Option<String>,
@@ -218,7 +232,8 @@ pub async fn list_integrations(
     }))
 }
 
-/// Create a Webhook or GitHubProjects integration (installations without the operator).
+/// Create a Webhook, GitHubProjects or LLMProvider integration (installations without the
+/// operator). An LLM provider is checked at once (`GET {baseUrl}/models`); its state says how.
 #[utoipa::path(post, path = "/api/v1/integrations", tag = "integrations",
     request_body = IntegrationBody,
     responses((status = 201, body = CreatedIntegration), (status = 400, body = ErrorBody),
@@ -246,6 +261,11 @@ pub async fn create_integration(
         github: body.github.map(|github| GitHubSettings {
             owner: github.owner,
             project_number: github.project_number,
+        }),
+        llm_provider: body.llm_provider.map(|llm| LlmSettings {
+            base_url: llm.base_url,
+            model: llm.model,
+            embedding_model: llm.embedding_model,
         }),
         secret: body.secret,
         webhook_secret: body.webhook_secret,

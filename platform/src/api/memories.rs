@@ -36,6 +36,11 @@ pub struct CreateMemoryRequest {
     /// A JSON object of at most 5 000 bytes.
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
+    /// Let the tenant's LLM provider extract the content's facts and decide, against the
+    /// nearest memories, which to add, update or delete (`422` when the tenant has no
+    /// provider). The answer lists what happened instead of one memory.
+    #[serde(default)]
+    pub infer: bool,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -111,7 +116,7 @@ pub struct DeleteParams {
 #[utoipa::path(post, path = "/api/v1/memories", tag = "memories",
     request_body = CreateMemoryRequest,
     responses(
-        (status = 201, body = MemoryWithIndexing, description = "Stored; `indexing` says whether it is searchable yet"),
+        (status = 201, body = MemoryWithIndexing, description = "Stored; `indexing` says whether it is searchable yet. With `infer`: an `Inferred` (facts, what happened to which memory), `200` when nothing was added"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 503, body = ErrorBody)),
@@ -120,19 +125,37 @@ pub async fn create_memory(
     State(state): State<AppState>,
     scope: TenantScope,
     ApiJson(request): ApiJson<CreateMemoryRequest>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let input = CreateMemory {
         content: request.content,
         category: request.category,
         metadata: request.metadata,
     };
+    if request.infer {
+        let inferred = state.inference.add(&scope, input).await?;
+        let changed: Vec<_> = inferred
+            .results
+            .iter()
+            .filter(|change| change.event != "NONE")
+            .map(|change| serde_json::json!({"event": change.event, "memory_id": change.memory_id}))
+            .collect();
+        let detail = AuditDetail(serde_json::json!({ "inferred": changed }));
+        let added = inferred.results.iter().any(|change| change.event == "ADD");
+        let status = if added {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        return Ok((status, Extension(detail), axum::Json(inferred)).into_response());
+    }
     let (memory, indexing) = state.memories.create(&scope, input).await?;
     let detail = AuditDetail(serde_json::json!({ "memory_id": memory.memory_id }));
     Ok((
         StatusCode::CREATED,
         Extension(detail),
         axum::Json(MemoryWithIndexing { memory, indexing }),
-    ))
+    )
+        .into_response())
 }
 
 /// Search memories by meaning or text, or list the newest.

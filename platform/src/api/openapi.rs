@@ -15,7 +15,10 @@ use crate::auth::permission::Requirement;
     // Types used only in query and path parameters are not collected on their own.
     components(schemas(memories::SearchModeParam, crate::domain::Category, crate::auth::Role,
         crate::domain::analytics::EventType, crate::domain::analytics::InsightType,
-        super::integrations::DeliveryState)),
+        super::integrations::DeliveryState,
+        // The answer of `POST /memories` with `infer`.
+        crate::services::integrations::llm::inference::Inferred,
+        crate::services::integrations::llm::inference::InferredChange)),
     modifiers(&SecuritySchemes),
     tags((name = "memories"), (name = "monitoring"),
         (name = "analytics", description = "Insights, events and usage of the tenant"),

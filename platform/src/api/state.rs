@@ -13,6 +13,7 @@ use crate::services::cache::ReadCache;
 use crate::services::grants::GrantService;
 use crate::services::health::HealthService;
 use crate::services::integrations::IntegrationService;
+use crate::services::integrations::llm::inference::Inference;
 use crate::services::memory_service::MemoryService;
 use crate::services::rate_limit::RateLimiter;
 use crate::services::tenant_service::TenantService;
@@ -21,6 +22,8 @@ use crate::services::tenant_settings::TenantSettingsService;
 #[derive(Clone)]
 pub struct AppState {
     pub memories: Arc<MemoryService>,
+    /// Adds with `infer`: facts extracted and reconciled by the tenant's LLM provider.
+    pub inference: Arc<Inference>,
     pub analytics: Arc<AnalyticsService>,
     pub tenants: Arc<TenantService>,
     pub health: Arc<HealthService>,

@@ -422,7 +422,7 @@ mod tests {
             .iter()
             .filter(|v| v.starts_with("MEMORYC_INTEGRATIONS__"))
             .count();
-        assert_eq!(since_rename, 13);
+        assert_eq!(since_rename, 16);
         assert_eq!(old.len(), variables.len() - since_rename);
     }
 

@@ -393,6 +393,15 @@ pub struct IntegrationsConfig {
     /// retried (four retries, doubling, with jitter).
     #[serde(with = "humantime_serde")]
     pub github_retry_min: Duration,
+    /// Longest wait for an LLM provider's answer.
+    #[serde(with = "humantime_serde")]
+    pub llm_timeout: Duration,
+    /// Consecutive failures that open a provider's circuit breaker.
+    pub llm_breaker_failures: u32,
+    /// How long an open breaker sends calls to the next provider before one probe is let
+    /// through.
+    #[serde(with = "humantime_serde")]
+    pub llm_breaker_open: Duration,
 }
 
 impl Default for IntegrationsConfig {
@@ -411,6 +420,9 @@ impl Default for IntegrationsConfig {
             github_timeout: Duration::from_secs(30),
             github_max_wait: Duration::from_secs(60),
             github_retry_min: Duration::from_secs(1),
+            llm_timeout: Duration::from_secs(30),
+            llm_breaker_failures: 5,
+            llm_breaker_open: Duration::from_secs(30),
         }
     }
 }

@@ -55,3 +55,16 @@ pub struct AnalyticsJobLabels {
 pub struct OutcomeLabels {
     pub outcome: String,
 }
+
+/// Tokens an LLM provider used for a tenant: `kind` is `prompt` or `completion`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenLabels {
+    pub tenant: String,
+    pub kind: String,
+}
+
+/// One integration, by its id (names repeat across tenants).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IntegrationLabels {
+    pub integration: String,
+}

@@ -10,6 +10,7 @@ pub mod events;
 pub mod http;
 pub mod inventory;
 pub mod labels;
+pub mod llm;
 pub mod search;
 pub mod token;
 pub mod webhooks;
@@ -27,8 +28,8 @@ use prometheus_client::registry::Registry;
 use crate::services::ServiceError;
 use crate::stores::StoreError;
 use labels::{
-    AnalyticsJobLabels, AnalyticsRunLabels, CacheLabels, EventLabels, OutcomeLabels, RequestLabels,
-    RouteLabels, SearchLabels, TenantLabels,
+    AnalyticsJobLabels, AnalyticsRunLabels, CacheLabels, EventLabels, IntegrationLabels,
+    OutcomeLabels, RequestLabels, RouteLabels, SearchLabels, TenantLabels, TokenLabels,
 };
 
 /// Content type of the exposition, as Prometheus negotiates it for OpenMetrics.
@@ -70,6 +71,9 @@ struct Families {
     event_lag: Histogram,
     webhook_attempts: Family<OutcomeLabels, Counter>,
     webhook_latency: Histogram,
+    llm_calls: Family<OutcomeLabels, Counter>,
+    llm_tokens: Family<TokenLabels, Counter>,
+    llm_breakers: Family<IntegrationLabels, Gauge>,
     analytics_runs: Family<AnalyticsRunLabels, Counter>,
     analytics_duration: HistogramFamily<AnalyticsJobLabels>,
 }
@@ -99,6 +103,9 @@ impl PlatformMetrics {
             event_lag: buckets::event_lag(),
             webhook_attempts: Family::default(),
             webhook_latency: buckets::request(),
+            llm_calls: Family::default(),
+            llm_tokens: Family::default(),
+            llm_breakers: Family::default(),
             analytics_runs: Family::default(),
             analytics_duration: Family::new_with_constructor(buckets::analytics_run),
         };
@@ -182,6 +189,21 @@ impl Families {
             names::WEBHOOK_DELIVERY_LATENCY,
             "Seconds from a webhook delivery being written to its first attempt's answer",
             self.webhook_latency.clone(),
+        );
+        registry.register(
+            counter_name(names::LLM_CALLS),
+            "Calls to LLM providers by outcome",
+            self.llm_calls.clone(),
+        );
+        registry.register(
+            counter_name(names::LLM_TOKENS),
+            "Tokens LLM providers used, by tenant and kind",
+            self.llm_tokens.clone(),
+        );
+        registry.register(
+            names::LLM_BREAKER_STATE,
+            "Circuit breaker of each LLM provider: 0 closed, 1 open, 2 half-open",
+            self.llm_breakers.clone(),
         );
         registry.register(
             counter_name(names::ANALYTICS_RUNS),

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod fake_github;
+pub mod fake_openai;
 pub mod matrix;
 pub mod proxy;
 

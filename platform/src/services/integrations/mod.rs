@@ -5,6 +5,7 @@
 //! not create them.
 
 pub mod github;
+pub mod llm;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::stores::{
 };
 use github::inbound::{GitHubInbound, Handled, InboundDelivery, InboundError};
 use github::sync::{GITHUB_KIND, GitHubSettings, GitHubSync, SyncError, SyncReport};
+use llm::providers::{LLM_KIND, LlmProviders, LlmSettings};
 use webhook::destination::DestinationPolicy;
 use webhook::fanout::WEBHOOK_KIND;
 use webhook::payload::WebhookSettings;
@@ -37,7 +39,9 @@ pub struct NewIntegration {
     pub kind: String,
     pub webhook: Option<WebhookSettings>,
     pub github: Option<GitHubSettings>,
-    /// The credential: a webhook's signing secret (generated when absent) or a GitHub token.
+    pub llm_provider: Option<LlmSettings>,
+    /// The credential: a webhook's signing secret (generated when absent), a GitHub token or
+    /// an LLM provider's API key.
     pub secret: Option<String>,
     /// The secret GitHub signs its webhooks with (GitHubProjects).
     pub webhook_secret: Option<String>,
@@ -45,6 +49,8 @@ pub struct NewIntegration {
     pub paused: bool,
 }
 
+/// Longest model name accepted.
+const MAX_MODEL_LEN: usize = 200;
 /// How long an on-demand sync waits for a running one to finish.
 const WAIT_FOR_RUNNING_SYNC: std::time::Duration = std::time::Duration::from_secs(30);
 /// Longest GitHub token or webhook secret accepted.
@@ -66,6 +72,7 @@ pub struct IntegrationService {
     wake: Arc<Notify>,
     /// `None` when integrations are switched off.
     github: Option<GitHubParts>,
+    llm: Option<Arc<LlmProviders>>,
 }
 
 struct GitHubParts {
@@ -94,7 +101,14 @@ impl IntegrationService {
             destinations,
             wake,
             github: None,
+            llm: None,
         }
+    }
+
+    /// Checks LLM providers when they are created.
+    pub fn with_llm(mut self, providers: Arc<LlmProviders>) -> Self {
+        self.llm = Some(providers);
+        self
     }
 
     /// Synchronises GitHubProjects integrations on demand (waiting up to `wait` for the
@@ -122,12 +136,11 @@ impl IntegrationService {
         let (record, generated_secret) = match new.kind.as_str() {
             WEBHOOK_KIND => self.webhook_record(new)?,
             GITHUB_KIND => (github_record(new)?, None),
+            LLM_KIND => (self.llm_record(new)?, None),
             other => {
                 return Err(invalid(
                     "kind",
-                    format!(
-                        "{other:?} integrations are created by the operator from an IntegrationBinding; the API creates Webhook and GitHubProjects integrations"
-                    ),
+                    format!("{other:?} is not a kind: use Webhook, GitHubProjects or LLMProvider"),
                 ));
             }
         };
@@ -138,9 +151,63 @@ impl IntegrationService {
             .ok_or_else(|| {
                 ServiceError::Conflict(format!("an integration named {} exists", record.name))
             })?;
+        // A provider is checked at once, so its state says whether it answers.
+        let integration = match (&self.llm, integration.record.kind.as_str()) {
+            (Some(providers), LLM_KIND) => {
+                providers.check(&integration).await;
+                self.integration(tenant, &integration.record.name).await?
+            }
+            _ => integration,
+        };
         Ok(Created {
             integration,
             generated_secret,
+        })
+    }
+
+    fn llm_record(&self, new: NewIntegration) -> Result<IntegrationRecord, ServiceError> {
+        let settings = new.llm_provider.ok_or_else(|| {
+            invalid(
+                "llmProvider",
+                "kind LLMProvider needs the llmProvider block (baseUrl, model)".into(),
+            )
+        })?;
+        self.destinations
+            .check_url(&settings.base_url)
+            .map_err(|error| invalid("llmProvider.baseUrl", error.to_string()))?;
+        let model_ok = |model: &Option<String>| {
+            model
+                .as_deref()
+                .is_none_or(|m| (1..=MAX_MODEL_LEN).contains(&m.len()) && !m.trim().is_empty())
+        };
+        if settings.model.is_none() || !model_ok(&settings.model) {
+            return Err(invalid(
+                "llmProvider.model",
+                format!("the chat model, 1 to {MAX_MODEL_LEN} characters"),
+            ));
+        }
+        if !model_ok(&settings.embedding_model) {
+            return Err(invalid(
+                "llmProvider.embeddingModel",
+                format!("1 to {MAX_MODEL_LEN} characters"),
+            ));
+        }
+        let key = new
+            .secret
+            .map(|key| key.trim().to_string())
+            .filter(|key| !key.is_empty())
+            .ok_or_else(|| invalid("secret", "the provider's API key".into()))?;
+        check_secret("secret", &key, 1)?;
+        Ok(IntegrationRecord {
+            name: new.name,
+            kind: new.kind,
+            settings: serde_json::to_value(&settings)
+                .map_err(|error| invalid("llmProvider", error.to_string()))?,
+            secret_name: String::new(),
+            secret: Some(key),
+            inbound_secret: None,
+            sync_schedule: None,
+            paused: new.paused,
         })
     }
 

@@ -9,6 +9,7 @@ use chrono::Utc;
 use tokio::sync::watch;
 
 use super::sync::{GITHUB_KIND, GitHubSync, SyncError};
+use crate::services::integrations::llm::providers::{LLM_KIND, LlmProviders};
 use crate::stores::sync_state::SyncStore;
 
 /// How long handled GitHub delivery ids are remembered (GitHub redelivers for three days).
@@ -20,7 +21,12 @@ pub struct SyncScheduler {
     sync: Arc<GitHubSync>,
     store: Arc<dyn SyncStore>,
     poll_interval: Duration,
+    /// LLM providers are checked (`GET /models`) on the same loop.
+    llm: Option<Arc<LlmProviders>>,
 }
+
+/// How often an LLM provider is checked when nothing calls it.
+const LLM_CHECK_EVERY: chrono::Duration = chrono::Duration::minutes(5);
 
 impl SyncScheduler {
     pub fn new(sync: Arc<GitHubSync>, poll_interval: Duration) -> Self {
@@ -29,7 +35,13 @@ impl SyncScheduler {
             sync,
             store,
             poll_interval,
+            llm: None,
         }
+    }
+
+    pub fn with_llm_checks(mut self, providers: Arc<LlmProviders>) -> Self {
+        self.llm = Some(providers);
+        self
     }
 
     /// Runs until `stop` turns true.
@@ -42,6 +54,7 @@ impl SyncScheduler {
                     next_prune = tokio::time::Instant::now() + PRUNE_EVERY;
                 }
                 self.run_due().await;
+                self.check_due_providers().await;
                 tokio::select! {
                     _ = tokio::time::sleep(self.poll_interval) => {}
                     _ = stop.changed() => break,
@@ -73,6 +86,38 @@ impl SyncScheduler {
             }
         }
         ran
+    }
+
+    /// Checks the LLM providers whose check is due (one replica each, by the same lease).
+    pub async fn check_due_providers(&self) {
+        let Some(providers) = &self.llm else {
+            return;
+        };
+        let now = Utc::now();
+        let due = match self.store.due_syncs(LLM_KIND, now).await {
+            Ok(due) => due,
+            Err(error) => {
+                tracing::warn!(%error, "could not read the LLM providers due for a check");
+                return;
+            }
+        };
+        for integration in due {
+            let id = integration.integration_id;
+            match self.store.claim_sync(id, now, now + LLM_CHECK_EVERY).await {
+                Ok(Some(_)) => {
+                    providers.check(&integration).await;
+                    if let Err(error) = self
+                        .store
+                        .release_sync(id, Some(Utc::now() + LLM_CHECK_EVERY))
+                        .await
+                    {
+                        tracing::warn!(%error, "could not plan an LLM provider's next check");
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, "could not claim an LLM provider's check"),
+            }
+        }
     }
 
     async fn prune(&self) {
