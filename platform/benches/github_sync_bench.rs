@@ -54,6 +54,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.server.log_format = LogFormat::Text;
     config.embedding.model_dir = model_dir();
     config.limits.rate_limit_per_minute = 0;
+    // Each sync answers with its report, however long it takes.
+    config.limits.request_timeout = std::time::Duration::from_secs(3600);
     config.integrations.github_api_url = github.url.clone();
     if std::env::var("BENCH_ANALYTICS").as_deref() == Ok("off") {
         config.analytics.enabled = false;

@@ -6,6 +6,7 @@
 
 pub mod github;
 pub mod llm;
+pub mod request_error;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -49,6 +50,8 @@ pub struct NewIntegration {
     pub paused: bool,
 }
 
+/// How long the check of a new LLM provider may take within its creation request.
+const CREATION_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 /// Longest model name accepted.
 const MAX_MODEL_LEN: usize = 200;
 /// How long an on-demand sync waits for a running one to finish.
@@ -154,7 +157,13 @@ impl IntegrationService {
         // A provider is checked at once, so its state says whether it answers.
         let integration = match (&self.llm, integration.record.kind.as_str()) {
             (Some(providers), LLM_KIND) => {
-                providers.check(&integration).await;
+                // Within the request; a provider slower than that is checked again shortly by
+                // the scheduler.
+                let check = providers.check(&integration);
+                if tokio::time::timeout(CREATION_CHECK, check).await.is_err() {
+                    tracing::info!(integration = %integration.record.name,
+                        "the new LLM provider did not answer its check in time");
+                }
                 self.integration(tenant, &integration.record.name).await?
             }
             _ => integration,

@@ -21,6 +21,7 @@ use super::types::{
     ItemNode, ItemOnProject, ProjectItemData, ProjectItemsData, ProjectPage, RateLimit, Response,
     ViewerAndProjectData,
 };
+use crate::services::integrations::request_error;
 
 /// The operations the platform sends.
 const DOCUMENT: &str = include_str!("../../../../graphql/github/project_items.graphql");
@@ -380,18 +381,7 @@ fn not_found(project: &ProjectRef) -> GitHubError {
 }
 
 fn describe(error: &reqwest::Error) -> String {
-    let mut text = if error.is_timeout() {
-        "no answer in time".to_string()
-    } else {
-        "the request failed".to_string()
-    };
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    request_error::describe(error, "no answer in time", "the request failed")
 }
 
 #[cfg(test)]

@@ -99,7 +99,7 @@ impl From<StoreError> for SyncError {
 }
 
 /// Items of a page written at once.
-const ITEMS_AT_ONCE: usize = 8;
+const ITEMS_AT_ONCE: usize = 32;
 /// Most refusal reasons a report lists.
 const MAX_REFUSALS: usize = 20;
 

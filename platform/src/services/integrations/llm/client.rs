@@ -10,6 +10,7 @@ use reqwest::header::{AUTHORIZATION, RETRY_AFTER};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::services::integrations::request_error;
 use crate::services::integrations::webhook::destination::DestinationPolicy;
 
 /// One provider as an integration configures it.
@@ -243,20 +244,9 @@ fn error_message(body: &str) -> String {
 }
 
 fn unreachable(provider: &Provider, error: &reqwest::Error) -> LlmError {
-    let mut reason = if error.is_timeout() {
-        "no answer in time".to_string()
-    } else {
-        "the request failed".to_string()
-    };
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        reason.push_str(": ");
-        reason.push_str(&cause.to_string());
-        source = cause.source();
-    }
     LlmError::Unreachable {
         provider: provider.name.clone(),
-        reason,
+        reason: request_error::describe(error, "no answer in time", "the request failed"),
     }
 }
 

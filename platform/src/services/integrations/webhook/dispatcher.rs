@@ -20,6 +20,7 @@ use super::fanout::WEBHOOK_KIND;
 use super::payload::WebhookSettings;
 use super::signature::{ID_HEADER, SIGNATURE_HEADER, SigningKey, TIMESTAMP_HEADER};
 use crate::services::ServiceError;
+use crate::services::integrations::request_error;
 use crate::stores::{Attempt, Delivery, Integration, IntegrationStore, Outcome, StoreError};
 
 /// Deliveries read per pass.
@@ -327,20 +328,12 @@ impl Failure {
     }
 }
 
-/// A request error with its causes, which carry the useful part ("connection refused").
 fn describe(error: &reqwest::Error) -> String {
-    let mut text = if error.is_timeout() {
-        "the receiver did not answer in time".to_string()
-    } else {
-        "the receiver could not be reached".to_string()
-    };
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    request_error::describe(
+        error,
+        "the receiver did not answer in time",
+        "the receiver could not be reached",
+    )
 }
 
 /// The backoff's wait, or the receiver's `Retry-After` when that is longer, within `ceiling`.
