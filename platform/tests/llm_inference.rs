@@ -283,6 +283,13 @@ async fn a_failing_provider_opens_its_breaker_and_the_next_one_answers() {
         .map(|i| i["state"].clone())
         .expect("listed");
     assert_eq!(state["connected"], false, "{state}");
+    assert_eq!(state["breaker"], "open", "{state}");
+    let fallback_state = listed["integrations"]
+        .as_array()
+        .and_then(|all| all.iter().find(|i| i["name"] == "b-fallback"))
+        .map(|i| i["state"].clone())
+        .expect("listed");
+    assert_eq!(fallback_state["breaker"], "closed", "{fallback_state}");
     assert!(
         state["last_error"]
             .as_str()

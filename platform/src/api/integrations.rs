@@ -151,6 +151,11 @@ pub struct IntegrationState {
     pub items_synced: i64,
     pub last_error: Option<String>,
     pub next_run_at: Option<DateTime<Utc>>,
+    /// An LLM provider's circuit breaker on the replica that answers: `closed`, `open` (calls
+    /// go to the next provider) or `half_open` (one probe is let through). Absent for other
+    /// kinds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -193,11 +198,20 @@ impl From<Integration> for IntegrationView {
                 items_synced: state.items_synced,
                 last_error: state.last_error,
                 next_run_at: state.next_run_at,
+                breaker: None,
             },
             created_at: integration.created_at,
             updated_at: integration.updated_at,
         }
     }
+}
+
+/// An integration as the API shows it, with its breaker's state when it has one.
+fn view(state: &AppState, integration: Integration) -> IntegrationView {
+    let breaker = state.integrations.breaker_state(&integration);
+    let mut view = IntegrationView::from(integration);
+    view.state.breaker = breaker.map(str::to_string);
+    view
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -227,7 +241,7 @@ pub async fn list_integrations(
     Ok(axum::Json(IntegrationList {
         integrations: integrations
             .into_iter()
-            .map(IntegrationView::from)
+            .map(|integration| view(&state, integration))
             .collect(),
     }))
 }
@@ -276,7 +290,7 @@ pub async fn create_integration(
     Ok((
         StatusCode::CREATED,
         axum::Json(CreatedIntegration {
-            integration: created.integration.into(),
+            integration: view(&state, created.integration),
             secret: created.generated_secret,
         }),
     ))

@@ -126,6 +126,16 @@ impl IntegrationService {
         self
     }
 
+    /// An LLM provider's breaker state on this replica; `None` for other kinds.
+    pub fn breaker_state(&self, integration: &Integration) -> Option<&'static str> {
+        if integration.record.kind != LLM_KIND {
+            return None;
+        }
+        self.llm
+            .as_ref()
+            .map(|providers| providers.breaker_state(integration.integration_id).as_str())
+    }
+
     pub async fn list(&self, tenant: &Tenant) -> Result<Vec<Integration>, ServiceError> {
         Ok(self.store.list(tenant.tenant_id).await?)
     }
