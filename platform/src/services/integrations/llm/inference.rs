@@ -11,10 +11,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::providers::{AskError, LlmProviders};
+use super::providers::{Answer, AskError, LlmProviders};
 use crate::auth::scope::TenantScope;
-use crate::domain::MemoryFilter;
 use crate::domain::validation::{InputError, validate_content};
+use crate::domain::{Memory, MemoryFilter};
 use crate::services::ServiceError;
 use crate::services::memory_service::{
     CreateMemory, MemoryService, SearchMode, SearchRequest, UpdateMemory,
@@ -74,17 +74,9 @@ impl Inference {
         input: CreateMemory,
     ) -> Result<Inferred, ServiceError> {
         validate_content(&input.content)?;
-        let tenant = scope.tenant.name.as_str();
-        let tenant_id = scope.tenant.tenant_id;
-        let extracted = self
-            .providers
-            .ask_json(tenant, tenant_id, EXTRACT_PROMPT, &input.content)
-            .await;
-        let extracted = match extracted {
+        let extracted = match self.ask(scope, EXTRACT_PROMPT, &input.content).await? {
             Ok(answer) => answer,
-            Err(AskError::NoProvider) => return Err(no_provider()),
-            Err(AskError::Store(error)) => return Err(error.into()),
-            Err(AskError::AllFailed(reasons)) => return self.fallback(scope, input, reasons).await,
+            Err(reasons) => return self.fallback(scope, input, reasons).await,
         };
         let facts = facts_of(&extracted.json);
         if facts.is_empty() {
@@ -99,18 +91,12 @@ impl Inference {
         let shown: Vec<Value> = existing
             .iter()
             .enumerate()
-            .map(|(index, (_, text))| json!({"id": index.to_string(), "text": text}))
+            .map(|(index, memory)| json!({"id": index.to_string(), "text": memory.content}))
             .collect();
         let question = json!({"existing_memories": shown, "new_facts": facts}).to_string();
-        let decided = match self
-            .providers
-            .ask_json(tenant, tenant_id, UPDATE_PROMPT, &question)
-            .await
-        {
+        let decided = match self.ask(scope, UPDATE_PROMPT, &question).await? {
             Ok(answer) => answer,
-            Err(AskError::NoProvider) => return Err(no_provider()),
-            Err(AskError::Store(error)) => return Err(error.into()),
-            Err(AskError::AllFailed(reasons)) => return self.fallback(scope, input, reasons).await,
+            Err(reasons) => return self.fallback(scope, input, reasons).await,
         };
         let mut results = Vec::new();
         for decision in decisions_of(&decided.json) {
@@ -127,13 +113,34 @@ impl Inference {
         })
     }
 
-    /// The caller's live memories nearest to the facts, each once: `(id, text)`.
+    /// The tenant's providers' answer, or why none answered (the content is then stored as
+    /// sent); no provider at all is the caller's mistake.
+    async fn ask(
+        &self,
+        scope: &TenantScope,
+        system: &str,
+        user: &str,
+    ) -> Result<Result<Answer, Vec<String>>, ServiceError> {
+        let tenant = &scope.tenant;
+        match self
+            .providers
+            .ask_json(tenant.name.as_str(), tenant.tenant_id, system, user)
+            .await
+        {
+            Ok(answer) => Ok(Ok(answer)),
+            Err(AskError::AllFailed(reasons)) => Ok(Err(reasons)),
+            Err(AskError::NoProvider) => Err(no_provider()),
+            Err(AskError::Store(error)) => Err(error.into()),
+        }
+    }
+
+    /// The caller's live memories nearest to the facts, each once.
     async fn neighbours(
         &self,
         scope: &TenantScope,
         facts: &[String],
-    ) -> Result<Vec<(Uuid, String)>, ServiceError> {
-        let mut found: Vec<(Uuid, String)> = Vec::new();
+    ) -> Result<Vec<Memory>, ServiceError> {
+        let mut found: Vec<Memory> = Vec::new();
         for fact in facts {
             let hits = self
                 .memories
@@ -149,9 +156,9 @@ impl Inference {
                 .await?;
             for hit in hits {
                 if found.len() < MAX_SHOWN
-                    && !found.iter().any(|(id, _)| *id == hit.memory.memory_id)
+                    && !found.iter().any(|m| m.memory_id == hit.memory.memory_id)
                 {
-                    found.push((hit.memory.memory_id, hit.memory.content));
+                    found.push(hit.memory);
                 }
             }
         }
@@ -162,7 +169,7 @@ impl Inference {
         &self,
         scope: &TenantScope,
         input: &CreateMemory,
-        existing: &[(Uuid, String)],
+        existing: &[Memory],
         decision: &Decision,
         provider: &str,
     ) -> Result<Option<InferredChange>, ServiceError> {
@@ -196,14 +203,13 @@ impl Inference {
                     .await?;
                 Some(change("ADD", Some(memory.memory_id), memory.content, None))
             }
-            ("UPDATE", Some((memory_id, before))) if !decision.text.trim().is_empty() => {
-                let current = self.memories.get(scope, *memory_id).await?;
+            ("UPDATE", Some(current)) if !decision.text.trim().is_empty() => {
                 let metadata = with_inference(Some(current.metadata.clone()), note("UPDATE"));
                 let (memory, _) = self
                     .memories
                     .update(
                         scope,
-                        *memory_id,
+                        current.memory_id,
                         UpdateMemory {
                             content: Some(decision.text.clone()),
                             category: None,
@@ -213,36 +219,40 @@ impl Inference {
                     .await?;
                 Some(change(
                     "UPDATE",
-                    Some(*memory_id),
+                    Some(current.memory_id),
                     memory.content,
-                    Some(before.clone()),
+                    Some(current.content.clone()),
                 ))
             }
-            ("DELETE", Some((memory_id, before))) => {
+            ("DELETE", Some(current)) => {
                 // The reason is written to the memory before it goes, so its history keeps it.
-                let current = self.memories.get(scope, *memory_id).await?;
                 let metadata = with_inference(Some(current.metadata.clone()), note("DELETE"));
                 self.memories
                     .update(
                         scope,
-                        *memory_id,
+                        current.memory_id,
                         UpdateMemory {
                             metadata: Some(metadata),
                             ..UpdateMemory::default()
                         },
                     )
                     .await?;
-                self.memories.delete(scope, *memory_id, false).await?;
+                self.memories
+                    .delete(scope, current.memory_id, false)
+                    .await?;
                 Some(change(
                     "DELETE",
-                    Some(*memory_id),
-                    before.clone(),
-                    Some(before.clone()),
+                    Some(current.memory_id),
+                    current.content.clone(),
+                    Some(current.content.clone()),
                 ))
             }
-            ("NONE", Some((memory_id, text))) => {
-                Some(change("NONE", Some(*memory_id), text.clone(), None))
-            }
+            ("NONE", Some(current)) => Some(change(
+                "NONE",
+                Some(current.memory_id),
+                current.content.clone(),
+                None,
+            )),
             // Ids the provider made up, events it should not give, empty texts: skipped.
             _ => None,
         })
