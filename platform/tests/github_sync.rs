@@ -696,6 +696,35 @@ async fn github_webhooks_are_verified_applied_once_and_tenant_bound() {
             .is_some_and(|c| c.contains("renamed on the issue"))
     );
 
+    // GitHub cannot be asked about the item: 502, and GitHub's redelivery of it is handled.
+    github.edit(&second.id, |item| {
+        item.title = "Gripper task 2: after an outage".into()
+    });
+    for _ in 0..5 {
+        github.push_fault(Fault::BadGateway);
+    }
+    let delivery = unique("d-");
+    let (status, failed) = send(
+        "projects_v2_item",
+        delivery.clone(),
+        item_event("edited", &second.id, &project),
+        WEBHOOK_SECRET,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{failed}");
+    let (status, redelivered) = send(
+        "projects_v2_item",
+        delivery,
+        item_event("edited", &second.id, &project),
+        WEBHOOK_SECRET,
+    )
+    .await;
+    assert_eq!(
+        (status, redelivered["outcome"].as_str()),
+        (StatusCode::OK, Some("updated")),
+        "{redelivered}"
+    );
+
     // Deleted from the board: the memory goes; another board's items are not ours.
     let (status, removed) = send(
         "projects_v2_item",

@@ -387,6 +387,26 @@ async fn a_provider_is_checked_before_and_after_it_is_kept() {
             .is_some_and(|e| e.contains("Incorrect API key")),
         "{wrong_key}"
     );
+    let (status, other_model) = platform
+        .call(
+            Method::POST,
+            "/api/v1/integrations",
+            Some(&tenant.api_key),
+            Some(
+                json!({"name": "other-model", "kind": "LLMProvider", "secret": KEY,
+                "llmProvider": {"baseUrl": llm.base_url, "model": "gpt-unknown"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{other_model}");
+    let state = &other_model["integration"]["state"];
+    assert_eq!(state["connected"], false, "{state}");
+    assert!(
+        state["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("does not serve the model gpt-unknown")),
+        "{state}"
+    );
     let (_, listed) = platform
         .call(
             Method::GET,
@@ -399,5 +419,49 @@ async fn a_provider_is_checked_before_and_after_it_is_kept() {
         !listed.to_string().contains("sk-not-the-key"),
         "keys are never shown"
     );
+    platform.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_provider_registered_by_the_operator_is_checked_without_being_called() {
+    let platform = platform(5).await;
+    let llm = FakeOpenAi::start(KEY).await;
+    let tenant = platform.create_tenant("Shared").await;
+    let control = platform.databases().await.control();
+    memoryc_control::integrations::register(
+        control,
+        &tenant.name,
+        &memoryc_control::integrations::IntegrationRecord {
+            name: "from-binding".into(),
+            kind: "LLMProvider".into(),
+            settings: json!({"baseUrl": llm.base_url, "model": MODEL}),
+            secret_name: "openai-key".into(),
+            secret: Some(KEY.into()),
+            inbound_secret: None,
+            sync_schedule: None,
+            paused: false,
+        },
+    )
+    .await
+    .expect("registered")
+    .expect("tenant exists");
+    let checked = test_support::eventually(Duration::from_secs(30), || async {
+        let (_, listed) = platform
+            .call(
+                Method::GET,
+                "/api/v1/integrations",
+                Some(&tenant.api_key),
+                None,
+            )
+            .await;
+        listed["integrations"][0]["state"]["connected"] == true
+            && listed["integrations"][0]["state"]["next_run_at"].is_string()
+    })
+    .await;
+    assert!(
+        checked,
+        "the scheduler checks it (GET /models) and plans the next check"
+    );
+    assert_eq!(llm.chat_calls(), 0, "a check asks no completion");
     platform.shutdown().await;
 }
